@@ -1,0 +1,270 @@
+// Multi-host tests in Linux network namespaces. `createLan(n)` builds n hosts (each its own
+// namespace) plugged into a bridge that lives in a dedicated "switch" namespace, so nothing in
+// the host's own network is touched: no links, addresses or routes are added outside the
+// namespaces created here. Hosts get 10.77.<subnet>.2, .3, … /24 with a working broadcast.
+// Everything is removed by `destroy()`, on process exit, and (for namespaces left by a killed
+// run) at the next `createLan`.
+import { type ChildProcess, spawn as spawnChild, spawnSync } from 'node:child_process';
+
+export interface ExecOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  input?: string;
+  /** ms; default 120 s. */
+  timeout?: number;
+}
+
+export interface ExecResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A long-running process inside a host's namespace; killed by `Lan.destroy()`. */
+export interface HostProcess {
+  proc: ChildProcess;
+  pid: number;
+  /** Everything written to stdout and stderr so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the output once `pattern` appears in stdout or stderr. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves when the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export interface NetHost {
+  /** Namespace name. */
+  name: string;
+  ip: string;
+  /** Interface name inside the namespace. */
+  iface: string;
+  exec(cmd: string, args: string[], opts?: ExecOptions): ExecResult;
+  spawn(cmd: string, args: string[], opts?: { env?: NodeJS.ProcessEnv; cwd?: string }): HostProcess;
+  /** Limits this host's outgoing rate (tc tbf), e.g. '100mbit'. */
+  limitRate(rate: string): void;
+}
+
+export interface Lan {
+  hosts: NetHost[];
+  subnet: string;
+  broadcast: string;
+  switchNs: string;
+  destroy(): void;
+}
+
+export interface LanOptions {
+  /** The <k> of 10.77.<k>.0/24; use a different one per test file. Default 1. */
+  subnet?: number;
+  /** Add a default route via the LAN interface (so 255.255.255.255 is routable). Default true. */
+  defaultRoute?: boolean;
+}
+
+const PREFIX = `zs${process.pid}l`;
+let lanCount = 0;
+const liveLans = new Set<Lan>();
+
+function ip(args: string[]): void {
+  const r = spawnSync('ip', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${(r.stderr || r.error?.message || '').trim()}`);
+}
+
+let netnsChecked: boolean | undefined;
+/** True when this process may create network namespaces; otherwise warns loudly (once) and returns false. */
+export function canUseNetns(): boolean {
+  if (netnsChecked !== undefined) return netnsChecked;
+  let why = '';
+  if (process.platform !== 'linux') why = 'not Linux';
+  else if (process.getuid?.() !== 0) why = 'not running as root';
+  else {
+    const probe = `${PREFIX}probe`;
+    const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
+    if (r.status !== 0) why = `\`ip netns add\` failed: ${(r.stderr || r.error?.message || '').trim()}`;
+    else spawnSync('ip', ['netns', 'del', probe]);
+  }
+  netnsChecked = why === '';
+  if (!netnsChecked) {
+    process.stderr.write(`\n*** SKIPPING network-namespace tests: ${why} (they need root and iproute2; CI runs them as root) ***\n\n`);
+  }
+  return netnsChecked;
+}
+
+/** Deletes namespaces left behind by earlier runs whose process is gone. */
+function reapStale(): void {
+  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  for (const line of (r.stdout ?? '').split('\n')) {
+    const m = /^(zs(\d+)l\S*)/.exec(line);
+    if (!m) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) spawnSync('ip', ['netns', 'del', m[1]!]);
+  }
+}
+
+function makeHostProcess(proc: ChildProcess): HostProcess {
+  let out = '';
+  let err = '';
+  const waiters = new Set<() => void>();
+  const poke = () => {
+    for (const w of waiters) w();
+  };
+  proc.stdout?.setEncoding('utf8');
+  proc.stderr?.setEncoding('utf8');
+  proc.stdout?.on('data', (d: string) => {
+    out += d;
+    poke();
+  });
+  proc.stderr?.on('data', (d: string) => {
+    err += d;
+    poke();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('close', (code, signal) => {
+      resolve({ code, signal });
+      poke();
+    });
+  });
+  let done = false;
+  void exited.then(() => (done = true));
+  return {
+    proc,
+    pid: proc.pid!,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitFor(pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (pattern.test(out) || pattern.test(err)) {
+            finish();
+            resolve(out + err);
+          } else if (done) {
+            finish();
+            reject(new Error(`process exited before ${pattern} appeared; output:\n${out}${err}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          finish();
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}; output:\n${out}${err}`));
+        }, timeoutMs);
+        const finish = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    kill(signal = 'SIGTERM') {
+      if (done) return;
+      try {
+        process.kill(-proc.pid!, signal); // its own process group
+      } catch {
+        try {
+          proc.kill(signal);
+        } catch {
+          /* already gone */
+        }
+      }
+    },
+  };
+}
+
+/** Creates n hosts on one bridge. Call `destroy()` in afterAll. */
+export function createLan(n: number, opts: LanOptions = {}): Lan {
+  if (n < 1 || n > 26) throw new Error('createLan: 1..26 hosts');
+  reapStale();
+  const k = opts.subnet ?? 1;
+  if (!Number.isInteger(k) || k < 0 || k > 255) throw new Error('createLan: subnet must be 0..255');
+  const base = `${PREFIX}${lanCount++}`;
+  const switchNs = `${base}s`;
+  const names: string[] = [];
+  const processes = new Set<HostProcess>();
+  let destroyed = false;
+
+  const lan: Lan = {
+    hosts: [],
+    subnet: `10.77.${k}.0/24`,
+    broadcast: `10.77.${k}.255`,
+    switchNs,
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      liveLans.delete(lan);
+      for (const p of processes) p.kill('SIGKILL');
+      for (const ns of [...names, switchNs]) spawnSync('ip', ['netns', 'del', ns]);
+    },
+  };
+  liveLans.add(lan);
+
+  try {
+    ip(['netns', 'add', switchNs]);
+    ip(['-n', switchNs, 'link', 'set', 'lo', 'up']);
+    ip(['-n', switchNs, 'link', 'add', 'br0', 'type', 'bridge']);
+    ip(['-n', switchNs, 'link', 'set', 'br0', 'up']);
+    for (let i = 0; i < n; i++) {
+      const ns = `${base}${String.fromCharCode(97 + i)}`;
+      const addr = `10.77.${k}.${i + 2}`;
+      ip(['netns', 'add', ns]);
+      names.push(ns);
+      ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+      // Both ends are created inside namespaces: the host's own network never sees them.
+      ip(['-n', switchNs, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      ip(['-n', switchNs, 'link', 'set', `p${i}`, 'master', 'br0']);
+      ip(['-n', switchNs, 'link', 'set', `p${i}`, 'up']);
+      ip(['-n', ns, 'addr', 'add', `${addr}/24`, 'brd', '+', 'dev', 'eth0']);
+      ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
+      if (opts.defaultRoute ?? true) ip(['-n', ns, 'route', 'add', 'default', 'dev', 'eth0']);
+      lan.hosts.push({
+        name: ns,
+        ip: addr,
+        iface: 'eth0',
+        exec(cmd, args, o = {}) {
+          const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], {
+            env: o.env ?? process.env,
+            cwd: o.cwd,
+            input: o.input,
+            encoding: 'utf8',
+            timeout: o.timeout ?? 120_000,
+            maxBuffer: 256 * 1024 * 1024,
+            killSignal: 'SIGKILL',
+          });
+          return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? `\n${r.error.message}` : '') };
+        },
+        spawn(cmd, args, o = {}) {
+          if (destroyed) throw new Error('LAN already destroyed');
+          // `ip netns exec` execs the command, so the child's pid is the command's pid.
+          const proc = spawnChild('ip', ['netns', 'exec', ns, cmd, ...args], {
+            env: o.env ?? process.env,
+            cwd: o.cwd,
+            stdio: ['ignore', 'pipe', 'pipe'],
+            detached: true,
+          });
+          const hp = makeHostProcess(proc);
+          processes.add(hp);
+          void hp.exited.then(() => processes.delete(hp));
+          return hp;
+        },
+        limitRate(rate) {
+          ip(['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '400ms']);
+        },
+      });
+    }
+  } catch (e) {
+    lan.destroy();
+    throw e;
+  }
+  return lan;
+}
+
+process.on('exit', () => {
+  for (const lan of [...liveLans]) lan.destroy();
+});
