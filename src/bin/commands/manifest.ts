@@ -1,6 +1,28 @@
-// Placeholder: replaced by the real `manifest` command.
+// `0share manifest DIR [ALG]`: prints the manifest of a directory tree and then its digest line,
+// byte for byte what `0install store manifest DIR ALG` prints. ALG defaults to sha256new.
 import type { Command } from 'commander';
+import { ALGORITHMS, formatDigest, isAlgorithm } from '../../core/digest.js';
+import { ManifestError } from '../../core/manifest-format.js';
+import { TreeError, manifestOfTree } from '../../io/tree-walk.js';
+import { UserError } from '../cli-errors.js';
 
 export function registerManifest(program: Command): void {
-  void program;
+  program
+    .command('manifest')
+    .description("print a directory's 0install manifest and digest (as `0install store manifest`)")
+    .argument('<dir>', 'the directory tree')
+    .argument('[alg]', `digest algorithm: ${ALGORITHMS.join(', ')}`, 'sha256new')
+    .action(async (dir: string, alg: string) => {
+      if (!isAlgorithm(alg)) {
+        throw new UserError(`Unknown manifest digest algorithm '${alg}': use one of ${ALGORITHMS.join(', ')}`);
+      }
+      let result;
+      try {
+        result = await manifestOfTree(dir, alg);
+      } catch (err) {
+        if (err instanceof TreeError || err instanceof ManifestError) throw new UserError(err.message);
+        throw err;
+      }
+      process.stdout.write(Buffer.concat([result.manifest, Buffer.from(`${formatDigest(result.digest)}\n`)]));
+    });
 }
