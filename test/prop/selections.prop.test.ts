@@ -59,8 +59,10 @@ function render(sels: Sel[]): string {
   return `<?xml version="1.0" ?>\n<selections interface="root" command="run" xmlns="${NS}" xmlns:f="urn:foreign">\n${body.join('\n')}\n</selections>\n`;
 }
 
-function expected(sels: Sel[]) {
-  return sels.flatMap((s) => {
+type Want = { interface: string; version?: string; id: string; digests: Digest[] } | 'error';
+
+function expected(sels: Sel[]): Want[] {
+  return sels.flatMap((s): Want[] => {
     if (s.kind !== 'cached') return [];
     const all: Digest[] = [];
     // The id counts only for sha1=, sha1new= and sha256= (not sha256new_).
