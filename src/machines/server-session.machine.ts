@@ -1,0 +1,229 @@
+// One HTTP request to the peer, as a state machine: check the source against --allow, check the
+// method and route, find the implementation in the stores, take an upload slot, stream the body
+// with a stall timer that each PROGRESS resets, and end as done, rejected (with the status to
+// send) or aborted (client gone, stalled, read error). The I/O lives in the ports (src/io).
+import { assign, fromCallback, fromPromise, setup } from 'xstate';
+import type { Digest } from '../core/digest.js';
+import { isAllowedMethod, parseRequestTarget } from '../core/http-route.js';
+
+/** An implementation found in a store, ready to be served. */
+export interface ServedImplementation {
+  /** The digest directory (never a symlink). */
+  readonly dir: string;
+  /** Total bytes of the tree's files, when known cheaply. */
+  readonly size?: number;
+}
+
+export interface BodyRequest {
+  readonly kind: 'tree' | 'manifest';
+  readonly digest: Digest;
+  readonly found: ServedImplementation;
+  /** HEAD: send the headers only. */
+  readonly head: boolean;
+  /** Plain tar instead of gzip. */
+  readonly plainTar: boolean;
+  /** Aborted when the session leaves the streaming state: stop reading, destroy the response. */
+  readonly signal: AbortSignal;
+}
+
+/** Callbacks through which the body sender reports; call exactly one of finished/failed. */
+export interface BodyEvents {
+  /** Total bytes the client has taken so far. */
+  progress(bytes: number): void;
+  finished(bytes: number): void;
+  failed(reason: string): void;
+}
+
+/** The I/O one session needs, as plain functions. */
+export interface ServerSessionPorts {
+  readonly isAllowed: (peer: string) => boolean;
+  /** The implementation in the stores, or undefined when no store has it (or only as a symlink). */
+  readonly resolve: (digest: Digest, kind: 'tree' | 'manifest') => Promise<ServedImplementation | undefined>;
+  /** Takes one of the upload slots; returns its release function, or undefined at the cap. */
+  readonly acquireUpload: () => (() => void) | undefined;
+  /** Writes the 200 response for the request; reports through `events`. */
+  readonly sendBody: (req: BodyRequest, events: BodyEvents) => void;
+}
+
+export interface ServerSessionInput {
+  readonly method: string;
+  /** The request target exactly as received. */
+  readonly target: string;
+  /** Source address of the connection. */
+  readonly peer: string;
+  /** The request has `X-0share-Encoding: tar`. */
+  readonly wantsPlainTar: boolean;
+  /** ms without progress after which a response is abandoned. */
+  readonly stallTimeout: number;
+  readonly ports: ServerSessionPorts;
+}
+
+export type SessionOutcome = 'done' | 'rejected' | 'aborted';
+
+export interface ServerSessionOutput {
+  readonly outcome: SessionOutcome;
+  /** The status sent (or, for 499, none: the client left before any response). */
+  readonly status: number;
+  /** Body bytes the client took. */
+  readonly bytes: number;
+  readonly reason?: string;
+}
+
+export type ServerSessionEvent =
+  | { type: 'CLIENT_CLOSED' }
+  | { type: 'GRANTED' }
+  | { type: 'BUSY' }
+  | { type: 'PROGRESS'; bytes: number }
+  | { type: 'FINISHED'; bytes: number }
+  | { type: 'FAILED'; reason: string };
+
+interface Context {
+  input: ServerSessionInput;
+  kind: 'tree' | 'manifest';
+  digest?: Digest;
+  plainTar: boolean;
+  found?: ServedImplementation;
+  status: number;
+  bytes: number;
+  outcome: SessionOutcome;
+  reason?: string;
+}
+
+export const serverSessionMachine = setup({
+  types: {
+    input: {} as ServerSessionInput,
+    context: {} as Context,
+    events: {} as ServerSessionEvent,
+    output: {} as ServerSessionOutput,
+  },
+  actors: {
+    checkAccess: fromPromise<boolean, ServerSessionInput>(async ({ input }) => input.ports.isAllowed(input.peer)),
+    resolve: fromPromise<ServedImplementation | undefined, { ports: ServerSessionPorts; digest: Digest; kind: 'tree' | 'manifest' }>(
+      ({ input }) => input.ports.resolve(input.digest, input.kind),
+    ),
+    uploadSlot: fromCallback<ServerSessionEvent, ServerSessionPorts>(({ input, sendBack }) => {
+      const release = input.acquireUpload();
+      sendBack({ type: release ? 'GRANTED' : 'BUSY' });
+      return () => release?.();
+    }),
+    body: fromCallback<ServerSessionEvent, { ports: ServerSessionPorts; req: Omit<BodyRequest, 'signal'> }>(({ input, sendBack }) => {
+      const ctl = new AbortController();
+      try {
+        input.ports.sendBody(
+          { ...input.req, signal: ctl.signal },
+          {
+            progress: (bytes) => sendBack({ type: 'PROGRESS', bytes }),
+            finished: (bytes) => sendBack({ type: 'FINISHED', bytes }),
+            failed: (reason) => sendBack({ type: 'FAILED', reason }),
+          },
+        );
+      } catch (err) {
+        sendBack({ type: 'FAILED', reason: err instanceof Error ? err.message : String(err) });
+      }
+      return () => ctl.abort();
+    }),
+  },
+  guards: {
+    methodNotAllowed: ({ context }) => !isAllowedMethod(context.input.method),
+    badTarget: ({ context }) => !parseRequestTarget(context.input.target).ok,
+  },
+  delays: {
+    stall: ({ context }) => context.input.stallTimeout,
+  },
+}).createMachine({
+  id: 'serverSession',
+  context: ({ input }) => ({ input, kind: 'tree', plainTar: input.wantsPlainTar, status: 0, bytes: 0, outcome: 'aborted' }),
+  initial: 'checkingAccess',
+  on: {
+    CLIENT_CLOSED: { target: '.aborted', actions: assign({ reason: 'client closed the connection' }) },
+  },
+  states: {
+    checkingAccess: {
+      invoke: {
+        id: 'access',
+        src: 'checkAccess',
+        input: ({ context }) => context.input,
+        onDone: [
+          { guard: ({ event }) => event.output, target: 'routing' },
+          { target: 'rejected', actions: assign({ status: 403, reason: 'source not allowed (--allow)' }) },
+        ],
+        onError: { target: 'rejected', actions: assign({ status: 500, reason: 'access check failed' }) },
+      },
+    },
+    routing: {
+      always: [
+        { guard: 'methodNotAllowed', target: 'rejected', actions: assign({ status: 405, reason: 'method not allowed' }) },
+        {
+          guard: 'badTarget',
+          target: 'rejected',
+          actions: assign(({ context }) => {
+            const t = parseRequestTarget(context.input.target);
+            return t.ok ? {} : { status: t.status, reason: t.reason };
+          }),
+        },
+        {
+          target: 'resolving',
+          actions: assign(({ context }) => {
+            const t = parseRequestTarget(context.input.target);
+            return t.ok ? { kind: t.kind, digest: t.digest, plainTar: context.plainTar || t.plainTar } : {};
+          }),
+        },
+      ],
+    },
+    resolving: {
+      invoke: {
+        id: 'resolve',
+        src: 'resolve',
+        input: ({ context }) => ({ ports: context.input.ports, digest: context.digest!, kind: context.kind }),
+        onDone: [
+          { guard: ({ event }) => event.output !== undefined, target: 'uploading', actions: assign({ found: ({ event }) => event.output }) },
+          { target: 'rejected', actions: assign({ status: 404, reason: 'not in any store' }) },
+        ],
+        onError: {
+          target: 'rejected',
+          actions: assign({ status: 500, reason: ({ event }) => `store lookup failed: ${event.error instanceof Error ? event.error.message : String(event.error)}` }),
+        },
+      },
+    },
+    uploading: {
+      invoke: { id: 'slot', src: 'uploadSlot', input: ({ context }) => context.input.ports },
+      initial: 'admitting',
+      states: {
+        admitting: {
+          on: {
+            GRANTED: { target: 'streaming', actions: assign({ status: 200 }) },
+            BUSY: { target: '#serverSession.rejected', actions: assign({ status: 503, reason: 'too many uploads' }) },
+          },
+        },
+        streaming: {
+          invoke: {
+            id: 'body',
+            src: 'body',
+            input: ({ context }) => ({
+              ports: context.input.ports,
+              req: { kind: context.kind, digest: context.digest!, found: context.found!, head: context.input.method === 'HEAD', plainTar: context.plainTar },
+            }),
+          },
+          initial: 'flowing',
+          states: {
+            flowing: {
+              after: { stall: { target: '#serverSession.aborted', actions: assign({ reason: 'client stopped reading' }) } },
+              on: { PROGRESS: { target: 'flowing', reenter: true, actions: assign({ bytes: ({ event }) => event.bytes }) } },
+            },
+          },
+          on: {
+            FINISHED: { target: '#serverSession.done', actions: assign({ bytes: ({ event }) => event.bytes }) },
+            FAILED: { target: '#serverSession.aborted', actions: assign({ reason: ({ event }) => event.reason }) },
+          },
+        },
+      },
+    },
+    done: { type: 'final', entry: assign({ outcome: 'done' }) },
+    rejected: { type: 'final', entry: assign({ outcome: 'rejected' }) },
+    aborted: {
+      type: 'final',
+      entry: assign({ outcome: 'aborted', status: ({ context }) => context.status || 499 }),
+    },
+  },
+  output: ({ context }) => ({ outcome: context.outcome, status: context.status, bytes: context.bytes, reason: context.reason }),
+});

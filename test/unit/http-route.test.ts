@@ -1,0 +1,45 @@
+// The peer's HTTP routes on raw request targets: only the two routes, only strict digests.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { formatDigest } from '../../src/core/digest.js';
+import { isAllowedMethod, parseRequestTarget } from '../../src/core/http-route.js';
+
+const SHA1 = `sha1new=${'0123456789'.repeat(4)}`;
+const S256 = 'A'.repeat(52);
+
+describe('parseRequestTarget', () => {
+  it('accepts the two routes', () => {
+    expect(parseRequestTarget(`/implementation/${SHA1}`)).toMatchObject({ ok: true, kind: 'tree', plainTar: false });
+    expect(parseRequestTarget(`/implementation/${SHA1}?format=tar`)).toMatchObject({ ok: true, kind: 'tree', plainTar: true });
+    expect(parseRequestTarget(`/implementation/sha256new_${S256}/manifest`)).toMatchObject({ ok: true, kind: 'manifest' });
+    expect(parseRequestTarget(`/implementation/sha256new=${S256}`)).toMatchObject({ ok: true, digest: { alg: 'sha256new', value: S256 } });
+  });
+  it('400 for anything in the digest place that is not a digest', () => {
+    for (const t of ['/implementation/', '/implementation/..', '/implementation/..%2F..%2Fetc%2Fpasswd', `/implementation/${SHA1.toUpperCase()}`, `/implementation/${SHA1}%2F`, `/implementation/%73ha1new=${'0'.repeat(40)}`, `/implementation/ ${SHA1}`, `/implementation/${SHA1}0`, `/implementation/${SHA1}?format=gzip`, `/implementation/${SHA1}/manifest?format=tar`]) {
+      expect(parseRequestTarget(t), t).toMatchObject({ ok: false, status: 400 });
+    }
+  });
+  it('404 for other paths', () => {
+    for (const t of ['/', '', '*', '/etc/passwd', `/implementation/${SHA1}/`, `/implementation/${SHA1}/../../etc/passwd`, `/implementation/${SHA1}/manifest/x`, `//implementation/${SHA1}`, `/Implementation/${SHA1}`, `http://host/implementation/${SHA1}`, '/implementation']) {
+      expect(parseRequestTarget(t), t).toMatchObject({ ok: false, status: 404 });
+    }
+  });
+  it('anything accepted names exactly one digest in its canonical or sha256new= form', () => {
+    const chars = fc.constantFrom(...'/.%2Fimplementation=sha1new_0123456789abcdefABC?'.split(''));
+    fc.assert(fc.property(fc.oneof(fc.string({ unit: chars, maxLength: 80 }), fc.string({ maxLength: 80 }).map((s) => `/implementation/${s}`)), (t) => {
+      const r = parseRequestTarget(t);
+      if (!r.ok) return;
+      const seg = t.slice('/implementation/'.length).split(/[/?]/)[0]!;
+      expect([formatDigest(r.digest), formatDigest(r.digest).replace('sha256new_', 'sha256new=')]).toContain(seg);
+      expect(t).not.toContain('..');
+      expect(t).not.toContain('%');
+    }), { numRuns: 2000 });
+  });
+});
+
+describe('isAllowedMethod', () => {
+  it('only GET and HEAD', () => {
+    expect(['GET', 'HEAD'].every(isAllowedMethod)).toBe(true);
+    expect(['POST', 'PUT', 'DELETE', 'OPTIONS', 'get', 'TRACE', 'CONNECT'].some(isAllowedMethod)).toBe(false);
+  });
+});
