@@ -1,0 +1,219 @@
+// Issue 4 fault tests with real processes in network namespaces: a peer killed mid-transfer, a
+// lying peer beside an honest one, 500 concurrent connections, a slowloris and 10,000 random
+// datagrams. After each: the server still answers a valid query and download, the stores hold
+// only verified entries, no tmp-* dir remains, and nothing outside the stores' new entries
+// changed (snapshots of every sandbox and of a sentinel dir that hostile archives aim at).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI } from '../helpers/cli.js';
+import {
+  ABUSE,
+  addWith0install,
+  FAKE_PEER,
+  makeBigTree,
+  makeSmallTree,
+  PROBE,
+  run0share,
+  servingConnections,
+  sleep,
+  snapshot,
+  snapshotDiff,
+  startPeer,
+  storeEntries,
+  storeProblems,
+} from '../helpers/lan-fixture.js';
+import { canUseNetns, createLan, type HostProcess, type Lan, type NetHost } from '../helpers/netns.js';
+import { need0install, type ZeroSandbox, zeroSandbox } from '../helpers/zeroinstall.js';
+
+const log = (s: string) => process.stderr.write(`[faults-netns] ${s}\n`);
+
+describe.skipIf(!canUseNetns() || !need0install())('faults and abuse between namespace hosts', () => {
+  let lan: Lan;
+  // A and C: honest peers holding both implementations; B: client and abuser; L: the liar;
+  // D: the checker that fetches after each fault.
+  let A: NetHost, B: NetHost, C: NetHost, L: NetHost, D: NetHost;
+  let sbA: ZeroSandbox, sbC: ZeroSandbox;
+  let work: string, sentinel: string;
+  let small: string, big: string;
+  let peerA: HostProcess, peerC: HostProcess;
+  const sandboxes: ZeroSandbox[] = [];
+  let serverSnaps: Array<[string, Map<string, string>]>;
+
+  const fresh = () => {
+    const sb = zeroSandbox();
+    sandboxes.push(sb);
+    return sb;
+  };
+
+  /** A fresh client sandbox and a check that only `allowed` digests appeared in its store. */
+  function client() {
+    const sb = fresh();
+    const before = snapshot(sb.root);
+    return {
+      sb,
+      changesOutside(allowed: string[]): string[] {
+        const storeRel = relative(sb.root, sb.userStore);
+        const parents = new Set<string>();
+        for (let p = storeRel; p !== '.' && p !== ''; p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '') parents.add(p);
+        return snapshotDiff(before, snapshot(sb.root)).filter((d) => {
+          const path = d.replace(/^(added|removed|changed) /, '').replace(/: .*$/, '');
+          if (parents.has(path)) return !d.startsWith('removed');
+          return !allowed.some((dig) => path === `${storeRel}/${dig}` || path.startsWith(`${storeRel}/${dig}/`));
+        });
+      },
+    };
+  }
+
+  /** The checks of issue 4 after each fault. */
+  function afterFault(label: string, clients: ZeroSandbox[] = []): void {
+    // The server still answers a valid query …
+    const q = D.exec(process.execPath, [PROBE, 'udp-query', A.ip, '38339', '1000', small]);
+    expect(q.stdout, `${label}: UDP query to the server`).toContain(`0share-reply\\n${small}`);
+    // … and a download, which 0install accepts.
+    const c = client();
+    const r = run0share(D, c.sb, ['fetch', small, '-H', A.ip]);
+    expect(r.status, `${label}: download after the fault\n${r.stdout}${r.stderr}`).toBe(0);
+    expect(c.changesOutside([small]), `${label}: checker sandbox`).toEqual([]);
+    // Nothing changed on the servers or in the sentinel; every store holds only verified entries.
+    for (const [root, snap] of serverSnaps) expect(snapshotDiff(snap, snapshot(root)), `${label}: ${root} changed`).toEqual([]);
+    for (const sb of [sbA, sbC, c.sb, ...clients]) expect(storeProblems(sb, sb.userStore), `${label}: store problems`).toEqual([]);
+  }
+
+  beforeAll(async () => {
+    lan = createLan(5, { subnet: 41 });
+    [A, B, C, L, D] = lan.hosts as [NetHost, NetHost, NetHost, NetHost, NetHost];
+    work = mkdtempSync(join(tmpdir(), '0share-faults-'));
+    sentinel = join(work, 'sentinel');
+    mkdirSync(sentinel);
+    writeFileSync(join(sentinel, 'precious'), 'do not touch\n');
+    sbA = fresh();
+    sbC = fresh();
+    makeSmallTree(join(work, 'small'), 'small');
+    small = addWith0install(sbA, join(work, 'small'));
+    expect(addWith0install(sbC, join(work, 'small'))).toBe(small);
+    makeBigTree(join(work, 'big'), 5, 8);
+    big = addWith0install(sbA, join(work, 'big'));
+    expect(addWith0install(sbC, join(work, 'big'))).toBe(big);
+    serverSnaps = [sbA.root, sbC.root, sentinel].map((r) => [r, snapshot(r)]);
+    peerA = await startPeer(A, D, sbA, small);
+    peerC = await startPeer(C, D, sbC, small);
+  }, 120_000);
+
+  afterAll(() => {
+    lan?.destroy();
+    for (const sb of sandboxes) rmSync(sb.root, { recursive: true, force: true });
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('a peer killed mid-transfer: the client moves to the other holder', async () => {
+    const c = client();
+    A.limitRate('100mbit');
+    C.limitRate('100mbit');
+    const fetch = B.spawn(process.execPath, [CLI, 'fetch', big, '-H', A.ip, '-H', C.ip], { env: c.sb.env });
+    let killed: NetHost | undefined;
+    const t0 = Date.now();
+    while (!killed && Date.now() - t0 < 60_000) {
+      for (const [host, peer] of [
+        [A, peerA],
+        [C, peerC],
+      ] as const) {
+        if (servingConnections(host).some((x) => x.peer === B.ip && x.bytesAcked > 4 * 1024 * 1024)) {
+          peer.kill('SIGKILL');
+          killed = host;
+          break;
+        }
+      }
+      const ex = await Promise.race([fetch.exited, sleep(20).then(() => undefined)]);
+      if (ex && !killed) throw new Error(`fetch ended before a transfer was seen:\n${fetch.stdout()}${fetch.stderr()}`);
+    }
+    expect(killed, 'a transfer was under way to kill').toBeDefined();
+    const ex = await fetch.exited;
+    const out = fetch.stdout() + fetch.stderr();
+    log(`killed the peer on ${killed!.ip} mid-transfer; fetch exit ${ex.code}`);
+    expect(ex.code, out).toBe(0);
+    expect(out).toContain(killed!.ip);
+    expect(storeEntries(c.sb.userStore)).toEqual([big]);
+    expect(c.changesOutside([big])).toEqual([]);
+    for (const h of [A, C]) h.exec('tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
+    // Bring the killed peer back so the remaining checks have both honest peers.
+    if (killed === A) peerA = await startPeer(A, D, sbA, small);
+    else peerC = await startPeer(C, D, sbC, small);
+    afterFault('peer killed mid-transfer', [c.sb]);
+  }, 180_000);
+
+  const LIES = ['wrong', 'traversal', 'symlink', 'truncated', 'dropped', 'refuse'] as const;
+  for (const lie of LIES) {
+    it(`a lying peer (${lie}) is dropped with a message naming it; beside an honest one the fetch succeeds`, async () => {
+      const liar = L.spawn(process.execPath, [FAKE_PEER, '--mode', lie, '--tree', join(work, 'small'), '--sentinel', sentinel]);
+      await liar.waitFor(/ready/);
+      try {
+        // Alone: the fetch fails, names the liar, and leaves nothing behind.
+        const alone = client();
+        const r1 = run0share(B, alone.sb, ['fetch', small, '-H', L.ip], 60_000);
+        const msg = r1.stdout + r1.stderr;
+        log(`${lie} alone: exit ${r1.status}: ${msg.trim().split('\n').slice(-3).join(' | ')}`);
+        expect(r1.status, msg).not.toBe(0);
+        expect(msg).toContain(L.ip);
+        expect(msg).not.toMatch(/\n\s+at .*:\d+:\d+\)?\n/); // no stack trace
+        expect(storeEntries(alone.sb.userStore)).toEqual([]);
+        expect(alone.changesOutside([])).toEqual([]);
+        expect(liar.stdout()).toMatch(/GET \/implementation\//);
+        // Beside an honest peer: the fetch succeeds with the right content.
+        const both = client();
+        const gets = (liar.stdout().match(/^GET /gm) ?? []).length;
+        const r2 = run0share(B, both.sb, ['fetch', small, '-H', L.ip, '-H', A.ip], 60_000);
+        const triedLiar = (liar.stdout().match(/^GET /gm) ?? []).length > gets;
+        log(`${lie} beside an honest peer: exit ${r2.status}; liar tried first: ${triedLiar}`);
+        expect(r2.status, r2.stdout + r2.stderr).toBe(0);
+        expect(storeEntries(both.sb.userStore)).toEqual([small]);
+        expect(both.changesOutside([small])).toEqual([]);
+        afterFault(`lying peer (${lie})`, [alone.sb, both.sb]);
+      } finally {
+        liar.kill('SIGKILL');
+        await liar.exited;
+      }
+    }, 180_000);
+  }
+
+  it('500 concurrent connections: each gets the implementation or 503 with Retry-After', () => {
+    const r = B.exec(process.execPath, [ABUSE, 'conns', `http://${A.ip}:38339/implementation/${small}`, '500'], { timeout: 170_000 });
+    log(`500 connections: ${r.stdout.trim()} ${r.stderr.trim()}`);
+    const res = JSON.parse(r.stdout) as { total: number; statuses: Record<string, number>; errors: Record<string, number>; retryAfter: number };
+    expect(Object.keys(res.statuses).filter((s) => s !== '200' && s !== '503')).toEqual([]);
+    expect(res.statuses['200'] ?? 0).toBeGreaterThan(0);
+    expect(res.retryAfter).toBe(res.statuses['503'] ?? 0);
+    expect(res.errors).toEqual({});
+    const rss = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${peerA.pid}/status`, 'utf8'));
+    log(`server peak RSS after 500 connections: ${rss ? Math.round(Number(rss[1]) / 1024) : '?'} MB`);
+    afterFault('500 concurrent connections');
+  }, 180_000);
+
+  it('a slowloris does not stop the server from serving others', async () => {
+    const loris = B.spawn(process.execPath, [ABUSE, 'slowloris', A.ip, '38339', '300', '20000']);
+    await sleep(3000); // let the connections open and start trickling
+    const c = client();
+    const r = run0share(D, c.sb, ['fetch', small, '-H', A.ip], 60_000);
+    expect(r.status, `fetch during a slowloris\n${r.stdout}${r.stderr}`).toBe(0);
+    expect(storeEntries(c.sb.userStore)).toEqual([small]);
+    await loris.exited;
+    log(`slowloris: ${loris.stdout().trim()}`);
+    const res = JSON.parse(loris.stdout()) as { opened: number };
+    expect(res.opened).toBeGreaterThan(0);
+    afterFault('slowloris', [c.sb]);
+  }, 180_000);
+
+  it('10,000 random datagrams are ignored, and replies are rate-limited', () => {
+    const r = B.exec(process.execPath, [ABUSE, 'datagrams', A.ip, '38339', '10000', small], { timeout: 120_000 });
+    log(`10,000 datagrams: ${r.stdout.trim()} ${r.stderr.trim()}`);
+    const res = JSON.parse(r.stdout) as { sent: number; validQueries: number; replies: number; replyBytes: number };
+    expect(res.sent).toBe(10_000);
+    expect(res.replies).toBeLessThan(res.validQueries); // no amplification: rate-limited per source
+    expect(res.replyBytes).toBeLessThanOrEqual(res.replies * 1400);
+    // The flood to the broadcast address reaches every peer; they all keep serving.
+    const b = B.exec(process.execPath, [ABUSE, 'datagrams', lan.broadcast, '38339', '2000', small], { timeout: 120_000 });
+    log(`2,000 broadcast datagrams: ${b.stdout.trim()}`);
+    afterFault('random datagrams');
+  }, 180_000);
+});
