@@ -106,7 +106,7 @@ class Walker {
       const childFull = Buffer.concat([full, SLASH, name]);
       const childRel = rel.length ? Buffer.concat([rel, SLASH, name]) : name;
       if (name.includes(NL)) {
-        throw new TreeError(`Newline in filename '${show(childFull)}': 0install manifests cannot represent it; rename it`, show(childFull));
+        throw new TreeError(`Newline in filename '${show(childFull).replace(/\n/g, '\\n')}': 0install manifests cannot represent it; rename it`, show(childFull));
       }
       if (item.isFile()) {
         // 0install skips only a regular file called .manifest at the top level.

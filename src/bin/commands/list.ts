@@ -1,6 +1,37 @@
-// Placeholder: replaced by the real `list` command.
+// `0share list`: every implementation in the stores, one per line as tab-separated
+// `digest  store  bytes  size` (size human-readable), or a JSON array with --json.
 import type { Command } from 'commander';
+import { defaultStores, implementationSize, listImplementations } from '../../io/stores.js';
+
+function human(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${bytes} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerList(program: Command): void {
-  void program;
+  program
+    .command('list')
+    .description('list the implementations in the 0install stores (tab-separated: digest, store, bytes, size)')
+    .option('--store <dir>', 'look in this store instead of the 0install ones (repeatable)', collect, [])
+    .option('--json', 'print a JSON array of {digest, store, path, bytes}')
+    .action(async (opts: { store: string[]; json?: boolean }) => {
+      const stores = opts.store.length ? opts.store : defaultStores();
+      const rows = [];
+      for (const impl of await listImplementations(stores)) {
+        rows.push({ digest: impl.name, store: impl.store, path: impl.path, bytes: await implementationSize(impl.path) });
+      }
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(rows.map((r) => `${r.digest}\t${r.store}\t${r.bytes}\t${human(r.bytes)}\n`).join(''));
+    });
 }
