@@ -1,0 +1,4 @@
+// The client machines and their types, for embedding (`0share/machines`).
+export * from './types.js';
+export * from './transfer.machine.js';
+export * from './query.machine.js';
