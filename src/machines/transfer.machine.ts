@@ -41,6 +41,8 @@ export interface TransferContext {
   readonly windowOpen: boolean;
   /** Bytes received from the current (or committing) peer. */
   readonly bytes: number;
+  /** `bytes` when the stall timer last restarted. */
+  readonly mark: number;
   readonly staged?: Staged;
   readonly sendError?: string;
   readonly status?: TransferStatus;
@@ -138,6 +140,7 @@ export const transferMachine = setup({
       current: context.candidates[0],
       candidates: context.candidates.slice(1),
       bytes: 0,
+      mark: 0,
     })),
     closeWindow: assign({ windowOpen: false }),
   },
@@ -152,6 +155,7 @@ export const transferMachine = setup({
     sends: 0,
     windowOpen: true,
     bytes: 0,
+    mark: 0,
   }),
   // Replies are collected for the whole life of the transfer: later ones are the fallbacks.
   invoke: { id: 'replies', src: 'replies', input: ({ context }) => ({ digest: context.digest }) },
@@ -208,7 +212,7 @@ export const transferMachine = setup({
         connecting: {
           on: {
             CONNECTED: { target: 'streaming' },
-            PROGRESS: { target: 'streaming', actions: assign({ bytes: ({ event }) => event.bytes }) },
+            PROGRESS: { target: 'streaming', actions: assign({ bytes: ({ event }) => event.bytes, mark: ({ event }) => event.bytes }) },
           },
           after: {
             connectTimeout: {
@@ -218,11 +222,29 @@ export const transferMachine = setup({
           },
         },
         streaming: {
-          on: { PROGRESS: { target: 'streaming', reenter: true, actions: assign({ bytes: ({ event }) => event.bytes }) } },
+          on: {
+            // Enough new data restarts the stall timer; a trickle below minProgress does not.
+            PROGRESS: [
+              {
+                guard: ({ context, event }) => event.bytes - context.mark >= context.timing.minProgress,
+                target: 'streaming',
+                reenter: true,
+                actions: assign({ bytes: ({ event }) => event.bytes, mark: ({ event }) => event.bytes }),
+              },
+              { actions: assign({ bytes: ({ event }) => event.bytes }) },
+            ],
+          },
           after: {
             stallTimeout: {
               target: '#transfer.peerFailed',
-              actions: assign(({ context }) => recordAttempt(context, `stalled: no data for ${context.timing.stallTimeout} ms after ${context.bytes} bytes`)),
+              actions: assign(({ context }) =>
+                recordAttempt(
+                  context,
+                  context.bytes === context.mark
+                    ? `stalled: no data for ${context.timing.stallTimeout} ms after ${context.bytes} bytes`
+                    : `too slow: only ${context.bytes - context.mark} bytes in ${context.timing.stallTimeout} ms`,
+                ),
+              ),
             },
           },
         },

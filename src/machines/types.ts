@@ -40,8 +40,10 @@ export interface DiscoveryTiming {
 export interface TransferTiming extends DiscoveryTiming {
   /** Longest wait for a peer to accept the download. */
   readonly connectTimeout: number;
-  /** Longest pause without any received bytes before the peer is dropped. */
+  /** A peer must send at least `minProgress` bytes every `stallTimeout` ms or it is dropped. */
   readonly stallTimeout: number;
+  /** Bytes per stall window below which a peer counts as stalled (catches a slow drip). */
+  readonly minProgress: number;
 }
 
 /** Sends the query for these digests (broadcast or to the `-H` hosts). Rejects on a send error. */

@@ -7,11 +7,11 @@ import { assign, createActor, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import { parseDigest } from '../../src/core/digest.js';
 import { provideTransferPorts, type TransferActor } from '../../src/machines/transfer.machine.js';
-import type { TransferTiming } from '../../src/machines/types.js';
+import type { DownloadRequest, TransferTiming } from '../../src/machines/types.js';
 import { FakeLan, flush } from './fake-lan.js';
 
 const DIGEST = parseDigest('sha256new_' + 'A'.repeat(52));
-const TIMING: TransferTiming = { discoveryWindow: 1000, retransmit: 100, maxSends: 3, connectTimeout: 5000, stallTimeout: 50 };
+const TIMING: TransferTiming = { discoveryWindow: 1000, retransmit: 100, maxSends: 3, connectTimeout: 5000, stallTimeout: 50, minProgress: 1 };
 const PEERS = ['10.0.0.1', '10.0.0.2'] as const;
 type PeerName = (typeof PEERS)[number];
 
@@ -245,6 +245,25 @@ describe('transfer machine, edge cases', () => {
     await flush();
     expect(lan.tmpDirs.size).toBe(0);
     expect(lan.store.size).toBe(0);
+  });
+
+  it('a peer that drips data below minProgress per stall window is dropped as too slow', async () => {
+    const lan = new FakeLan();
+    const timing = { ...TIMING, minProgress: 1000 };
+    let req: DownloadRequest | undefined;
+    const ports = { ...lan.ports, download: (r: DownloadRequest) => ((req = r), new Promise<never>(() => undefined)) };
+    const actor = createActor(provideTransferPorts(ports), { input: { digest: DIGEST, timing }, clock: lan.clock }).start();
+    await lan.answerLookup(undefined);
+    await lan.reply('10.0.0.1', DIGEST);
+    req!.onConnected();
+    for (let t = 0; t < 4; t++) {
+      req!.onProgress(100 * (t + 1));
+      await lan.advance(10);
+    }
+    expect(actor.getSnapshot().matches('transferring')).toBe(true);
+    await lan.advance(10);
+    expect(actor.getSnapshot().context.attempts[0]?.reason).toBe('too slow: only 400 bytes in 50 ms');
+    expect(req!.signal.aborted).toBe(true);
   });
 
   it('an unknown-port machine fails visibly', async () => {
