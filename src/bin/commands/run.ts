@@ -1,6 +1,146 @@
-// Placeholder: replaced by the real `run` command.
+// `0share run URI [ARGS…]` and `0share download URI`: ask the real 0install what the program
+// needs, fetch whatever is missing from LAN peers, then hand over to `0install run|download`,
+// which downloads the rest and runs the program. Fetching from peers can only help: when it finds
+// nothing or fails, the command behaves exactly like the plain 0install command.
 import type { Command } from 'commander';
+import { bestDigest, formatDigest, type Digest } from '../../core/digest.js';
+import { parseRunCommandLine, RunUsageError, type RunCommandLine, type Verb } from '../../core/run-options.js';
+import { selectionsDigests } from '../../core/selections.js';
+import { fetch } from '../../api/fetch.js';
+import { createLogger, type Logger } from '../../io/logger.js';
+import { defaultStores, lookupAny } from '../../io/stores.js';
+import { exitLike, handOver, selectXml } from '../../io/zeroinstall.js';
+import { UserError } from '../cli-errors.js';
 
+const SUMMARY: Record<Verb, string> = {
+  run: 'run a 0install program, fetching what it needs from LAN peers first (then `0install run`)',
+  download: 'download a 0install program, fetching what peers have first (then `0install download`)',
+};
+
+const HELP = `
+0share options:
+  -H, --host HOST[:PORT]  ask this peer directly instead of broadcasting (repeatable)
+  --timeout MS            how long to wait for peers to answer (default: the fetch default)
+  --port PORT             the peers' port (default 38339)
+  --system                add fetched implementations to the system store (see the user guide)
+  -h, --help              this help
+
+Every other option goes to 0install (see \`0install run --help\`): -c, -g, -v, -o, -r, -s, -m PATH,
+-w CMD, --command, --version, --version-for URI RANGE, --before, --not-before, --cpu, --os,
+--message, --with-store DIR, --dry-run, --may-compile, and --show, --xml for download.
+Option parsing stops at URI: everything after it goes to the program.
+With --offline or --dry-run, peers are not asked.
+`;
+
+function numberOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`--${name} must be a whole number from ${min} to ${max}, not '${value}'`);
+  return n;
+}
+
+/** The best digest of every selection that no store holds under any of its digests. */
+async function missingDigests(xml: string, stores: string[]): Promise<Digest[]> {
+  const missing: Digest[] = [];
+  for (const sel of selectionsDigests(xml)) {
+    if (await lookupAny(stores, sel.digests)) continue;
+    const best = bestDigest(sel.digests);
+    if (best) missing.push(best);
+  }
+  return missing;
+}
+
+/** Fetches what peers have; never throws (0install gets the rest from the internet). */
+async function prefetch(cl: RunCommandLine, xml: string, log: Logger): Promise<void> {
+  const started = performance.now();
+  try {
+    const timeout = numberOption('timeout', cl.timeout, 1, 600_000);
+    const port = numberOption('port', cl.port, 1, 65_535);
+    const stores = [...defaultStores(), ...cl.withStores];
+    const missing = await missingDigests(xml, stores);
+    if (missing.length === 0) {
+      log.debug('everything selected is already in a store');
+      return;
+    }
+    if (cl.offline || cl.dryRun) {
+      log.info({ missing: missing.map(formatDigest) }, `not asking peers (${cl.offline ? '--offline' : '--dry-run'})`);
+      return;
+    }
+    const results = await fetch(missing, {
+      ...(timeout !== undefined ? { timeout } : {}),
+      ...(port !== undefined ? { port } : {}),
+      hosts: cl.hosts,
+      logger: log,
+      system: cl.system,
+    });
+    for (const r of results) {
+      if (r.status === 'failed') log.debug({ digest: formatDigest(r.digest) }, 'no peer provided it; 0install will download it');
+      else log.info({ digest: formatDigest(r.digest) }, r.status === 'committed' ? 'fetched from a peer' : 'already cached');
+    }
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    log.info(`not fetching from peers: ${(err as Error).message}`);
+  } finally {
+    log.debug(`0share added ${Math.round(performance.now() - started)} ms before handing over to 0install`);
+  }
+}
+
+async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> {
+  let cl: RunCommandLine;
+  try {
+    cl = parseRunCommandLine(verb, argv);
+  } catch (err) {
+    if (err instanceof RunUsageError) throw new UserError(`${err.message} (see 0share ${verb} --help)`);
+    throw err;
+  }
+  if (cl.help) {
+    cmd.outputHelp();
+    return;
+  }
+  if (cl.uri === undefined) {
+    cmd.outputHelp({ error: true });
+    process.exitCode = 1;
+    return;
+  }
+  numberOption('timeout', cl.timeout, 1, 600_000);
+  numberOption('port', cl.port, 1, 65_535);
+
+  const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
+  const verbose = cl.zeroinstallOptions.some((o) => o === '--verbose' || o === '-v');
+  const log = createLogger({ level: globals.debug ? 'debug' : (process.env.ZSHARE_LOG_LEVEL ?? (verbose ? 'info' : 'warn')) });
+
+  const selected = await selectXml(cl.selectOptions, cl.uri);
+  if (!selected.ok) {
+    // 0install has already printed its own message; end exactly as it did.
+    if (selected.spawnError) throw new UserError(`cannot run 0install: ${selected.spawnError.message} (install it, e.g. apt-get install 0install-core)`, 127);
+    exitLike(selected.signal ? { signal: selected.signal } : { code: selected.code ?? 1 });
+    return;
+  }
+  await prefetch(cl, selected.xml, log);
+
+  const args = [verb, ...cl.zeroinstallOptions, '--', cl.uri, ...cl.programArgs];
+  let status;
+  try {
+    status = await handOver(args);
+  } catch (err) {
+    throw new UserError(`cannot run 0install: ${(err as Error).message}`, 127);
+  }
+  exitLike(status);
+}
+
+/** Registers `run` and `download`. */
 export function registerRun(program: Command): void {
-  void program;
+  for (const verb of ['run', 'download'] as const) {
+    program
+      .command(verb)
+      .summary(SUMMARY[verb])
+      .description(`${SUMMARY[verb]}.`)
+      .usage(verb === 'run' ? '[options] URI [ARGS...]' : '[options] URI')
+      .argument('[args...]')
+      .helpOption(false)
+      .allowUnknownOption()
+      .passThroughOptions()
+      .addHelpText('after', HELP)
+      .action((argv: string[], _opts: unknown, cmd: Command) => runVerb(verb, argv, cmd));
+  }
 }

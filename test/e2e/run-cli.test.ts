@@ -1,0 +1,126 @@
+// `0share run|download` as real processes with the real 0install, on this machine only (the few
+// peer queries go by unicast to loopback, never to the LAN): arguments, exit status and signals
+// pass through; failures look exactly like 0install's own.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, runCli } from '../helpers/cli.js';
+import { need0install, type ZeroSandbox, zeroSandbox, zi, ziResult } from '../helpers/zeroinstall.js';
+
+const ARCHIVE = 'http://127.0.0.1:1/prog-1.0.tar.gz';
+/** Peers are asked on loopback only, on a port where nothing answers. */
+const NO_PEERS = ['-H', '127.0.0.1', '--port', '9', '--timeout', '200'];
+const normalize = (s: string) => s.replace(/after \d+ ms/g, 'after N ms');
+
+describe.skipIf(!need0install())('0share run and download (single machine)', () => {
+  let work: string;
+  let feed: string;
+  let digest: string;
+  const sandboxes: ZeroSandbox[] = [];
+  const fresh = () => {
+    const sb = zeroSandbox();
+    sandboxes.push(sb);
+    return sb;
+  };
+  let cached: ZeroSandbox;
+
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), '0share-runcli-'));
+    const impl = join(work, 'impl');
+    mkdirSync(impl);
+    // Prints its arguments, one per line; `die` makes it kill itself with SIGTERM.
+    writeFileSync(join(impl, 'prog'), '#!/bin/sh\nfor a in "$@"; do echo "arg: $a"; done\ncase " $* " in *" die "*) kill -TERM $$;; esac\nexit 5\n');
+    chmodSync(join(impl, 'prog'), 0o755);
+    cached = fresh();
+    digest = zi(cached, ['store', 'manifest', impl, 'sha256new']).trim().split('\n').pop()!;
+    zi(cached, ['store', 'add', digest, impl]);
+    feed = join(work, 'prog.xml');
+    writeFileSync(
+      feed,
+      `<?xml version="1.0" ?>
+<interface xmlns="http://zero-install.sourceforge.net/2004/injector/interface">
+  <name>prog</name>
+  <summary>prints its arguments</summary>
+  <implementation id="prog-1.0" version="1.0">
+    <manifest-digest sha256new="${digest.slice('sha256new_'.length)}"/>
+    <command name="run" path="prog"><arg>first</arg></command>
+    <command name="other" path="prog"><arg>other</arg></command>
+    <archive href="${ARCHIVE}" size="100"/>
+  </implementation>
+</interface>
+`,
+    );
+  });
+
+  afterAll(() => {
+    for (const sb of sandboxes) rmSync(sb.root, { recursive: true, force: true });
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('runs a cached program with its arguments (options included) and passes its exit status through', () => {
+    const r = runCli(['run', feed, 'a b', '--help', '-H', 'x'], { env: cached.env });
+    expect(r.stdout).toBe('arg: first\narg: a b\narg: --help\narg: -H\narg: x\n');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(5);
+  });
+
+  it('passes 0install options such as --command to select and run', () => {
+    const r = runCli(['run', '--command', 'other', feed], { env: cached.env });
+    expect(r.stdout).toBe('arg: other\n');
+    expect(r.status).toBe(5);
+  });
+
+  it('ends by the same signal as the program', () => {
+    const r = spawnSync(process.execPath, [CLI, 'run', feed, 'die'], { env: cached.env, encoding: 'utf8' });
+    expect(r.stdout).toBe('arg: first\narg: die\n');
+    expect(r.signal).toBe('SIGTERM');
+  });
+
+  it('downloads: nothing to do when everything is cached', () => {
+    const r = runCli(['download', feed], { env: cached.env });
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  it('fails exactly like `0install run` when 0install select fails', () => {
+    const sb = fresh();
+    const bad = join(work, 'no-such-feed.xml');
+    const ours = runCli(['run', bad], { env: sb.env });
+    const theirs = ziResult(sb, ['run', bad]);
+    expect(ours.status).toBe(theirs.status);
+    expect(ours.stderr).toBe(theirs.stderr);
+    expect(ours.stderr).toMatch(/Bad interface name/);
+  });
+
+  it('when no peer has it, hands over and fails exactly like `0install run`', () => {
+    const sb = fresh();
+    const ours = runCli(['run', ...NO_PEERS, feed], { env: sb.env });
+    const theirs = ziResult(sb, ['run', feed]);
+    expect(theirs.status).not.toBe(0);
+    expect(ours.status).toBe(theirs.status);
+    expect(normalize(ours.stderr)).toBe(normalize(theirs.stderr));
+    expect(ours.stderr).toContain(ARCHIVE);
+  });
+
+  it('with --offline asks no peer and behaves like `0install download --offline`', () => {
+    const sb = fresh();
+    const ours = runCli(['download', '--offline', ...NO_PEERS, feed], { env: sb.env });
+    const theirs = ziResult(sb, ['download', '--offline', feed]);
+    expect(ours.status).toBe(theirs.status);
+    expect(ours.stderr).toBe(theirs.stderr);
+  });
+
+  it('prints help, and usage errors name the option', () => {
+    const h = runCli(['run', '--help']);
+    expect(h.status).toBe(0);
+    expect(h.stdout).toContain('Usage: 0share run [options] URI [ARGS...]');
+    expect(h.stdout).toContain('--system');
+    const bad = runCli(['run', '--timeout', 'soon', feed]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain("--timeout must be a whole number from 1 to 600000, not 'soon'");
+    const none = runCli(['download']);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain('Usage: 0share download');
+  });
+});
