@@ -188,6 +188,9 @@ class Extraction {
     const ex = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
     let active: Promise<void> = Promise.resolve();
     ex.on('entry', (header, stream, next) => {
+      // Errors reach the handler through iteration; without a listener an entry destroyed
+      // before it is read (a refused entry, an abort) would throw from inside tar-stream.
+      stream.on('error', () => {});
       active = this.entry(header as unknown as TarHeader, stream as unknown as EntryStream).then(
         () => next(),
         (err: unknown) => {

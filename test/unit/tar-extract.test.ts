@@ -1,0 +1,267 @@
+// The safe extractor, case by case: good archives (plain, gzip, byte-by-byte, pax times, implicit
+// parents, raw-byte names) give the manifest of the tree on disk; each hostile archive is refused
+// with an ExtractError naming the entry, and nothing outside the extraction directory changes.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ExtractError, extractTar, type ExtractOptions } from '../../src/io/tar-extract.js';
+import { walkTree } from '../../src/io/tree-walk.js';
+import { renderManifest } from '../../src/core/manifest-format.js';
+import { filesIn, openFds, rawTar, snapshot, type RawEntry } from '../helpers/tar-fixtures.js';
+
+let base: string;
+let dest: string;
+let outside: string;
+
+beforeEach(() => {
+  base = mkdtempSync(join(tmpdir(), '0share-tarx-'));
+  outside = join(base, 'outside');
+  dest = join(base, 'dest');
+  mkdirSync(outside);
+  mkdirSync(dest);
+  writeFileSync(join(outside, 'victim'), 'original');
+  symlinkSync('victim', join(outside, 'victim-link'));
+});
+
+afterEach(() => {
+  rmSync(base, { recursive: true, force: true });
+});
+
+type Source = Parameters<typeof extractTar>[0];
+
+/** Runs the extractor and checks the invariants that hold whatever the archive. */
+async function run(source: Source | Buffer, opts: Partial<ExtractOptions> = {}) {
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(dest);
+  const before = snapshot(base, [dest]);
+  const fds = openFds();
+  const input = Buffer.isBuffer(source) ? [source] : source;
+  let result: Awaited<ReturnType<typeof extractTar>> | undefined;
+  let error: unknown;
+  try {
+    result = await extractTar(input, dest, { alg: 'sha256new', ...opts });
+  } catch (err) {
+    error = err;
+  }
+  expect(snapshot(base, [dest])).toEqual(before);
+  expect(openFds()).toBe(fds);
+  if (opts.maxBytes !== undefined) expect(filesIn(dest).bytes).toBeLessThanOrEqual(opts.maxBytes);
+  if (result) {
+    const onDisk = renderManifest(await walkTree(dest, 'sha256new'), 'sha256new');
+    expect(result.manifest.toString('latin1')).toBe(onDisk.toString('latin1'));
+  }
+  return { result, error };
+}
+
+async function refused(entries: RawEntry[] | Buffer, code: ExtractError['code'], message: RegExp, opts: Partial<ExtractOptions> = {}) {
+  const { result, error } = await run(Buffer.isBuffer(entries) ? entries : rawTar(entries), opts);
+  expect(result).toBeUndefined();
+  expect(error).toBeInstanceOf(ExtractError);
+  expect((error as ExtractError).message).toMatch(message);
+  expect((error as ExtractError).code).toBe(code);
+  return error as ExtractError;
+}
+
+const sample: RawEntry[] = [
+  { name: './', type: '5', mtime: 5 },
+  { name: './bin/', type: '5', mtime: 7 },
+  { name: './bin/run', data: '#!/bin/sh\n', mode: 0o755, mtime: 40 },
+  { name: 'doc/deep/readme.txt', data: 'Hello World', mtime: 30 },
+  { name: 'doc/link', type: '2', linkname: '../bin/run' },
+  { name: 'abs-link', type: '2', linkname: '/the/symlink/target' },
+  { name: 'empty', data: '', mtime: 0 },
+  { name: 'sub/.manifest', data: 'not the top level' },
+];
+
+describe('extractTar: good archives', () => {
+  it('extracts files, dirs, symlinks and implicit parents, with modes and mtimes', async () => {
+    const { result, error } = await run(rawTar(sample));
+    expect(error).toBeUndefined();
+    const text = result!.manifest.toString();
+    expect(text).toContain('F a591a6d40bf420404a011733cfb7b190d62c65bf0bcda32b57b277d9ad9f146e 30 11 readme.txt\n');
+    expect(text).toMatch(/^X [0-9a-f]{64} 40 10 run$/m);
+    expect(text).toMatch(/^S [0-9a-f]{64} 19 abs-link$/m);
+    expect(text).toContain('D /doc/deep\n');
+    expect(result!.bytes).toBe(10 + 11 + 17);
+    expect(lstatSync(join(dest, 'bin/run')).mode & 0o777).toBe(0o755);
+    expect(lstatSync(join(dest, 'doc/deep/readme.txt')).mode & 0o777).toBe(0o644);
+    // old sha1 D lines carry directory mtimes: explicit ones come from the archive
+    const old = renderManifest(result!.entries, 'sha1').toString();
+    expect(old).toContain('D 7 /bin\n');
+  });
+
+  it('gunzips automatically and gives the same manifest', async () => {
+    const plain = (await run(rawTar(sample))).result!.manifest;
+    const { result } = await run(gzipSync(rawTar(sample)));
+    expect(result!.manifest.equals(plain)).toBe(true);
+  });
+
+  it('accepts the stream one byte at a time, gzip included', async () => {
+    const gz = gzipSync(rawTar(sample));
+    const bytes = [...gz].map((x) => Buffer.of(x));
+    const { result, error } = await run(Readable.from(bytes));
+    expect(error).toBeUndefined();
+    expect(result!.entries.length).toBeGreaterThan(5);
+  });
+
+  it('truncates pax fractional mtimes toward zero, as 0install does', async () => {
+    const { result } = await run(rawTar([
+      { name: 'a', data: 'x', pax: { mtime: '1795301940.999999999' } },
+      { name: 'b', data: 'y', pax: { mtime: '4102444800.5' } },
+    ]));
+    const m = result!.manifest.toString();
+    expect(m).toMatch(/ 1795301940 1 a$/m);
+    expect(m).toMatch(/ 4102444800 1 b$/m);
+  });
+
+  it('keeps raw name bytes (ustar and GNU long names) and UTF-8 pax names', async () => {
+    const raw = Buffer.from('caf\xe9-\xff', 'latin1');
+    const long = Buffer.concat([Buffer.from('d/'), Buffer.alloc(150, 0x61), Buffer.from('\xfe', 'latin1')]);
+    const { result, error } = await run(rawTar([
+      { name: raw, data: '1' },
+      { name: long, data: '2', gnuLongName: true },
+      { name: `${'é'.repeat(80)}`, data: '3' },
+    ]));
+    expect(error).toBeUndefined();
+    const paths = result!.entries.map((e) => Buffer.from(e.path).toString('latin1'));
+    expect(paths).toContain(raw.toString('latin1'));
+    expect(paths).toContain(long.toString('latin1'));
+    expect(paths).toContain(Buffer.from('é'.repeat(80)).toString('latin1'));
+  });
+
+  it('accepts an explicit directory after its implicit creation, and an empty archive', async () => {
+    const { result } = await run(rawTar([{ name: 'a/b/f', data: 'x' }, { name: 'a/', type: '5', mtime: 77 }]));
+    expect(renderManifest(result!.entries, 'sha1').toString()).toContain('D 77 /a\n');
+    const empty = await run(Buffer.alloc(10240));
+    expect(empty.result!.manifest.length).toBe(0);
+  });
+
+  it('reports progress in content bytes', async () => {
+    const seen: number[] = [];
+    const { result } = await run(rawTar([{ name: 'a', data: Buffer.alloc(200_000, 1) }]), { onProgress: (n) => seen.push(n) });
+    expect(result!.bytes).toBe(200_000);
+    expect(seen.at(-1)).toBe(200_000);
+  });
+});
+
+describe('extractTar: hostile archives', () => {
+  it('refuses traversal and absolute paths', async () => {
+    await refused([{ name: '../outside/victim', data: 'pwned' }], 'unsafe', /"\.\.\/outside\/victim" has a "\.\." path component/);
+    await refused([{ name: 'a/../../outside/x', data: 'pwned' }], 'unsafe', /"\.\."/);
+    await refused([{ name: `${outside}/victim`, data: 'pwned' }], 'unsafe', /absolute path/);
+    await refused([{ name: 'a//b', data: 'x' }], 'unsafe', /empty path component/);
+    await refused([{ name: 'a/./b', data: 'x' }], 'unsafe', /"\." path component/);
+    expect(readFileSync(join(outside, 'victim'), 'utf8')).toBe('original');
+  });
+
+  it('refuses anything through a symlink, relative or absolute', async () => {
+    await refused([{ name: 'esc', type: '2', linkname: '../outside' }, { name: 'esc/new', data: 'pwned' }], 'unsafe', /"esc\/new" would be created through the symlink "esc"/);
+    await refused([{ name: 'esc', type: '2', linkname: outside }, { name: 'esc/d/', type: '5' }], 'unsafe', /through the symlink/);
+    await refused([{ name: 'in', type: '5' }, { name: 'l', type: '2', linkname: 'in' }, { name: 'l/f', data: 'x' }], 'unsafe', /through the symlink "l"/);
+    expect(existsSync(join(outside, 'new'))).toBe(false);
+  });
+
+  it('refuses a file over an earlier symlink (duplicate), so no write follows the link', async () => {
+    await refused([{ name: 'l', type: '2', linkname: '../outside/victim' }, { name: 'l', data: 'pwned' }], 'unsafe', /"l" appears twice/);
+    await refused([{ name: 'f', data: 'a' }, { name: 'f', data: 'b' }], 'unsafe', /appears twice/);
+    await refused([{ name: 'd/', type: '5' }, { name: 'd', type: '5' }], 'unsafe', /appears twice/);
+    await refused([{ name: 'f', data: 'a' }, { name: 'f/g', data: 'b' }], 'unsafe', /is inside "f", which is a file/);
+  });
+
+  it('refuses hard links, devices, fifos and unknown types', async () => {
+    await refused([{ name: 'h', type: '1', linkname: '../outside/victim' }], 'unsafe', /"h" is a hard link/);
+    await refused([{ name: 'c', type: '3' }], 'unsafe', /character-device/);
+    await refused([{ name: 'b', type: '4' }], 'unsafe', /block-device/);
+    await refused([{ name: 'p', type: '6' }], 'unsafe', /fifo/);
+    await refused([{ name: 'v', type: 'V' }], 'unsafe', /unsupported entry type/);
+  });
+
+  it('refuses NUL and newline in names, a top-level .manifest and special mode bits', async () => {
+    await refused([{ name: 'x', data: '1', pax: { path: 'a\0b' } }], 'unsafe', /"a\\u0000b" has a NUL byte/);
+    await refused([{ name: 'a\nb', data: '1' }], 'unsafe', /newline/);
+    await refused([{ name: './.manifest', data: 'x' }], 'unsafe', /top-level \.manifest/);
+    await refused([{ name: '.manifest/', type: '5' }], 'unsafe', /top-level \.manifest/);
+    await refused([{ name: 'suid', data: 'x', mode: 0o4755 }], 'unsafe', /special mode bits.*0o4755/);
+    await refused([{ name: 'sgid', data: 'x', mode: 0o2755 }], 'unsafe', /special mode bits/);
+    await refused([{ name: 'tmp/', type: '5', mode: 0o1777 }], 'unsafe', /special mode bits/);
+  });
+
+  it('refuses odd sizes, empty link targets and over-long names', async () => {
+    await refused([{ name: 'd/', type: '5', size: 512, data: Buffer.alloc(512, 1) }], 'corrupt', /directory with a data size/);
+    await refused([{ name: 'l', type: '2', linkname: 'x', size: 3, data: 'abc' }], 'corrupt', /symlink with a data size/);
+    await refused([{ name: 'l', type: '2', linkname: '' }], 'unsafe', /empty target/);
+    await refused([{ name: 'x'.repeat(300), data: '1' }], 'limit', /longer than 255 bytes/);
+  });
+
+  it('caps the bytes written before writing, and the entry count', async () => {
+    const e = await refused([{ name: 'huge', data: 'tiny', size: 1e12 }], 'limit', /"huge" is 1000000000000 bytes, more than the 1000 bytes left/, { maxBytes: 1000 });
+    expect(e.entry).toBe('huge');
+    expect(existsSync(join(dest, 'huge'))).toBe(false);
+    await refused([{ name: 'a', data: Buffer.alloc(600) }, { name: 'b', data: Buffer.alloc(600) }], 'limit', /"b" is 600 bytes, more than the 400 bytes left/, { maxBytes: 1000 });
+    await refused([{ name: 'a', data: '' }, { name: 'b', data: '' }, { name: 'c', data: '' }], 'limit', /over the limit of 2 entries/, { maxEntries: 2 });
+  });
+
+  it('treats truncation as an error, never as success', async () => {
+    const full = rawTar([{ name: 'a', data: Buffer.alloc(5000, 1) }, { name: 'b', data: 'x' }]);
+    await refused(full.subarray(0, 2000), 'truncated', /truncated/);
+    await refused(full.subarray(0, 512 * 11), 'truncated', /end-of-archive/);
+    await refused(rawTar([{ name: 'a', data: 'x' }], { end: false }), 'truncated', /end-of-archive/);
+    await refused(full.subarray(0, full.length - 512), 'truncated', /end-of-archive/);
+    await refused(gzipSync(full).subarray(0, 100), 'truncated', /gzip stream ends early/);
+    await refused(Buffer.alloc(0), 'truncated', /end-of-archive/);
+  });
+
+  it('refuses data that is not tar, and data after the end', async () => {
+    await refused(Buffer.alloc(2048, 0x41), 'corrupt', /not a valid tar archive/);
+    await refused(Buffer.concat([rawTar([{ name: 'a', data: 'x' }]), Buffer.alloc(512, 0x41)]), 'corrupt', /not a valid tar/);
+    await refused(Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.alloc(100, 7)]), 'corrupt', /gzip/);
+  });
+
+  it('stops an endless stream of zero padding', async () => {
+    async function* endless() {
+      yield rawTar([{ name: 'a', data: 'x' }], { end: false });
+      for (;;) yield Buffer.alloc(1 << 20);
+    }
+    const { error } = await run(endless());
+    expect(error).toMatchObject({ code: 'limit', message: expect.stringMatching(/zero padding/) });
+  });
+});
+
+describe('extractTar: abort', () => {
+  it('rejects promptly when aborted mid-file, closes its descriptors and destroys the source', async () => {
+    const src = new PassThrough();
+    const head = rawTar([{ name: 'big', data: Buffer.alloc(10_000_000) }], { end: false }).subarray(0, 512 + 300_000);
+    const ac = new AbortController();
+    const fds = openFds();
+    const p = extractTar(src, dest, {
+      alg: 'sha256new',
+      signal: ac.signal,
+      onProgress: (n) => {
+        if (n >= 300_000) ac.abort();
+      },
+    });
+    src.write(head);
+    const err = await p.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ExtractError);
+    expect((err as ExtractError).code).toBe('aborted');
+    expect(src.destroyed).toBe(true);
+    expect(openFds()).toBe(fds);
+  });
+
+  it('rejects when aborted while the source is silent, and at once when already aborted', async () => {
+    const ac = new AbortController();
+    async function* stall() {
+      yield rawTar([{ name: 'f', data: Buffer.alloc(2000) }], { end: false }).subarray(0, 1000);
+      await new Promise(() => {});
+    }
+    const p = extractTar(stall(), dest, { alg: 'sha256new', signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    await expect(p).rejects.toMatchObject({ code: 'aborted' });
+    const pre = new AbortController();
+    pre.abort();
+    await expect(extractTar([rawTar([])], dest, { alg: 'sha256new', signal: pre.signal })).rejects.toMatchObject({ code: 'aborted' });
+  });
+});
