@@ -1,0 +1,69 @@
+// The peer as a library call: `serve(opts)` answers UDP queries and serves implementations over
+// HTTP on the same port number, read-only from the given stores, until `close()`.
+import { access } from 'node:fs/promises';
+import { allowList, DEFAULT_ALLOW, parseCidr } from '../core/cidr.js';
+import { DEFAULT_PORT } from '../core/protocol.js';
+import { startHttpServer } from '../io/http-server.js';
+import { type Logger, silentLogger } from '../io/logger.js';
+import { defaultStores } from '../io/stores.js';
+import { startUdpResponder, type UdpStats } from '../io/udp-responder.js';
+
+export interface ServeOptions {
+  /** UDP and TCP port; 0 picks a free TCP port and uses its number for UDP too. Default 38339. */
+  port?: number;
+  /** Address to listen on. Default 0.0.0.0. */
+  bind?: string;
+  /** Stores to serve from, read-only. Default: 0install's stores. */
+  stores?: readonly string[];
+  /** CIDRs allowed to query and download. Default: private, link-local and loopback. */
+  allow?: readonly string[];
+  /** Uploads at once; more get 503. Default 8. */
+  maxUploads?: number;
+  /** ms a download may go without the client taking bytes before it is dropped. Default 30 s. */
+  stallTimeout?: number;
+  logger?: Logger;
+}
+
+export interface ServeHandle {
+  readonly address: { address: string; port: number };
+  readonly udpStats: UdpStats;
+  /** Uploads in progress. */
+  uploads(): number;
+  /** Stops listening, drops open connections and closes both sockets. */
+  close(): Promise<void>;
+}
+
+export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
+  const log = opts.logger ?? silentLogger();
+  const bind = opts.bind ?? '0.0.0.0';
+  const stores = opts.stores ?? defaultStores();
+  const allowText = opts.allow && opts.allow.length > 0 ? opts.allow : DEFAULT_ALLOW;
+  const isAllowed = allowList(allowText.map(parseCidr));
+  const maxUploads = opts.maxUploads ?? 8;
+  if (!Number.isInteger(maxUploads) || maxUploads < 1) throw new RangeError(`maxUploads must be a positive integer, not ${maxUploads}`);
+
+  const http = await startHttpServer({ port: opts.port ?? DEFAULT_PORT, bind, stores, isAllowed, maxUploads, logger: log, stallTimeout: opts.stallTimeout });
+  let udp;
+  try {
+    udp = await startUdpResponder({ port: http.port, bind, stores, isAllowed, logger: log });
+  } catch (err) {
+    await http.close();
+    throw err;
+  }
+
+  for (const store of stores) {
+    const exists = await access(store).then(() => true, () => false);
+    log.info(`Serving implementations from ${store}${exists ? '' : ' (does not exist yet)'}`);
+  }
+  log.info(`Listening on ${bind} port ${http.port} (UDP queries, HTTP downloads), answering ${allowText.join(', ')}`);
+
+  const u = udp;
+  return {
+    address: { address: bind, port: http.port },
+    udpStats: u.stats,
+    uploads: http.uploads,
+    close: async () => {
+      await Promise.all([http.close(), u.close()]);
+    },
+  };
+}

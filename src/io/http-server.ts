@@ -1,0 +1,234 @@
+// The peer's HTTP side: owns the TCP server on --bind/--port. Each request runs one server
+// session machine; this adapter feeds it the socket's events and carries out its decisions:
+// stream the tree as (gzipped) tar or the .manifest with backpressure, write the rejection, or
+// destroy the response. It also caps connections per source and sets the timeouts that keep
+// slow or silent clients (slowloris, readers that stop) from holding the server.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { constants as zlib, createGzip } from 'node:zlib';
+import { createActor } from 'xstate';
+import { formatDigest } from '../core/digest.js';
+import { ALLOWED_METHODS } from '../core/http-route.js';
+import {
+  type BodyEvents,
+  type BodyRequest,
+  type ServerSessionOutput,
+  type ServerSessionPorts,
+  serverSessionMachine,
+} from '../machines/server-session.machine.js';
+import type { Logger } from './logger.js';
+import { openManifest, resolveServed } from './served-implementation.js';
+import { packTree } from './tar-pack.js';
+
+export interface HttpServerOptions {
+  port: number;
+  bind: string;
+  stores: readonly string[];
+  isAllowed: (address: string) => boolean;
+  /** Uploads served at once; more get 503 with Retry-After. */
+  maxUploads: number;
+  logger: Logger;
+  /** ms a response may go without the client taking any bytes before it is dropped. */
+  stallTimeout?: number;
+  /** Open connections allowed from one address; more are closed at once. */
+  maxConnectionsPerSource?: number;
+}
+
+export interface HttpServer {
+  readonly server: Server;
+  readonly port: number;
+  /** Uploads in progress. */
+  uploads(): number;
+  close(): Promise<void>;
+}
+
+const RETRY_AFTER_SECONDS = 2;
+/** Progress is reported to the session at most this often (ms); it only feeds the stall timer. */
+const PROGRESS_INTERVAL = 200;
+
+const REASONS: Record<number, string> = {
+  400: 'Bad request: the path must be /implementation/<digest> with a strict digest (sha256new_…, sha1new=…)',
+  403: 'Forbidden: this peer does not serve your address (see its --allow)',
+  404: 'Not found: this peer does not have that implementation',
+  405: 'Method not allowed: only GET and HEAD',
+  500: 'Internal error: the peer could not read its stores',
+  503: 'Busy: too many uploads in progress; try another peer or again shortly',
+};
+
+/** Counts the bytes flowing to the response (those the client's socket has accepted). */
+class ByteCounter extends Transform {
+  bytes = 0;
+  private last = 0;
+  constructor(private readonly onProgress: (bytes: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    const now = Date.now();
+    if (now - this.last >= PROGRESS_INTERVAL) {
+      this.last = now;
+      this.onProgress(this.bytes);
+    }
+    cb(null, chunk);
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Writes the 200 response for a session (headers, then the body unless HEAD). */
+function sendBody(res: ServerResponse, req: BodyRequest, events: BodyEvents): void {
+  const run = async (): Promise<number> => {
+    const counter = new ByteCounter(events.progress);
+    if (req.kind === 'manifest') {
+      const m = await openManifest(req.found.dir);
+      if (!m) throw new Error('.manifest vanished');
+      try {
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': m.size });
+        if (req.head) res.end();
+        else await pipeline(m.handle.createReadStream({ autoClose: false }), counter, res, { signal: req.signal });
+      } finally {
+        await m.handle.close();
+      }
+      return counter.bytes;
+    }
+    const headers: Record<string, string | number> = {
+      'Content-Type': req.plainTar ? 'application/x-tar' : 'application/x-compressed-tar',
+      'X-0share-Digest': formatDigest(req.digest),
+    };
+    if (req.found.size !== undefined) headers['X-0share-Size'] = req.found.size;
+    res.writeHead(200, headers);
+    if (req.head) {
+      res.end();
+      return 0;
+    }
+    const tar = packTree(req.found.dir, { signal: req.signal });
+    if (req.plainTar) await pipeline(tar, counter, res, { signal: req.signal });
+    else await pipeline(tar, createGzip({ level: zlib.Z_BEST_SPEED }), counter, res, { signal: req.signal });
+    return counter.bytes;
+  };
+  run().then(events.finished, (err: unknown) => events.failed(messageOf(err)));
+}
+
+export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
+  const log = opts.logger;
+  const stallTimeout = opts.stallTimeout ?? 30_000;
+  const perSourceCap = opts.maxConnectionsPerSource ?? 64;
+  let uploads = 0;
+
+  const acquireUpload = () => {
+    if (uploads >= opts.maxUploads) return undefined;
+    uploads++;
+    let released = false;
+    return () => {
+      if (!released) uploads--;
+      released = true;
+    };
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    const peer = req.socket.remoteAddress ?? '';
+    const peerText = `${peer}:${req.socket.remotePort ?? 0}`;
+    const target = req.url ?? '';
+    const method = req.method ?? '';
+    const ports: ServerSessionPorts = {
+      isAllowed: opts.isAllowed,
+      resolve: (digest, kind) => resolveServed(opts.stores, digest, kind),
+      acquireUpload,
+      sendBody: (body, events) => sendBody(res, body, events),
+    };
+    const actor = createActor(serverSessionMachine, {
+      input: { method, target, peer, wantsPlainTar: req.headers['x-0share-encoding'] === 'tar', stallTimeout, ports },
+    });
+    const finish = (out: ServerSessionOutput) => {
+      if (out.outcome === 'rejected' && !res.headersSent && !res.destroyed) {
+        const headers: Record<string, string | number> = { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' };
+        if (out.status === 405) headers.Allow = ALLOWED_METHODS.join(', ');
+        if (out.status === 503) headers['Retry-After'] = RETRY_AFTER_SECONDS;
+        res.writeHead(out.status, headers);
+        res.end(`${REASONS[out.status] ?? out.reason ?? ''}\n`);
+      } else if (out.outcome === 'aborted') {
+        res.destroy();
+      }
+      const ms = Math.round(performance.now() - started);
+      const line = `${method} ${target.slice(0, 200)} ${out.status} ${out.bytes} bytes ${ms} ms from ${peerText}`;
+      if (out.outcome === 'done') log.info(line);
+      else log.info(`${line} (${out.outcome}: ${out.reason ?? ''})`);
+    };
+    actor.subscribe({
+      complete: () => finish(actor.getSnapshot().output!),
+      error: (err) => {
+        log.error({ err }, `Session for ${method} ${target.slice(0, 200)} from ${peerText} failed: ${messageOf(err)}`);
+        res.destroy();
+      },
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) actor.send({ type: 'CLIENT_CLOSED' });
+    });
+    actor.start();
+  };
+
+  const server = createServer(
+    {
+      // How often Node enforces headersTimeout/requestTimeout (default 30 s).
+      connectionsCheckingInterval: 1000,
+      maxHeaderSize: 8 * 1024,
+      requireHostHeader: false,
+    },
+    handle,
+  );
+  // Against slowloris: headers must be complete within 10 s, a request within 20 s; idle
+  // keep-alive connections close after 5 s.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 20_000;
+  server.keepAliveTimeout = 5_000;
+  server.maxHeadersCount = 64;
+  server.maxRequestsPerSocket = 100;
+  server.maxConnections = 2048;
+
+  const perSource = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const addr = socket.remoteAddress ?? '';
+    const n = (perSource.get(addr) ?? 0) + 1;
+    perSource.set(addr, n);
+    socket.once('close', () => {
+      const left = (perSource.get(addr) ?? 1) - 1;
+      if (left > 0) perSource.set(addr, left);
+      else perSource.delete(addr);
+    });
+    if (n > perSourceCap) {
+      log.debug(`Closing connection from ${addr}: over ${perSourceCap} connections from one address`);
+      socket.destroy();
+    }
+  });
+  server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
+    // Malformed requests get a 400; timeouts (slowloris) and resets just lose the connection.
+    log.debug(`Bad HTTP from ${socket.remoteAddress ?? '?'}: ${err.code ?? err.message}`);
+    if (socket.writable && err.code?.startsWith('HPE_')) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.bind, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.warn({ err }, `HTTP server error: ${err.message}`));
+
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    uploads: () => uploads,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,64 @@
+// What the peer may serve for a digest: the digest directory in the first store that has it as
+// a real directory (a digest dir that is itself a symlink is never served), and its .manifest
+// opened without following symlinks. Shared by the UDP responder and the HTTP server so both
+// give the same answer.
+import { constants } from 'node:fs';
+import { type FileHandle, lstat, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digest } from '../core/digest.js';
+import type { ServedImplementation } from '../machines/server-session.machine.js';
+import { lookupDigest } from './stores.js';
+
+/** A .manifest larger than this is not read just to announce a size. */
+const MAX_MANIFEST_FOR_SIZE = 16 * 1024 * 1024;
+
+/** The digest directory to serve, or undefined when no store has it as a real directory. */
+export async function findServable(stores: readonly string[], digest: Digest): Promise<string | undefined> {
+  for (const store of stores) {
+    const dir = await lookupDigest([store], digest);
+    if (dir === undefined) continue;
+    const st = await lstat(dir).catch(() => undefined);
+    if (st?.isDirectory()) return dir;
+  }
+  return undefined;
+}
+
+/** Opens `<dir>/.manifest` read-only, refusing a symlink or anything but a regular file. */
+export async function openManifest(dir: string): Promise<{ handle: FileHandle; size: number } | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(join(dir, '.manifest'), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  const st = await handle.stat().catch(() => undefined);
+  if (st?.isFile()) return { handle, size: st.size };
+  await handle.close();
+  return undefined;
+}
+
+/** Sum of the file sizes listed in a manifest (F and X lines). */
+export function manifestFileBytes(text: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('F ') && !line.startsWith('X ')) continue;
+    const size = line.split(' ', 4)[3];
+    if (size !== undefined && /^[0-9]+$/.test(size)) total += Number(size);
+  }
+  return total;
+}
+
+/** The implementation to serve for `kind`, with its size when its .manifest says it cheaply. */
+export async function resolveServed(stores: readonly string[], digest: Digest, kind: 'tree' | 'manifest'): Promise<ServedImplementation | undefined> {
+  const dir = await findServable(stores, digest);
+  if (dir === undefined) return undefined;
+  const manifest = await openManifest(dir);
+  if (!manifest) return kind === 'tree' ? { dir } : undefined;
+  try {
+    if (kind === 'manifest') return { dir };
+    if (manifest.size > MAX_MANIFEST_FOR_SIZE) return { dir };
+    return { dir, size: manifestFileBytes((await manifest.handle.readFile()).toString('latin1')) };
+  } finally {
+    await manifest.handle.close();
+  }
+}
