@@ -4,13 +4,20 @@
 import { Command } from 'commander';
 import { normalizeArgv } from './argv.js';
 import { reportError } from './cli-errors.js';
-import { registerManifest } from './commands/manifest.js';
-import { registerList } from './commands/list.js';
-import { registerVerify } from './commands/verify.js';
-import { registerServe } from './commands/serve.js';
-import { registerFetch } from './commands/fetch.js';
-import { registerQuery } from './commands/query.js';
-import { registerRun } from './commands/run.js';
+
+type Registrar = (program: Command) => void;
+
+// Loaded on demand: `0share manifest` must not pay for the peer's and client's dependencies
+// (pino, xstate, tar-stream…), which cost more start-up time than hashing a small tree.
+const COMMANDS: Record<string, () => Promise<Registrar>> = {
+  serve: async () => (await import('./commands/serve.js')).registerServe,
+  fetch: async () => (await import('./commands/fetch.js')).registerFetch,
+  query: async () => (await import('./commands/query.js')).registerQuery,
+  manifest: async () => (await import('./commands/manifest.js')).registerManifest,
+  list: async () => (await import('./commands/list.js')).registerList,
+  verify: async () => (await import('./commands/verify.js')).registerVerify,
+  run: async () => (await import('./commands/run.js')).registerRun,
+};
 
 const program = new Command('0share')
   .description('Share Zero Install implementations with other machines on the local network')
@@ -18,15 +25,16 @@ const program = new Command('0share')
   .showHelpAfterError()
   .enablePositionalOptions();
 
-registerServe(program);
-registerFetch(program);
-registerQuery(program);
-registerManifest(program);
-registerList(program);
-registerVerify(program);
-registerRun(program);
+const args = normalizeArgv(process.argv.slice(2));
+const first = args.find((a) => !a.startsWith('-'));
+const named = first === 'download' ? 'run' : first;
+// Just the named subcommand; all of them for help, the default (serve) or an unknown name.
+const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
 
 const debug = process.argv.includes('--debug');
-program.parseAsync(normalizeArgv(process.argv.slice(2)), { from: 'user' }).catch((err: unknown) => {
+try {
+  for (const name of wanted) (await COMMANDS[name]!())(program);
+  await program.parseAsync(args, { from: 'user' });
+} catch (err: unknown) {
   process.exitCode = reportError(err, debug);
-});
+}
