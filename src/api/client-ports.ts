@@ -1,0 +1,92 @@
+// Wires the client machines to the real world: the shared discovery socket, the stores, the
+// HTTP download into a temp dir, and the verify-then-commit step (user store, or the system
+// store with `system`). Also the timing defaults shared by `fetch` and `query`.
+import { formatDigest, sameDigest, type Digest } from '../core/digest.js';
+import { manifestDigest } from '../core/manifest-format.js';
+import type { DiscoveryTiming, QueryPorts, TransferPorts, TransferTiming } from '../machines/types.js';
+import { discardStaged, downloadImplementation } from '../io/http-download.js';
+import { commitStaged, removeTree } from '../io/store-add.js';
+import { lookupDigest } from '../io/stores.js';
+import { commitToSystemStore } from '../io/system-store.js';
+import { untrackTmpDir } from '../io/tmp-registry.js';
+import type { Discovery } from '../io/udp-discovery.js';
+
+export const DEFAULT_WINDOW = 250;
+export const DEFAULT_CONNECT_TIMEOUT = 5_000;
+export const DEFAULT_STALL_TIMEOUT = 10_000;
+/** Bytes a peer must deliver per stall window: 64 KiB per 10 s by default. */
+export const DEFAULT_MIN_PROGRESS = 64 * 1024;
+const SENDS = 3;
+
+export interface TimingOptions {
+  /** Discovery window in ms (`--timeout`). */
+  timeout?: number;
+  connectTimeout?: number;
+  stallTimeout?: number;
+}
+
+export function discoveryTiming(opts: TimingOptions): DiscoveryTiming {
+  const discoveryWindow = opts.timeout ?? DEFAULT_WINDOW;
+  // Three sends spread over the window: a lost datagram costs a third of it, not the answer.
+  return { discoveryWindow, maxSends: SENDS, retransmit: Math.max(10, Math.floor(discoveryWindow / SENDS)) };
+}
+
+export function transferTiming(opts: TimingOptions): TransferTiming {
+  const stallTimeout = opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT;
+  return {
+    ...discoveryTiming(opts),
+    connectTimeout: opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
+    stallTimeout,
+    minProgress: Math.round((DEFAULT_MIN_PROGRESS * stallTimeout) / DEFAULT_STALL_TIMEOUT),
+  };
+}
+
+export function queryPorts(discovery: Discovery): QueryPorts {
+  return {
+    sendQuery: (digests) => discovery.send(digests),
+    replies: (digest, onPeer) => {
+      const key = formatDigest(digest);
+      const sub = discovery.replies$.subscribe((r) => {
+        if (r.digests.some((d) => formatDigest(d) === key)) onPeer(r.peer);
+      });
+      return () => sub.unsubscribe();
+    },
+  };
+}
+
+export interface TransferPortOptions {
+  discovery: Discovery;
+  /** Stores to look in; the first receives downloads (their temp dirs too). */
+  stores: readonly string[];
+  /** Commit into the system store instead of the user store. */
+  system?: boolean;
+  maxBytes?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+async function commit(opts: TransferPortOptions, digest: Digest, tmpDir: string, manifest: Uint8Array): Promise<string> {
+  const actual = manifestDigest(manifest, digest.alg);
+  if (!sameDigest(actual, digest)) {
+    await removeTree(tmpDir);
+    throw new Error(`sent data that does not match the digest (what arrived has digest ${formatDigest(actual)})`);
+  }
+  if (opts.system) return commitToSystemStore({ tmpDir, digest, manifest, env: opts.env });
+  return commitStaged({ tmpDir, store: opts.stores[0]!, digest, manifest });
+}
+
+export function transferPorts(opts: TransferPortOptions): TransferPorts {
+  const store = opts.stores[0]!;
+  return {
+    ...queryPorts(opts.discovery),
+    lookup: (digest) => lookupDigest(opts.stores, digest),
+    download: (req) => downloadImplementation({ ...req, store, maxBytes: opts.maxBytes }),
+    commit: async ({ digest, staged }) => {
+      try {
+        return await commit(opts, digest, staged.tmpDir, staged.manifest);
+      } finally {
+        untrackTmpDir(staged.tmpDir);
+      }
+    },
+    discard: discardStaged,
+  };
+}

@@ -1,0 +1,49 @@
+// `query(digests)`: asks the LAN (or the `-H` hosts) who has these implementations, during the
+// discovery window, and returns every responder per digest. Nothing is downloaded.
+import { createActor, toPromise } from 'xstate';
+import type { Digest } from '../core/digest.js';
+import { provideQueryPorts, type QueryOutput } from '../machines/query.machine.js';
+import { peerKey, type Peer } from '../machines/types.js';
+import { type Logger, silentLogger } from '../io/logger.js';
+import { openDiscovery } from '../io/udp-discovery.js';
+import { discoveryTiming, queryPorts } from './client-ports.js';
+
+export interface QueryOptions {
+  /** Discovery window in ms (default 250). */
+  timeout?: number;
+  hosts?: readonly string[];
+  port?: number;
+  broadcast?: readonly string[];
+  logger?: Logger;
+  /** Each new (digest, peer) pair as it is heard. */
+  onReply?: (digest: string, peer: Peer) => void;
+  signal?: AbortSignal;
+}
+
+export async function query(digests: readonly Digest[], opts: QueryOptions = {}): Promise<QueryOutput> {
+  const discovery = await openDiscovery({ port: opts.port, hosts: opts.hosts, broadcast: opts.broadcast, logger: opts.logger ?? silentLogger() });
+  const actor = createActor(provideQueryPorts(queryPorts(discovery)), { input: { digests, timing: discoveryTiming(opts) } });
+  const reported = new Set<string>();
+  actor.subscribe({
+    next: (s) => {
+      for (const [d, peers] of Object.entries(s.context.peers)) {
+        for (const p of peers) {
+          const key = `${d} ${peerKey(p)}`;
+          if (reported.has(key)) continue;
+          reported.add(key);
+          opts.onReply?.(d, p);
+        }
+      }
+    },
+    error: () => undefined,
+  });
+  const cancel = () => actor.send({ type: 'CANCEL' });
+  opts.signal?.addEventListener('abort', cancel);
+  try {
+    actor.start();
+    return await toPromise(actor);
+  } finally {
+    opts.signal?.removeEventListener('abort', cancel);
+    discovery.close();
+  }
+}

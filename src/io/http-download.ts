@@ -1,0 +1,124 @@
+// Downloads one implementation from one peer: `GET /implementation/<digest>` asking for plain tar
+// (a gzip answer, as from the 2008 peer, is detected by the extractor), streamed straight into
+// the safe extractor in a fresh temp dir of the store, hashing as it goes. Reports CONNECTED and
+// byte progress; turns every failure into an error whose message says what the peer did; removes
+// the temp dir on any failure or abort. On success the caller owns the returned temp dir.
+import { request, type IncomingMessage } from 'node:http';
+import { formatDigest, type Digest } from '../core/digest.js';
+import type { DownloadRequest, Staged } from '../machines/types.js';
+import { ExtractError, extractTar } from './tar-extract.js';
+import { makeTmpDir, removeTree } from './store-add.js';
+import { trackTmpDir, untrackTmpDir } from './tmp-registry.js';
+
+export interface DownloadOptions extends DownloadRequest {
+  /** The store whose `tmp-*` dir receives the tree (the user store). */
+  readonly store: string;
+  /** Cap on the file bytes written (the extractor's default when absent). */
+  readonly maxBytes?: number;
+}
+
+/** Why a peer's HTTP answer is not an implementation, in words for the user. */
+export function statusReason(status: number, retryAfter?: string): string {
+  if (status === 503) return `is busy (HTTP 503), try later${retryAfter ? ` (it suggests in ${retryAfter} s)` : ''}`;
+  if (status === 404) return 'does not have it (HTTP 404), although it said it had';
+  if (status === 400) return 'rejected the request (HTTP 400)';
+  return `answered HTTP ${status} instead of the implementation`;
+}
+
+function connectReason(err: NodeJS.ErrnoException, port: number): string {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return `refused the connection to TCP port ${port}: open TCP ${port} in its firewall, or check that 0share is running there`;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `is unreachable (${err.code}); check the route to it`;
+    case 'ETIMEDOUT':
+      return `did not accept the connection (${err.code}): check the firewall (TCP ${port})`;
+    default:
+      return `could not be reached: ${err.message}`;
+  }
+}
+
+/** Opens the download; resolves once the peer answered 200, rejects with the reason otherwise. */
+function open(req: DownloadRequest): Promise<IncomingMessage> {
+  const { peer, digest, signal } = req;
+  return new Promise((resolve, reject) => {
+    const r = request(
+      {
+        host: peer.host,
+        port: peer.port,
+        path: `/implementation/${formatDigest(digest)}`,
+        headers: { 'X-0share-Encoding': 'tar' },
+        agent: false,
+        signal,
+      },
+      (res) => {
+        if (res.statusCode === 200) return resolve(res);
+        res.resume();
+        const retry = res.headers['retry-after'];
+        reject(new Error(statusReason(res.statusCode ?? 0, typeof retry === 'string' ? retry : undefined)));
+      },
+    );
+    r.on('error', (err: NodeJS.ErrnoException) => reject(new Error(signal.aborted ? 'aborted' : connectReason(err, peer.port))));
+    r.end();
+  });
+}
+
+/** Counts what arrives from the peer as it passes to the extractor. */
+async function* counted(res: IncomingMessage, onBytes: (total: number) => void): AsyncGenerator<Uint8Array> {
+  let total = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    onBytes(total);
+    yield chunk;
+  }
+}
+
+function receiveReason(err: unknown, bytes: number, signal: AbortSignal): string {
+  if (signal.aborted) return 'aborted';
+  if (err instanceof ExtractError) {
+    if (err.code === 'truncated') return `closed the connection after ${bytes} bytes (the archive was truncated)`;
+    if (err.code === 'limit') return `sent too much: ${err.message}`;
+    if (err.code === 'io') return `could not be stored here: ${err.message}`;
+    return `sent a bad archive: ${err.message}`;
+  }
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error).message === 'aborted') {
+    return `closed the connection after ${bytes} bytes`;
+  }
+  return `failed during the transfer after ${bytes} bytes: ${(err as Error).message}`;
+}
+
+export async function downloadImplementation(opts: DownloadOptions): Promise<Staged> {
+  const res = await open(opts);
+  let tmpDir: string;
+  try {
+    tmpDir = await makeTmpDir(opts.store);
+  } catch (err) {
+    res.destroy();
+    throw new Error(`could not create a temp dir in ${opts.store}: ${(err as Error).message}`);
+  }
+  trackTmpDir(tmpDir);
+  opts.onConnected();
+  let bytes = 0;
+  try {
+    const source = counted(res, (total) => {
+      bytes = total;
+      opts.onProgress(total);
+    });
+    const result = await extractTar(source, tmpDir, { alg: opts.digest.alg, maxBytes: opts.maxBytes, signal: opts.signal });
+    if (opts.signal.aborted) throw new Error('aborted');
+    return { tmpDir, manifest: result.manifest, bytes };
+  } catch (err) {
+    res.destroy();
+    await removeTree(tmpDir).catch(() => undefined);
+    untrackTmpDir(tmpDir);
+    throw new Error(receiveReason(err, bytes, opts.signal));
+  }
+}
+
+/** Removes a staged tree that will not be committed. */
+export async function discardStaged(staged: Staged): Promise<void> {
+  await removeTree(staged.tmpDir);
+  untrackTmpDir(staged.tmpDir);
+}

@@ -1,0 +1,178 @@
+// The client's discovery socket: one udp4 socket on an ephemeral port that sends the 2008 query
+// (broadcast on every interface's directed broadcast address and 255.255.255.255, or unicast to
+// the `-H` hosts) and turns the unicast replies into an RxJS stream of {peer, digests}. Queries
+// issued in the same turn of the event loop are batched into as few datagrams as possible.
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
+import { filter, fromEvent, map, share, type Observable } from 'rxjs';
+import { formatDigest, type Digest } from '../core/digest.js';
+import { DEFAULT_PORT, decodeReply, encodeQuery } from '../core/protocol.js';
+import type { Peer } from '../machines/types.js';
+import type { Logger } from './logger.js';
+
+export interface Target {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface Reply {
+  readonly peer: Peer;
+  readonly digests: readonly Digest[];
+}
+
+export interface DiscoveryOptions {
+  /** UDP port of the peers (default 38339). */
+  port?: number;
+  /** `HOST[:PORT]` to ask by unicast instead of broadcasting. */
+  hosts?: readonly string[];
+  /** Broadcast addresses to use instead of the interfaces' (tests: 127.255.255.255); default $ZSHARE_BROADCAST. */
+  broadcast?: readonly string[];
+  logger?: Logger;
+}
+
+export interface Discovery {
+  /** Sends the query for these digests to every target; rejects only if no target could be reached. */
+  send(digests: readonly Digest[]): Promise<void>;
+  /** Replies offering at least one digest asked for (other digests are dropped). */
+  readonly replies$: Observable<Reply>;
+  readonly targets: readonly Target[];
+  close(): void;
+}
+
+/** Interfaces whose broadcasts would only reach local containers and VMs. */
+const VIRTUAL = /^(docker|virbr)/;
+
+function ipv4ToInt(a: string): number {
+  return a.split('.').reduce((n, o) => ((n << 8) | Number(o)) >>> 0, 0);
+}
+
+function intToIpv4(n: number): string {
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+}
+
+/**
+ * Directed broadcast addresses of every non-internal IPv4 interface (address | ~netmask), plus
+ * 255.255.255.255. Point-to-point /31 and /32 addresses have no broadcast address and are skipped,
+ * as are docker* and virbr* bridges.
+ */
+export function broadcastAddresses(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>): string[] {
+  const out = new Set<string>();
+  for (const [name, infos] of Object.entries(interfaces)) {
+    if (VIRTUAL.test(name)) continue;
+    for (const info of infos ?? []) {
+      if (info.family !== 'IPv4' || info.internal) continue;
+      const mask = ipv4ToInt(info.netmask);
+      if (mask >>> 0 >= 0xfffffffe) continue;
+      out.add(intToIpv4((ipv4ToInt(info.address) | ~mask) >>> 0));
+    }
+  }
+  out.add('255.255.255.255');
+  return [...out];
+}
+
+/** `HOST`, `HOST:PORT`, `[V6]:PORT` → host and port. */
+export function parseHostPort(spec: string, defaultPort: number): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(spec) ?? /^([^:]+)(?::(\d+))?$/.exec(spec);
+  if (!m || !m[1]) throw new Error(`'${spec}' is not HOST or HOST:PORT`);
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`'${spec}': the port must be 1-65535`);
+  return { host: m[1], port };
+}
+
+async function resolveHost(spec: string, defaultPort: number): Promise<Target> {
+  const { host, port } = parseHostPort(spec, defaultPort);
+  try {
+    const { address } = await lookup(host, { family: 4 });
+    return { address, port };
+  } catch (err) {
+    throw new Error(`cannot resolve host '${host}' (-H): ${(err as Error).message}`);
+  }
+}
+
+/** The targets a query goes to: the `-H` hosts if any, else the broadcast addresses. */
+export async function discoveryTargets(opts: DiscoveryOptions, env: NodeJS.ProcessEnv = process.env): Promise<Target[]> {
+  const port = opts.port ?? DEFAULT_PORT;
+  if (opts.hosts?.length) return Promise.all(opts.hosts.map((h) => resolveHost(h, port)));
+  const override = opts.broadcast?.length ? opts.broadcast : env.ZSHARE_BROADCAST?.split(',').map((s) => s.trim()).filter(Boolean);
+  const addresses = override?.length ? override : broadcastAddresses(networkInterfaces());
+  return addresses.map((address) => ({ address, port }));
+}
+
+/** The message of a failed send, with the original 0share's advice where it applies. */
+export function sendErrorMessage(target: Target, err: NodeJS.ErrnoException): string {
+  const where = `${target.address}:${target.port}`;
+  if (err.code === 'ENETUNREACH') return `sending the query to ${where} failed: Network is unreachable; check the default route (ip route)`;
+  if (err.code === 'EACCES') return `sending the query to ${where} failed: broadcast not permitted (EACCES)`;
+  return `sending the query to ${where} failed: ${err.message}`;
+}
+
+function bind(socket: Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discovery> {
+  const targets = await discoveryTargets(opts);
+  const log = opts.logger;
+  const socket = createSocket({ type: 'udp4' });
+  socket.on('error', (err) => log?.debug({ err: err.message }, 'discovery socket error'));
+  await bind(socket);
+  socket.setBroadcast(true);
+
+  const asked = new Set<string>();
+  let pending: Digest[] = [];
+  let flush: Promise<void> | undefined;
+
+  const sendOne = (buf: Buffer, t: Target) =>
+    new Promise<string | undefined>((resolve) =>
+      socket.send(buf, t.port, t.address, (err) => resolve(err ? sendErrorMessage(t, err) : undefined)),
+    );
+
+  const flushNow = async (): Promise<void> => {
+    const digests = pending;
+    pending = [];
+    flush = undefined;
+    const results = await Promise.all(encodeQuery(digests).flatMap((buf) => targets.map((t) => sendOne(buf, t))));
+    const errors = results.filter((e): e is string => e !== undefined);
+    for (const e of errors) log?.debug(e);
+    if (errors.length === results.length) throw new Error(errors[0]);
+  };
+
+  const replies$ = fromEvent<[Buffer, RemoteInfo]>(socket, 'message').pipe(
+    map(([msg, rinfo]): Reply | undefined => {
+      const r = decodeReply(msg);
+      if (!r.ok) {
+        log?.debug({ from: rinfo.address, reason: r.reason }, 'ignored an invalid reply');
+        return undefined;
+      }
+      const digests = r.digests.filter((d) => asked.has(formatDigest(d)));
+      if (digests.length < r.digests.length) log?.debug({ from: rinfo.address }, 'ignored offers of digests we did not ask for');
+      return digests.length ? { peer: { host: rinfo.address, port: rinfo.port }, digests } : undefined;
+    }),
+    filter((r): r is Reply => r !== undefined),
+    share(),
+  );
+
+  return {
+    targets,
+    replies$,
+    send(digests) {
+      for (const d of digests) {
+        const k = formatDigest(d);
+        asked.add(k);
+        if (!pending.some((p) => formatDigest(p) === k)) pending.push(d);
+      }
+      flush ??= new Promise<void>((r) => setImmediate(r)).then(flushNow);
+      return flush;
+    },
+    close() {
+      socket.close();
+    },
+  };
+}

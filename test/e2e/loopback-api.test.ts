@@ -1,0 +1,152 @@
+// The programmatic client (`fetch`, `query`) against a real in-process peer (`serve`) on
+// loopback: unicast with -H, broadcast to 127.255.255.255, a digest nobody has, a cached digest,
+// fallback from a peer that refuses the connection, and a lying peer beside an honest one.
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSocket } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetch, type FetchEvent } from '../../src/api/fetch.js';
+import { query } from '../../src/api/query.js';
+import { serve, type ServeHandle } from '../../src/api/serve.js';
+import { formatDigest, parseDigest, type Digest } from '../../src/core/digest.js';
+import { encodeReply } from '../../src/core/protocol.js';
+import { addDirectory, verifyEntry } from '../../src/io/store-add.js';
+import { packTree } from '../../src/io/tar-pack.js';
+import { manifestOfTree } from '../../src/io/tree-walk.js';
+
+let root: string;
+let storeA: string;
+let digest: Digest;
+let peer: ServeHandle;
+
+function freshStore(): string {
+  return mkdtempSync(join(root, 'store-'));
+}
+
+function tmpLeft(store: string): string[] {
+  return readdirSync(store).filter((n) => n.startsWith('tmp-'));
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), '0share-api-'));
+  const src = join(root, 'src');
+  mkdirSync(join(src, 'bin'), { recursive: true });
+  writeFileSync(join(src, 'README'), 'hello\n');
+  writeFileSync(join(src, 'bin', 'run'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+  writeFileSync(join(src, 'big'), Buffer.alloc(3 * 1024 * 1024, 7));
+  digest = (await manifestOfTree(src, 'sha256new')).digest;
+  storeA = join(root, 'storeA');
+  await addDirectory(src, storeA, digest);
+  peer = await serve({ port: 0, bind: '127.0.0.1', stores: [storeA] });
+});
+
+afterAll(async () => {
+  await peer?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const host = () => `127.0.0.1:${peer.address.port}`;
+
+describe('fetch/query against a real peer on loopback', () => {
+  it('fetches with -H, verifies and commits into the first store', async () => {
+    const store = freshStore();
+    const events: FetchEvent[] = [];
+    const [r] = await fetch([digest], { hosts: [host()], stores: [store], onEvent: (e) => events.push(e) });
+    expect(r).toMatchObject({ digest: formatDigest(digest), status: 'committed', path: join(store, formatDigest(digest)), attempts: [] });
+    expect(r!.bytes).toBeGreaterThan(3 * 1024 * 1024);
+    expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['reply', 'connecting', 'progress', 'done']));
+    expect(tmpLeft(store)).toEqual([]);
+  });
+
+  it('reports an already-cached digest without asking anyone', async () => {
+    const events: FetchEvent[] = [];
+    const [r] = await fetch([digest], { hosts: [host()], stores: [storeA], onEvent: (e) => events.push(e) });
+    expect(r).toMatchObject({ status: 'cached', path: join(storeA, formatDigest(digest)), bytes: 0 });
+    expect(events.map((e) => e.type)).toEqual(['done']);
+  });
+
+  it('finds the peer by broadcast to 127.255.255.255 when the peer listens on all addresses', async () => {
+    const wide = await serve({ port: 0, bind: '0.0.0.0', stores: [storeA], allow: ['127.0.0.0/8'] });
+    try {
+      const store = freshStore();
+      const [r] = await fetch([digest], { broadcast: ['127.255.255.255'], port: wide.address.port, stores: [store], timeout: 500 });
+      expect(r).toMatchObject({ status: 'committed' });
+      expect(r!.peer!.host).toMatch(/^127\./);
+    } finally {
+      await wide.close();
+    }
+  });
+
+  it('a digest nobody has fails after the window with no-reply', async () => {
+    const store = freshStore();
+    const missing = parseDigest('sha256new_' + 'B'.repeat(52));
+    const [r] = await fetch([missing], { hosts: [host()], stores: [store], timeout: 150 });
+    expect(r).toMatchObject({ status: 'failed', failure: 'no-reply', attempts: [] });
+    expect(readdirSync(store)).toEqual([]);
+  });
+
+  it('query reports who has what', async () => {
+    const missing = parseDigest('sha256new_' + 'B'.repeat(52));
+    const heard: string[] = [];
+    const out = await query([digest, missing], { hosts: [host()], timeout: 150, onReply: (d) => heard.push(d) });
+    expect(out.peers[formatDigest(digest)]).toEqual([{ host: '127.0.0.1', port: peer.address.port }]);
+    expect(out.peers[formatDigest(missing)]).toEqual([]);
+    expect(heard).toEqual([formatDigest(digest)]);
+  });
+
+  describe('with a lying peer', () => {
+    let liar: Server;
+    let udp: ReturnType<typeof createSocket>;
+    let liarPort: number;
+
+    beforeAll(async () => {
+      // An HTTP server that serves a different tree, and a UDP socket on the same port that says it has everything.
+      const other = join(root, 'other');
+      mkdirSync(other, { recursive: true });
+      writeFileSync(join(other, 'README'), 'not what you asked for\n');
+      liar = createServer((_req, res) => {
+        res.writeHead(200);
+        packTree(other).pipe(res);
+      });
+      await new Promise<void>((r) => liar.listen(0, '127.0.0.1', () => r()));
+      liarPort = (liar.address() as AddressInfo).port;
+      udp = createSocket('udp4');
+      await new Promise<void>((r) => udp.bind(liarPort, '127.0.0.1', () => r()));
+      udp.on('message', (_msg, rinfo) => {
+        for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
+      });
+    });
+
+    afterAll(async () => {
+      udp.close();
+      liar.closeAllConnections();
+      await new Promise((r) => liar.close(r));
+    });
+
+    it('drops the lying peer with a message naming it and gets the implementation from the honest one', async () => {
+      const store = freshStore();
+      const [r] = await fetch([digest], { hosts: [`127.0.0.1:${liarPort}`, host()], stores: [store], timeout: 300 });
+      expect(r!.status).toBe('committed');
+      expect(r!.peer).toEqual({ host: '127.0.0.1', port: peer.address.port });
+      // The liar may or may not have answered first; if it was tried, it was dropped for its data.
+      for (const a of r!.attempts) {
+        expect(a.peer.port).toBe(liarPort);
+        expect(a.reason).toMatch(/does not match the digest/);
+      }
+      expect(tmpLeft(store)).toEqual([]);
+    });
+
+    it('fails cleanly when only the liar answers', async () => {
+      const store = freshStore();
+      const [r] = await fetch([digest], { hosts: [`127.0.0.1:${liarPort}`], stores: [store], timeout: 150 });
+      expect(r).toMatchObject({ status: 'failed', failure: 'peers-failed' });
+      expect(r!.attempts).toHaveLength(1);
+      expect(r!.attempts[0]!.reason).toMatch(/sent data that does not match the digest \(what arrived has digest sha256new_/);
+      expect(readdirSync(store)).toEqual([]);
+    });
+  });
+});
