@@ -154,11 +154,14 @@ class Walker {
       const size = Number(st.size);
       const h = createHash(this.hash);
       let total = 0;
+      // Asking for one byte more than is left ends a regular file's read with a short read,
+      // saving the final zero-length read; a file that grew or shrank shows up as total ≠ size.
       for (;;) {
-        const n = readSync(fd, this.buf, 0, READ_CHUNK, null);
-        if (n === 0) break;
+        const want = Math.min(READ_CHUNK, size - total + 1);
+        const n = readSync(fd, this.buf, 0, want, null);
         h.update(this.buf.subarray(0, n));
         total += n;
+        if (n < want || total > size) break;
       }
       if (total !== size) {
         throw changed(full);
