@@ -71,6 +71,9 @@ export class ExtractError extends Error {
   }
 }
 
+/** A Node stream, or chunks from any (async) iterable; Node streams are destroyed on failure. */
+export type TarSource = NodeJS.ReadableStream | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
 export interface ExtractOptions {
   alg: Algorithm;
   /** Cap on file content bytes written (default 8 GiB). */
@@ -175,7 +178,7 @@ class Extraction {
     if (!isDir) throw new ExtractError(`extraction directory '${destDir}' is not an existing directory`, 'io');
   }
 
-  async run(source: NodeJS.ReadableStream | AsyncIterable<Uint8Array>): Promise<ExtractResult> {
+  async run(source: TarSource): Promise<ExtractResult> {
     const { signal } = this.opts;
     if (signal?.aborted) throw new ExtractError('extraction aborted', 'aborted', undefined, { cause: signal.reason });
     const inner = new AbortController();
@@ -458,7 +461,7 @@ class Extraction {
  * ExtractError naming the bad entry. All file descriptors are closed before it settles.
  */
 export async function extractTar(
-  source: NodeJS.ReadableStream | AsyncIterable<Uint8Array>,
+  source: TarSource,
   destDir: string,
   opts: ExtractOptions,
 ): Promise<ExtractResult> {
