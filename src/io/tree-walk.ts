@@ -30,6 +30,7 @@ export class TreeError extends Error {
 }
 
 export interface WalkOptions {
+  /** Checked at the start and whenever the walk yields (about every 20 ms). */
   signal?: AbortSignal;
   /** Called with the number of content bytes hashed so far. */
   onProgress?: (bytes: number) => void;
@@ -71,6 +72,7 @@ class Walker {
   }
 
   async run(): Promise<ManifestEntry[]> {
+    this.opts.signal?.throwIfAborted();
     let st: BigIntStats;
     try {
       st = statSync(this.root, { bigint: true });
@@ -81,6 +83,7 @@ class Walker {
     }
     if (!st.isDirectory()) throw new TreeError(`'${show(this.root)}' is not a directory`, show(this.root));
     await this.dir(this.root, Buffer.alloc(0));
+    this.opts.onProgress?.(this.bytes);
     return this.entries;
   }
 
@@ -111,7 +114,7 @@ class Walker {
       if (item.isFile()) {
         // 0install skips only a regular file called .manifest at the top level.
         if (rel.length === 0 && name.toString('latin1') === '.manifest') continue;
-        this.file(childFull, childRel);
+        await this.file(childFull, childRel);
       } else if (item.isSymbolicLink()) {
         let target: Buffer;
         try {
@@ -139,7 +142,7 @@ class Walker {
   }
 
   /** Hashes one regular file, opened without following symlinks and checked with fstat. */
-  private file(full: Buffer, rel: Buffer): void {
+  private async file(full: Buffer, rel: Buffer): Promise<void> {
     let fd: number;
     try {
       fd = openSync(full, OPEN_FLAGS);
@@ -161,12 +164,13 @@ class Walker {
         const n = readSync(fd, this.buf, 0, want, null);
         h.update(this.buf.subarray(0, n));
         total += n;
+        this.bytes += n;
         if (n < want || total > size) break;
+        await this.pause(); // big files: stay responsive between chunks
       }
       if (total !== size) {
         throw changed(full);
       }
-      this.bytes += total;
       this.entries.push({
         path: rel,
         kind: 'file',

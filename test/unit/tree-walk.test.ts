@@ -159,4 +159,13 @@ describe('details of the walk', () => {
     expect(e?.hash).toBe(createHash('sha256').update(big).digest('hex'));
     expect(e?.size).toBe(big.length);
   });
+
+  it('reports progress in bytes and honours an abort signal', async () => {
+    writeFileSync(join(dir, 'a'), Buffer.alloc(2 * 1024 * 1024 + 5));
+    writeFileSync(join(dir, 'b'), 'xyz');
+    const seen: number[] = [];
+    await walkTree(dir, 'sha1new', { onProgress: (n) => seen.push(n) });
+    expect(seen.at(-1)).toBe(2 * 1024 * 1024 + 8);
+    await expect(walkTree(dir, 'sha1new', { signal: AbortSignal.abort() })).rejects.toThrow(/abort/i);
+  });
 });
