@@ -141,14 +141,14 @@ export async function fetchSelections(xml: string, opts: FetchOptions = {}): Pro
   const plan = await Promise.all(
     selections.map(async (sel) => {
       const found = await lookupAny(stores, sel.digests);
-      if (found) return { sel, cached: { digest: formatDigest(found.digest), path: found.path } };
+      if (found) return { sel, cached: found };
       const best = bestDigest(sel.digests)!;
       missing.push(best);
       return { sel, best };
     }),
   );
   const fetched = await fetch(missing, { ...opts, stores });
-  const byDigest = new Map(fetched.map((r) => [r.digest, r]));
+  const byDigest = new Map(fetched.map((r) => [formatDigest(r.digest), r]));
   return plan.map(({ sel, cached, best }) => {
     const base = { interface: sel.interface, version: sel.version };
     if (cached) return { ...base, digest: cached.digest, status: 'cached' as const, path: cached.path, attempts: [], bytes: 0 };

@@ -40,6 +40,11 @@ export interface Discovery {
   close(): void;
 }
 
+/** A bad `-H` host or an unusable discovery set-up: the user's to fix. */
+export class DiscoveryError extends Error {
+  override name = 'DiscoveryError';
+}
+
 /** Interfaces whose broadcasts would only reach local containers and VMs. */
 const VIRTUAL = /^(docker|virbr)/;
 
@@ -74,9 +79,9 @@ export function broadcastAddresses(interfaces: NodeJS.Dict<NetworkInterfaceInfo[
 /** `HOST`, `HOST:PORT`, `[V6]:PORT` → host and port. */
 export function parseHostPort(spec: string, defaultPort: number): { host: string; port: number } {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(spec) ?? /^([^:]+)(?::(\d+))?$/.exec(spec);
-  if (!m || !m[1]) throw new Error(`'${spec}' is not HOST or HOST:PORT`);
+  if (!m || !m[1]) throw new DiscoveryError(`-H '${spec}' is not HOST or HOST:PORT`);
   const port = m[2] === undefined ? defaultPort : Number(m[2]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`'${spec}': the port must be 1-65535`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new DiscoveryError(`-H '${spec}': the port must be 1-65535`);
   return { host: m[1], port };
 }
 
@@ -86,7 +91,7 @@ async function resolveHost(spec: string, defaultPort: number): Promise<Target> {
     const { address } = await lookup(host, { family: 4 });
     return { address, port };
   } catch (err) {
-    throw new Error(`cannot resolve host '${host}' (-H): ${(err as Error).message}`);
+    throw new DiscoveryError(`-H ${host}: cannot resolve that host name (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 

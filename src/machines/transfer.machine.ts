@@ -7,7 +7,7 @@
 // carries ports that fail with "not provided", so an embedder calls
 // `provideTransferPorts(ports)` (or `transferMachine.provide({ actors: transferActors(ports) })`).
 import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
-import { formatDigest, type Digest } from '../core/digest.js';
+import type { Digest } from '../core/digest.js';
 import { errorMessage, missingPort } from './ports.js';
 import { peerKey, type Attempt, type Peer, type Staged, type TransferPorts, type TransferTiming } from './types.js';
 
@@ -52,7 +52,7 @@ export interface TransferContext {
 }
 
 export interface TransferOutput {
-  readonly digest: string;
+  readonly digest: Digest;
   readonly status: TransferStatus;
   /** Where the implementation is now (committed or cached). */
   readonly path?: string;
@@ -275,7 +275,7 @@ export const transferMachine = setup({
     failed: { type: 'final', entry: assign({ status: 'failed' as const }) },
   },
   output: ({ context }) => ({
-    digest: formatDigest(context.digest),
+    digest: context.digest,
     status: context.status ?? 'failed',
     path: context.path,
     peer: context.peer,

@@ -55,7 +55,7 @@ describe('fetch/query against a real peer on loopback', () => {
     const store = freshStore();
     const events: FetchEvent[] = [];
     const [r] = await fetch([digest], { hosts: [host()], stores: [store], onEvent: (e) => events.push(e) });
-    expect(r).toMatchObject({ digest: formatDigest(digest), status: 'committed', path: join(store, formatDigest(digest)), attempts: [] });
+    expect(r).toMatchObject({ digest, status: 'committed', path: join(store, formatDigest(digest)), attempts: [] });
     expect(r!.bytes).toBeGreaterThan(3 * 1024 * 1024);
     expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['reply', 'connecting', 'progress', 'done']));

@@ -1,6 +1,185 @@
-// Placeholder: replaced by the real `fetch` command.
-import type { Command } from 'commander';
+// `0share fetch DIGEST…` (and the 2008 form `0share -f DIGEST`): asks the LAN who has the
+// implementations, downloads each from a responder, verifies it and adds it to the store.
+// Results on stdout (`10.0.0.1 has …`, `Success`, or `--json`), logs and progress bars on stderr;
+// exit status 1 with one message per failed digest.
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import { DigestError, formatDigest, parseDigestLoose, type Digest } from '../../core/digest.js';
+import { DEFAULT_PORT } from '../../core/protocol.js';
+import { SelectionsError } from '../../core/selections.js';
+import { fetch, fetchSelections, type FetchEvent, type FetchOptions } from '../../api/fetch.js';
+import { DEFAULT_WINDOW } from '../../api/client-ports.js';
+import type { TransferOutput } from '../../machines/transfer.machine.js';
+import { createLogger, type Logger } from '../../io/logger.js';
+import { defaultStores } from '../../io/stores.js';
+import { systemStore, SystemStoreError } from '../../io/system-store.js';
+import { removeAllTmpDirsSync } from '../../io/tmp-registry.js';
+import { DiscoveryError } from '../../io/udp-discovery.js';
+import { UserError } from '../cli-errors.js';
+import { failureMessage, hasLine, jsonResult, showPeer, successLine, type ReportContext } from '../fetch-report.js';
+import { collect, parseByteSize, wholeNumber } from './client-options.js';
+
+interface FetchCliOptions {
+  host: string[];
+  timeout: number;
+  port: number;
+  store: string[];
+  json?: boolean;
+  selections?: string;
+  system?: boolean;
+  maxBytes?: number;
+  stallTimeout: number;
+  broadcast: string[];
+}
+
+function parseDigests(args: readonly string[]): Digest[] {
+  return args.map((a) => {
+    try {
+      return parseDigestLoose(a);
+    } catch (err) {
+      if (err instanceof DigestError) throw new UserError(err.message);
+      throw err;
+    }
+  });
+}
+
+/** Progress bars on a TTY: one per transfer, created when it connects. */
+function progressBars(enabled: boolean) {
+  if (!enabled) return { update: () => undefined, stop: () => undefined };
+  const multi = new MultiBar(
+    { format: ' {peer} {digest} | {mib} MiB', hideCursor: true, clearOnComplete: false, stream: process.stderr, fps: 10 },
+    Presets.shades_classic,
+  );
+  const bars = new Map<string, SingleBar>();
+  return {
+    update(digest: string, peer: string, bytes: number) {
+      const payload = { peer, digest: `${digest.slice(0, 24)}…`, mib: (bytes / 1048576).toFixed(1) };
+      const bar = bars.get(digest) ?? multi.create(0, 0, payload);
+      bars.set(digest, bar);
+      bar.update(bytes, payload);
+    },
+    stop: () => multi.stop(),
+  };
+}
+
+function onEvent(log: Logger, json: boolean, bars: ReturnType<typeof progressBars>) {
+  return (e: FetchEvent) => {
+    switch (e.type) {
+      case 'reply':
+        if (!json) process.stdout.write(`${hasLine(e.digest, e.peer)}\n`);
+        break;
+      case 'connecting':
+        log.info(`Connecting to ${showPeer(e.peer)} to request ${e.digest}`);
+        break;
+      case 'progress':
+        bars.update(e.digest, showPeer(e.peer), e.bytes);
+        break;
+      case 'peer-failed':
+        log.warn(`${showPeer(e.peer)} ${e.reason}; trying the next peer if there is one`);
+        break;
+      case 'done':
+        break;
+    }
+  };
+}
+
+/** SIGINT/SIGTERM: remove the temp dirs at once, let the transfers stop, and end with 130; a second signal ends now. */
+function interruptible(): { signal: AbortSignal; done: () => void } {
+  const ac = new AbortController();
+  const stop = () => {
+    removeAllTmpDirsSync();
+    if (ac.signal.aborted) process.exit(130);
+    ac.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  return {
+    signal: ac.signal,
+    done: () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    },
+  };
+}
+
+function report(results: readonly TransferOutput[], opts: FetchCliOptions, ctx: ReportContext, labels?: readonly string[]): void {
+  const failed = results.filter((r) => r.status === 'failed');
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ ok: failed.length === 0, results: results.map((r, i) => ({ ...(labels?.[i] ? { interface: labels[i] } : {}), ...jsonResult(r, ctx) })) }, null, 2)}\n`);
+  } else {
+    for (const r of results) if (r.status !== 'failed') process.stdout.write(`${successLine(r)}\n`);
+    if (failed.length === 0) process.stdout.write('Success\n');
+  }
+  if (failed.length === 0) return;
+  if (failed.some((r) => r.failure === 'cancelled')) process.exitCode = 130;
+  const head = results.length > 1 ? `could not fetch ${failed.length} of ${results.length} implementations:\n` : 'could not fetch ';
+  throw new UserError(head + failed.map((r) => failureMessage(r, ctx)).join('\n'), process.exitCode === 130 ? 130 : 1);
+}
 
 export function registerFetch(program: Command): void {
-  void program;
+  program
+    .command('fetch')
+    .description('get implementations from peers on the local network into the store (also: 0share -f DIGEST)')
+    .argument('[digest...]', 'implementation digests (sha256new_…, sha1new=…)')
+    .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable)', collect, [])
+    .option('--timeout <ms>', 'how long to wait for peers to answer', wholeNumber('--timeout', 1, 600_000), DEFAULT_WINDOW)
+    .option('--port <n>', "the peers' UDP and TCP port", wholeNumber('--port', 1, 65535), DEFAULT_PORT)
+    .option('--store <dir>', 'store to add to and look in (repeatable; the first receives; default: 0install\'s stores)', collect, [])
+    .option('--json', 'print the result as JSON on stdout')
+    .option('--selections <file>', 'fetch every implementation of a selections document (0install select --xml) not yet in a store')
+    .option('--system', "add to the system store through 0install's secure-add route")
+    .option('--max-bytes <size>', 'refuse an implementation larger than this (e.g. 2G; default 8G)', parseByteSize('--max-bytes'))
+    .option('--stall-timeout <ms>', 'drop a peer that sends (almost) nothing for this long', wholeNumber('--stall-timeout', 100, 3_600_000), 10_000)
+    .addOption(new Option('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).default([]).hideHelp())
+    .action(async (args: string[], opts: FetchCliOptions, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
+      if (opts.selections && args.length) throw new UserError('give digests or --selections FILE, not both');
+      if (!opts.selections && !args.length) throw new UserError('nothing to fetch: give one or more digests (sha256new_…) or --selections FILE');
+      const digests = parseDigests(args);
+      const log = createLogger(globals.debug ? { level: 'debug' } : {});
+      const ctx: ReportContext = { timeout: opts.timeout, port: opts.port, hosts: opts.host };
+      const bars = progressBars(Boolean(process.stderr.isTTY) && !opts.json);
+      const interrupt = interruptible();
+      const fetchOpts: FetchOptions = {
+        timeout: opts.timeout,
+        port: opts.port,
+        hosts: opts.host,
+        broadcast: opts.broadcast,
+        stores: opts.store.length ? opts.store.map((s) => resolve(s)) : defaultStores(),
+        system: opts.system,
+        maxBytes: opts.maxBytes,
+        stallTimeout: opts.stallTimeout,
+        logger: log,
+        onEvent: onEvent(log, Boolean(opts.json), bars),
+        signal: interrupt.signal,
+      };
+      try {
+        if (opts.system) systemStore();
+        if (opts.selections) {
+          const xml = await readFile(opts.selections, 'utf8').catch((err: Error) => {
+            throw new UserError(`cannot read the selections document: ${err.message}`);
+          });
+          log.info(`Asking ${opts.host.length ? opts.host.join(', ') : 'the local network'} for the implementations of ${opts.selections}`);
+          const results = await fetchSelections(xml, fetchOpts).catch((err: unknown) => {
+            if (err instanceof SelectionsError) throw new UserError(`${opts.selections}: ${err.message}`);
+            throw err;
+          });
+          bars.stop();
+          report(results, opts, ctx, results.map((r) => r.interface));
+        } else {
+          log.info(`${opts.host.length ? `Asking ${opts.host.join(', ')}` : 'Broadcasting query'} for ${digests.map(formatDigest).join(', ')}${opts.host.length ? '' : ' on the local network'}`);
+          const results = await fetch(digests, fetchOpts);
+          bars.stop();
+          report(results, opts, ctx);
+        }
+      } catch (err) {
+        if (err instanceof DiscoveryError || err instanceof SystemStoreError) throw new UserError(err.message);
+        throw err;
+      } finally {
+        bars.stop();
+        interrupt.done();
+      }
+    });
 }

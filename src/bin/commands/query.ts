@@ -1,6 +1,68 @@
-// Placeholder: replaced by the real `query` command.
-import type { Command } from 'commander';
+// `0share query DIGEST…`: only asks who has these implementations (`10.0.0.1 has …` on stdout,
+// or `--json`); downloads nothing. Exit status 1 when some digest has no peer.
+import { Option, type Command } from 'commander';
+import { DigestError, parseDigestLoose } from '../../core/digest.js';
+import { DEFAULT_PORT } from '../../core/protocol.js';
+import { query } from '../../api/query.js';
+import { DEFAULT_WINDOW } from '../../api/client-ports.js';
+import { createLogger } from '../../io/logger.js';
+import { DiscoveryError } from '../../io/udp-discovery.js';
+import { UserError } from '../cli-errors.js';
+import { hasLine } from '../fetch-report.js';
+import { collect, wholeNumber } from './client-options.js';
+
+interface QueryCliOptions {
+  host: string[];
+  timeout: number;
+  port: number;
+  json?: boolean;
+  broadcast: string[];
+}
 
 export function registerQuery(program: Command): void {
-  void program;
+  program
+    .command('query')
+    .description('ask the local network which peers have these implementations (downloads nothing)')
+    .argument('<digest...>', 'implementation digests (sha256new_…, sha1new=…)')
+    .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable)', collect, [])
+    .option('--timeout <ms>', 'how long to wait for answers', wholeNumber('--timeout', 1, 600_000), DEFAULT_WINDOW)
+    .option('--port <n>', "the peers' UDP port", wholeNumber('--port', 1, 65535), DEFAULT_PORT)
+    .option('--json', 'print {digest: [{host, port}…]} as JSON on stdout')
+    .addOption(new Option('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).default([]).hideHelp())
+    .action(async (args: string[], opts: QueryCliOptions, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
+      const digests = args.map((a) => {
+        try {
+          return parseDigestLoose(a);
+        } catch (err) {
+          if (err instanceof DigestError) throw new UserError(err.message);
+          throw err;
+        }
+      });
+      const logger = createLogger(globals.debug ? { level: 'debug' } : {});
+      let out;
+      try {
+        out = await query(digests, {
+          timeout: opts.timeout,
+          port: opts.port,
+          hosts: opts.host,
+          broadcast: opts.broadcast,
+          logger,
+          onReply: (d, p) => {
+            if (!opts.json) process.stdout.write(`${hasLine(d, p)}\n`);
+          },
+        });
+      } catch (err) {
+        if (err instanceof DiscoveryError) throw new UserError(err.message);
+        throw err;
+      }
+      if (opts.json) process.stdout.write(`${JSON.stringify(out.peers, null, 2)}\n`);
+      const nobody = Object.entries(out.peers).filter(([, peers]) => peers.length === 0).map(([d]) => d);
+      if (nobody.length === 0) return;
+      const why = out.sendError ? ` (${out.sendError})` : '';
+      throw new UserError(
+        `no peer offered ${nobody.join(', ')} within ${opts.timeout} ms${why}. UDP and TCP ${opts.port} must be open in the peers' firewalls; ` +
+          `if broadcasts do not reach a peer, name it with -H HOST.`,
+      );
+    });
 }

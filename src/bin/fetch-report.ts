@@ -1,0 +1,75 @@
+// What `0share fetch` and `0share query` tell the user: the original 0share's lines
+// (`10.0.0.1 has sha1new=…`, `Success`) and, per failed digest, what happened and what to try,
+// with the original's advice where it applies. Pure functions, so they are unit-tested.
+import { formatDigest } from '../core/digest.js';
+import { DEFAULT_PORT } from '../core/protocol.js';
+import type { TransferOutput } from '../machines/transfer.machine.js';
+import type { Peer } from '../machines/types.js';
+
+export interface ReportContext {
+  /** Discovery window in ms. */
+  readonly timeout: number;
+  readonly port: number;
+  /** The -H hosts, if the query went to them rather than by broadcast. */
+  readonly hosts: readonly string[];
+}
+
+export function showPeer(p: Peer): string {
+  const host = p.host.includes(':') ? `[${p.host}]` : p.host;
+  return p.port === DEFAULT_PORT ? host : `${host}:${p.port}`;
+}
+
+export function hasLine(digest: string, peer: Peer): string {
+  return `${showPeer(peer)} has ${digest}`;
+}
+
+function noReply(r: TransferOutput, ctx: ReportContext): string {
+  const d = formatDigest(r.digest);
+  const firewall = `UDP and TCP ${ctx.port} are open in its firewall`;
+  if (r.sendError) {
+    return `${d}: could not ask the network: ${r.sendError}.${ctx.hosts.length ? '' : ' Or name a peer with -H HOST.'}`;
+  }
+  if (ctx.hosts.length) {
+    return `${d}: ${ctx.hosts.join(', ')} did not offer it within ${ctx.timeout} ms. Check that 0share runs there and has it, and that ${firewall}; --timeout MS waits longer.`;
+  }
+  return (
+    `${d}: no peer answered within ${ctx.timeout} ms. Check that a peer on this network runs 0share and has it, and that ${firewall}. ` +
+    `If broadcasts do not reach it, name it with -H HOST; --timeout MS waits longer.`
+  );
+}
+
+/** One message per digest that did not arrive: what happened and what to try. */
+export function failureMessage(r: TransferOutput, ctx: ReportContext): string {
+  const d = formatDigest(r.digest);
+  switch (r.failure) {
+    case 'cancelled':
+      return `${d}: interrupted.`;
+    case 'peers-failed': {
+      const lines = r.attempts.map((a) => `    ${showPeer(a.peer)} ${a.reason}`);
+      return [`${d}: every peer that offered it failed:`, ...lines, `  Try again later, or name another peer with -H HOST.`].join('\n');
+    }
+    default:
+      return noReply(r, ctx);
+  }
+}
+
+/** The line printed on stdout for a digest that is now in a store. */
+export function successLine(r: TransferOutput): string {
+  const d = formatDigest(r.digest);
+  if (r.status === 'cached') return `${d} is already cached in ${r.path}`;
+  return `Fetched ${d} from ${showPeer(r.peer!)} (${r.bytes} bytes) into ${r.path}`;
+}
+
+/** The machine-readable form of a result (`--json`). */
+export function jsonResult(r: TransferOutput, ctx: ReportContext) {
+  return {
+    digest: formatDigest(r.digest),
+    status: r.status,
+    ...(r.path ? { path: r.path } : {}),
+    ...(r.peer ? { peer: r.peer } : {}),
+    bytes: r.bytes,
+    attempts: r.attempts,
+    ...(r.failure ? { failure: r.failure, message: failureMessage(r, ctx) } : {}),
+    ...(r.sendError ? { sendError: r.sendError } : {}),
+  };
+}
