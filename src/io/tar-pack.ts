@@ -8,9 +8,9 @@
 //
 // Names: tar-stream writes names as UTF-8 (pax records for long or non-ASCII ones). A name or
 // symlink target that is not valid UTF-8 is sent as raw bytes in a GNU long-name record
-// ('L'/'K'), which GNU tar and our extractor both read back byte for byte. Limit: such an entry
-// cannot also carry a pax mtime (outside 1970..2038), and packing it fails with a clear error.
-// Mtimes outside 1970..2038 are sent as pax `mtime` records (tar-stream's header field is 32-bit).
+// ('L'/'K'), which GNU tar and our extractor both read back byte for byte (pax records are UTF-8
+// by definition, and tar-stream decodes them so). Mtimes outside 1970..2038 are sent as pax
+// `mtime` records, since tar-stream's header field is 32-bit.
 //
 // Safety assumes nobody swaps directories for symlinks while a tree is being read; stores are
 // read-only (0555) trees owned by their user, so only that user could.
@@ -46,25 +46,37 @@ function octal(buf: Buffer, value: number | bigint, offset: number, width: numbe
   buf.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, 'latin1');
 }
 
-/** A GNU ././@LongLink record ('L' for the next entry's name, 'K' for its link target). */
-export function gnuLongRecord(type: 'L' | 'K', value: Buffer): Buffer {
-  const data = Buffer.concat([value, Buffer.alloc(1)]);
+/** A header block for an extension record (GNU long name/link, pax) followed by its data. */
+function extensionRecord(name: string, type: string, data: Buffer, gnu: boolean): Buffer {
   const padded = Math.ceil(data.length / 512) * 512;
   const out = Buffer.alloc(512 + padded);
-  out.write('././@LongLink', 0, 'latin1');
+  out.write(name, 0, 'latin1');
   octal(out, 0o644, 100, 8);
   octal(out, 0, 108, 8);
   octal(out, 0, 116, 8);
   octal(out, data.length, 124, 12);
   octal(out, 0, 136, 12);
   out.write(type, 156, 'latin1');
-  out.write('ustar  \0', 257, 'latin1');
+  out.write(gnu ? 'ustar  \0' : 'ustar\x0000', 257, 'latin1');
   out.fill(0x20, 148, 156);
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += out[i]!;
   out.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
   data.copy(out, 512);
   return out;
+}
+
+/** A GNU ././@LongLink record ('L' for the next entry's name, 'K' for its link target). */
+export function gnuLongRecord(type: 'L' | 'K', value: Buffer): Buffer {
+  return extensionRecord('././@LongLink', type, Buffer.concat([value, Buffer.alloc(1)]), true);
+}
+
+/** A pax extended header carrying only an mtime, for the next entry. */
+export function paxMtimeRecord(mtime: bigint): Buffer {
+  const body = ` mtime=${mtime}\n`;
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return extensionRecord('PaxHeader', 'x', Buffer.from(`${len}${body}`, 'latin1'), false);
 }
 
 const show = (b: Buffer) => JSON.stringify(b.toString());
@@ -112,17 +124,20 @@ class Packer {
     }
   }
 
-  /** Header fields for a name, target and mtime, pushing GNU long records where UTF-8 can't go. */
+  /**
+   * Header fields for a name, target and mtime. UTF-8 names go to tar-stream (which writes pax
+   * records as needed, here with the mtime); other names are pushed as GNU long records before
+   * an ASCII stand-in, with the mtime in a pax record of their own.
+   */
   private header(rel: Buffer, base: Partial<Header>, mtime: bigint, target?: Buffer): Header {
     const h: Header = { ...base, name: '', mtime: new Date(0) };
     const paxTime = mtime < 0n || mtime >= MAX_USTAR_TIME;
-    if (paxTime) h.pax = { mtime: mtime.toString() };
-    else h.mtime = new Date(Number(mtime) * 1000);
     const name = utf8(rel);
     const link = target ? utf8(target) : '';
-    if ((name === undefined || link === undefined) && paxTime) {
-      throw new PackError(`cannot pack ${show(rel)}: a name that is not UTF-8 with an mtime outside 1970..2038 cannot be written`);
-    }
+    const raw = name === undefined || link === undefined;
+    if (!paxTime) h.mtime = new Date(Number(mtime) * 1000);
+    else if (raw) this.pack.push(paxMtimeRecord(mtime));
+    else h.pax = { mtime: mtime.toString() };
     if (name === undefined) {
       this.pack.push(gnuLongRecord('L', rel));
       h.name = placeholder(rel);
