@@ -3,12 +3,13 @@
 // `.manifest`, rename into place. Nothing partial ever appears under a digest name; any failure
 // removes the tmp dir. Also verifies an existing entry against its name.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { chmodSync, constants, lstatSync, readdirSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, symlink, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { type Digest, DigestError, formatDigest, parseDigest, sameDigest } from '../core/digest.js';
 import { diffManifests } from '../core/manifest-diff.js';
 import { manifestDigest, renderManifest } from '../core/manifest-format.js';
+import { type TimeSlicer, timeSlicer } from './time-slice.js';
 import { walkTree } from './tree-walk.js';
 
 export class StoreError extends Error {
@@ -50,10 +51,10 @@ export async function removeTree(path: string): Promise<void> {
 /**
  * stores.ml fixup_permissions: directories and executable files become 0555, other files 0444,
  * symlinks are left alone; special bits and anything that is not a file, directory or symlink
- * are rejected.
+ * are rejected. Synchronous calls in time slices: thousands of lstats would otherwise dominate.
  */
-async function fixPermissions(path: string): Promise<void> {
-  const st = await lstat(path);
+async function fixPermissions(path: string, slicer: TimeSlicer = timeSlicer()): Promise<void> {
+  const st = lstatSync(path);
   if (st.isSymbolicLink()) return;
   if (!st.isDirectory() && !st.isFile()) throw new StoreError(`Not a regular file/directory/symlink '${path}'`);
   const mode = st.mode & 0o7777;
@@ -61,9 +62,10 @@ async function fixPermissions(path: string): Promise<void> {
     throw new StoreError(`Unsafe mode: extracted file '${path}' had special bits set in mode '${mode.toString(8)}'`);
   }
   const wanted = st.isDirectory() || (mode & 0o111) !== 0 ? 0o555 : 0o444;
-  if (mode !== wanted) await chmod(path, wanted);
+  if (mode !== wanted) chmodSync(path, wanted);
+  await slicer.pause();
   if (st.isDirectory()) {
-    for (const name of await readdir(path)) await fixPermissions(join(path, name));
+    for (const name of readdirSync(path)) await fixPermissions(join(path, name), slicer);
   }
 }
 

@@ -21,6 +21,7 @@ import {
 import { createHash } from 'node:crypto';
 import { type Algorithm, type Digest, hashName } from '../core/digest.js';
 import { type ManifestEntry, contentHash, manifestDigest, renderManifest } from '../core/manifest-format.js';
+import { type TimeSlicer, timeSlicer } from './time-slice.js';
 
 export class TreeError extends Error {
   override name = 'TreeError';
@@ -39,8 +40,6 @@ export interface WalkOptions {
 const SLASH = Buffer.from('/');
 const NL = 0x0a;
 const READ_CHUNK = 1 << 20;
-/** Longest stretch of synchronous work before yielding to the event loop. */
-const SLICE_MS = 20;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 const show = (p: Buffer) => p.toString();
@@ -60,7 +59,7 @@ class Walker {
   private readonly buf = Buffer.allocUnsafe(READ_CHUNK);
   private readonly hash: 'sha1' | 'sha256';
   private readonly entries: ManifestEntry[] = [];
-  private sliceStart = performance.now();
+  private readonly slicer: TimeSlicer;
   private bytes = 0;
 
   constructor(
@@ -69,6 +68,7 @@ class Walker {
     private readonly opts: WalkOptions,
   ) {
     this.hash = hashName(alg);
+    this.slicer = timeSlicer({ signal: opts.signal, onYield: () => opts.onProgress?.(this.bytes) });
   }
 
   async run(): Promise<ManifestEntry[]> {
@@ -85,14 +85,6 @@ class Walker {
     await this.dir(this.root, Buffer.alloc(0));
     this.opts.onProgress?.(this.bytes);
     return this.entries;
-  }
-
-  private async pause(): Promise<void> {
-    if (performance.now() - this.sliceStart < SLICE_MS) return;
-    this.opts.onProgress?.(this.bytes);
-    await new Promise((resolve) => setImmediate(resolve));
-    this.opts.signal?.throwIfAborted();
-    this.sliceStart = performance.now();
   }
 
   private async dir(full: Buffer, rel: Buffer): Promise<void> {
@@ -136,7 +128,7 @@ class Walker {
       } else {
         throw notRegular(childFull);
       }
-      await this.pause();
+      await this.slicer.pause();
     }
     for (const [childFull, childRel] of subdirs) await this.dir(childFull, childRel);
   }
@@ -166,7 +158,7 @@ class Walker {
         total += n;
         this.bytes += n;
         if (n < want || total > size) break;
-        await this.pause(); // big files: stay responsive between chunks
+        await this.slicer.pause(); // big files: stay responsive between chunks
       }
       if (total !== size) {
         throw changed(full);
