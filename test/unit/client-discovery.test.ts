@@ -1,0 +1,89 @@
+// Discovery targets: directed broadcast addresses from interface tables, -H HOST[:PORT]
+// parsing and resolution, the test override, and the send-error messages with their advice.
+import { describe, expect, it } from 'vitest';
+import type { NetworkInterfaceInfo } from 'node:os';
+import { broadcastAddresses, discoveryTargets, DiscoveryError, parseHostPort, sendErrorMessage } from '../../src/io/udp-discovery.js';
+
+function v4(address: string, netmask: string, internal = false): NetworkInterfaceInfo {
+  return { address, netmask, family: 'IPv4', mac: '00:00:00:00:00:00', internal, cidr: null };
+}
+
+describe('broadcastAddresses', () => {
+  it('computes each interface’s directed broadcast and adds 255.255.255.255', () => {
+    const table = {
+      lo: [v4('127.0.0.1', '255.0.0.0', true)],
+      eth0: [v4('192.168.2.17', '255.255.255.0')],
+      wlan0: [v4('10.1.2.3', '255.255.0.0'), { address: 'fe80::1', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '', internal: false, cidr: null, scopeid: 2 } as NetworkInterfaceInfo],
+      v0a: [v4('10.77.0.2', '255.255.255.0')],
+    };
+    expect(broadcastAddresses(table)).toEqual(['192.168.2.255', '10.1.255.255', '10.77.0.255', '255.255.255.255']);
+  });
+
+  it('skips docker and libvirt bridges, point-to-point addresses and duplicates, but not veth-style names', () => {
+    const table = {
+      docker0: [v4('172.17.0.1', '255.255.0.0')],
+      virbr0: [v4('192.168.122.1', '255.255.255.0')],
+      tun0: [v4('10.8.0.5', '255.255.255.255')],
+      ptp: [v4('10.9.0.0', '255.255.255.254')],
+      veth12: [v4('10.0.3.1', '255.255.255.0')],
+      'br-x': [v4('10.0.3.2', '255.255.255.0')],
+    };
+    expect(broadcastAddresses(table)).toEqual(['10.0.3.255', '255.255.255.255']);
+  });
+
+  it('with no usable interface still broadcasts on 255.255.255.255', () => {
+    expect(broadcastAddresses({ lo: [v4('127.0.0.1', '255.0.0.0', true)] })).toEqual(['255.255.255.255']);
+  });
+});
+
+describe('parseHostPort', () => {
+  it('accepts HOST, HOST:PORT and [V6]:PORT', () => {
+    expect(parseHostPort('peer.lan', 38339)).toEqual({ host: 'peer.lan', port: 38339 });
+    expect(parseHostPort('10.0.0.1:4000', 38339)).toEqual({ host: '10.0.0.1', port: 4000 });
+    expect(parseHostPort('[::1]:4000', 38339)).toEqual({ host: '::1', port: 4000 });
+    expect(parseHostPort('[::1]', 5)).toEqual({ host: '::1', port: 5 });
+  });
+
+  it('rejects bad ports and shapes with a message naming -H', () => {
+    expect(() => parseHostPort('h:0', 1)).toThrow(DiscoveryError);
+    expect(() => parseHostPort('h:70000', 1)).toThrow(/-H 'h:70000': the port must be 1-65535/);
+    expect(() => parseHostPort('a:b:c', 1)).toThrow(/is not HOST or HOST:PORT/);
+    expect(() => parseHostPort('', 1)).toThrow(DiscoveryError);
+  });
+});
+
+describe('discoveryTargets', () => {
+  it('uses the -H hosts, resolved, instead of broadcasting', async () => {
+    expect(await discoveryTargets({ hosts: ['127.0.0.1:4000', 'localhost'], port: 9 }, {})).toEqual([
+      { address: '127.0.0.1', port: 4000 },
+      { address: '127.0.0.1', port: 9 },
+    ]);
+  });
+
+  it('names an unresolvable -H host', async () => {
+    await expect(discoveryTargets({ hosts: ['no-such-host.invalid'] }, {})).rejects.toThrow(/-H no-such-host.invalid: cannot resolve that host name/);
+  });
+
+  it('takes broadcast addresses from the option, else $ZSHARE_BROADCAST, else the interfaces', async () => {
+    expect(await discoveryTargets({ broadcast: ['127.255.255.255'], port: 7 }, { ZSHARE_BROADCAST: '127.1.1.1' })).toEqual([{ address: '127.255.255.255', port: 7 }]);
+    expect(await discoveryTargets({}, { ZSHARE_BROADCAST: '127.255.255.255, 127.1.255.255' })).toEqual([
+      { address: '127.255.255.255', port: 38339 },
+      { address: '127.1.255.255', port: 38339 },
+    ]);
+    const fromInterfaces = await discoveryTargets({}, {});
+    expect(fromInterfaces.at(-1)).toEqual({ address: '255.255.255.255', port: 38339 });
+  });
+});
+
+describe('sendErrorMessage', () => {
+  const t = { address: '255.255.255.255', port: 38339 };
+  const err = (code: string, message = code) => Object.assign(new Error(message), { code });
+  it('gives the original advice for an unreachable network', () => {
+    expect(sendErrorMessage(t, err('ENETUNREACH'))).toBe(
+      'sending the query to 255.255.255.255:38339 failed: Network is unreachable; check the default route (ip route)',
+    );
+  });
+  it('passes other errors through with the target', () => {
+    expect(sendErrorMessage(t, err('EPERM', 'send EPERM'))).toBe('sending the query to 255.255.255.255:38339 failed: send EPERM');
+  });
+});

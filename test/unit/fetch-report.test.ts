@@ -1,0 +1,99 @@
+// What fetch/query tell the user: the original lines, success lines, one failure message per
+// digest with the advice that applies, the --json shape; and the client option parsers.
+import { describe, expect, it } from 'vitest';
+import { parseDigest } from '../../src/core/digest.js';
+import type { TransferOutput } from '../../src/machines/transfer.machine.js';
+import { failureMessage, hasLine, jsonResult, successLine, type ReportContext } from '../../src/bin/fetch-report.js';
+import { parseByteSize, wholeNumber } from '../../src/bin/commands/client-options.js';
+import { normalizeArgv } from '../../src/bin/argv.js';
+
+const D = parseDigest('sha1new=' + '84e3'.repeat(10));
+const DS = 'sha1new=' + '84e3'.repeat(10);
+const broadcast: ReportContext = { timeout: 250, port: 38339, hosts: [] };
+const unicast: ReportContext = { timeout: 250, port: 38339, hosts: ['10.0.0.9'] };
+const base = { digest: D, attempts: [], bytes: 0 } as const;
+const p1 = { host: '192.168.2.1', port: 38339 };
+
+describe('result lines', () => {
+  it('prints who has what as the original did, with the port only when it is not the default', () => {
+    expect(hasLine(DS, p1)).toBe(`192.168.2.1 has ${DS}`);
+    expect(hasLine(DS, { host: '127.0.0.1', port: 4000 })).toBe(`127.0.0.1:4000 has ${DS}`);
+    expect(hasLine(DS, { host: '::1', port: 4000 })).toBe(`[::1]:4000 has ${DS}`);
+  });
+
+  it('reports committed and cached digests', () => {
+    expect(successLine({ ...base, status: 'committed', peer: p1, bytes: 10240, path: '/s/x' })).toBe(`Fetched ${DS} from 192.168.2.1 (10240 bytes) into /s/x`);
+    expect(successLine({ ...base, status: 'cached', path: '/s/x' })).toBe(`${DS} is already cached in /s/x`);
+  });
+});
+
+describe('failure messages', () => {
+  it('no reply to a broadcast: firewall ports, -H and --timeout', () => {
+    const m = failureMessage({ ...base, status: 'failed', failure: 'no-reply' }, broadcast);
+    expect(m).toContain(`${DS}: no peer answered within 250 ms`);
+    expect(m).toContain('UDP and TCP 38339 are open in its firewall');
+    expect(m).toContain('-H HOST');
+    expect(m).toContain('--timeout MS');
+  });
+
+  it('no reply from -H hosts names them', () => {
+    const m = failureMessage({ ...base, status: 'failed', failure: 'no-reply' }, unicast);
+    expect(m).toMatch(/^sha1new=\S+: 10\.0\.0\.9 did not offer it within 250 ms/);
+    expect(m).toContain('UDP and TCP 38339');
+  });
+
+  it('a failed send carries the original advice for an unreachable network', () => {
+    const sendError = 'sending the query to 255.255.255.255:38339 failed: Network is unreachable; check the default route (ip route)';
+    const m = failureMessage({ ...base, status: 'failed', failure: 'no-reply', sendError }, broadcast);
+    expect(m).toBe(`${DS}: could not ask the network: ${sendError}. Or name a peer with -H HOST.`);
+  });
+
+  it('every peer failed: one line per peer with its reason', () => {
+    const attempts = [
+      { peer: p1, reason: 'is busy (HTTP 503), try later' },
+      { peer: { host: '192.168.2.7', port: 38339 }, reason: 'stalled: no data for 10000 ms after 5 bytes' },
+    ];
+    expect(failureMessage({ ...base, status: 'failed', failure: 'peers-failed', attempts }, broadcast)).toBe(
+      [
+        `${DS}: every peer that offered it failed:`,
+        '    192.168.2.1 is busy (HTTP 503), try later',
+        '    192.168.2.7 stalled: no data for 10000 ms after 5 bytes',
+        '  Try again later, or name another peer with -H HOST.',
+      ].join('\n'),
+    );
+  });
+
+  it('interrupted', () => {
+    expect(failureMessage({ ...base, status: 'failed', failure: 'cancelled' }, broadcast)).toBe(`${DS}: interrupted.`);
+  });
+
+  it('--json: digest as a string, the message for failures, nothing undefined', () => {
+    const ok: TransferOutput = { ...base, status: 'committed', peer: p1, path: '/s/x', bytes: 3 };
+    expect(jsonResult(ok, broadcast)).toEqual({ digest: DS, status: 'committed', path: '/s/x', peer: p1, bytes: 3, attempts: [] });
+    const bad = jsonResult({ ...base, status: 'failed', failure: 'no-reply' }, broadcast);
+    expect(bad).toMatchObject({ digest: DS, status: 'failed', failure: 'no-reply', message: expect.stringContaining('no peer answered') });
+    expect(Object.values(bad).includes(undefined)).toBe(false);
+  });
+});
+
+describe('client option parsing', () => {
+  it('maps the 2008 command line onto fetch', () => {
+    expect(normalizeArgv(['-f', DS])).toEqual(['fetch', DS]);
+    expect(normalizeArgv(['-f', DS, '-H', '10.0.0.1', '-f', 'sha256new_X'])).toEqual(['fetch', DS, 'sha256new_X', '-H', '10.0.0.1']);
+    expect(normalizeArgv(['fetch', DS, '--json'])).toEqual(['fetch', DS, '--json']);
+  });
+
+  it('parses sizes and whole numbers, rejecting anything else with the option name', () => {
+    const size = parseByteSize('--max-bytes');
+    expect(size('123')).toBe(123);
+    expect(size('64K')).toBe(65536);
+    expect(size('2G')).toBe(2 * 1024 ** 3);
+    expect(size('1.5GiB')).toBe(1.5 * 1024 ** 3);
+    expect(() => size('lots')).toThrow(/--max-bytes must be a size such as 500M or 2G, not 'lots'/);
+    expect(() => size('0')).toThrow(/--max-bytes/);
+    const ms = wholeNumber('--timeout', 1, 600_000);
+    expect(ms('250')).toBe(250);
+    expect(() => ms('-1')).toThrow(/--timeout must be a whole number from 1 to 600000, not '-1'/);
+    expect(() => ms('1e3')).toThrow(/--timeout/);
+  });
+});
