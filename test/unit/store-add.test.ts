@@ -95,6 +95,13 @@ describe('commitStaged', () => {
     expect(storeNames()).toEqual([]);
   });
 
+  it('refuses, and leaves alone, a directory that is not a tmp-* inside the store', async () => {
+    const elsewhere = join(dir, 'elsewhere');
+    buildTree(elsewhere, SAMPLE);
+    await expect(commitStaged({ tmpDir: elsewhere, store, digest: SAMPLE_DIGEST })).rejects.toThrow(/not a tmp-\* directory inside the store/);
+    expect(existsSync(join(elsewhere, 'MyFile'))).toBe(true);
+  });
+
   it('rejects a manifest that does not match the digest', async () => {
     const tmp = await staged(SAMPLE);
     await expect(commitStaged({ tmpDir: tmp, store, digest: SAMPLE_DIGEST, manifest: Buffer.from('') })).rejects.toThrow(/Incorrect manifest/);
