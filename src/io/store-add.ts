@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, constants, lstatSync, readdirSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, symlink, utimes } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import { type Digest, DigestError, formatDigest, parseDigest, sameDigest } from '../core/digest.js';
 import { diffManifests } from '../core/manifest-diff.js';
 import { manifestDigest, renderManifest } from '../core/manifest-format.js';
@@ -103,10 +103,12 @@ export interface CommitOptions {
 export async function commitStaged(opts: CommitOptions): Promise<string> {
   const { tmpDir, store, digest } = opts;
   const target = join(store, formatDigest(digest));
-  // Refuse (and leave alone) anything but a tmp-* dir directly inside the store: on failure it
-  // gets deleted, and a rename out of another file system couldn't be atomic anyway.
-  if (resolve(dirname(tmpDir)) !== resolve(store) || !basename(tmpDir).startsWith('tmp-')) {
-    throw new StoreError(`'${tmpDir}' is not a tmp-* directory inside the store '${store}'; stage trees with makeTmpDir(store)`);
+  // Refuse (and leave alone) anything but a tmp-* dir from makeTmpDir: on failure it is deleted.
+  // It is normally inside `store`; another store on the same file system also works (as
+  // 0install moves a user-store tmp dir into the system store); across file systems the
+  // rename fails with EXDEV.
+  if (!basename(tmpDir).startsWith('tmp-')) {
+    throw new StoreError(`'${tmpDir}' is not a tmp-* staging directory; stage trees with makeTmpDir(store)`);
   }
   try {
     if (await lstat(join(tmpDir, '.manifest')).catch(() => undefined)) {

@@ -95,11 +95,20 @@ describe('commitStaged', () => {
     expect(storeNames()).toEqual([]);
   });
 
-  it('refuses, and leaves alone, a directory that is not a tmp-* inside the store', async () => {
+  it('refuses, and leaves alone, a directory that is not a tmp-* staging dir', async () => {
     const elsewhere = join(dir, 'elsewhere');
     buildTree(elsewhere, SAMPLE);
-    await expect(commitStaged({ tmpDir: elsewhere, store, digest: SAMPLE_DIGEST })).rejects.toThrow(/not a tmp-\* directory inside the store/);
+    await expect(commitStaged({ tmpDir: elsewhere, store, digest: SAMPLE_DIGEST })).rejects.toThrow(/not a tmp-\* staging directory/);
     expect(existsSync(join(elsewhere, 'MyFile'))).toBe(true);
+  });
+
+  it('moves a tmp dir staged in another store on the same file system', async () => {
+    const other = join(dir, 'user-store');
+    const tmp = await makeTmpDir(other);
+    buildTree(tmp, SAMPLE);
+    const path = await commitStaged({ tmpDir: tmp, store, digest: SAMPLE_DIGEST });
+    expect(path).toBe(join(store, formatDigest(SAMPLE_DIGEST)));
+    expect(readdirSync(other)).toEqual([]);
   });
 
   it('rejects a manifest that does not match the digest', async () => {
