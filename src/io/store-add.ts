@@ -124,6 +124,7 @@ export async function commitStaged(opts: CommitOptions): Promise<string> {
     }
     await chmod(tmpDir, 0o755);
     await writeManifestFile(tmpDir, manifest);
+    await mkdir(store, { recursive: true, mode: 0o755 });
     if (await isDirectory(target)) {
       await removeTree(tmpDir);
       return target;
