@@ -172,7 +172,8 @@ class Walker {
         hash: h.digest('hex'),
       });
     } catch (err) {
-      throw err instanceof TreeError ? err : fsError(err, full);
+      // System-call failures become TreeErrors; ours and an abort pass through.
+      throw typeof (err as NodeJS.ErrnoException).syscall === 'string' ? fsError(err, full) : err;
     } finally {
       closeSync(fd);
     }
