@@ -12,7 +12,8 @@
 //
 // End of the archive: the stream must end with the two zero blocks of the tar format after the
 // last entry (otherwise it was truncated). Zero padding after them is ignored (up to 16 MiB);
-// any other data after the last entry is an error.
+// any other data after the last entry is an error. As with `tar -i`, zero blocks between entries
+// do not end the archive (the digest check decides whether the result is the right tree).
 import { createHash } from 'node:crypto';
 import {
   closeSync,
@@ -56,7 +57,7 @@ const WRITE_BATCH = 1024 * 1024;
 const MAX_IOV = 1024;
 const FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
-export type ExtractErrorCode = 'unsafe' | 'limit' | 'corrupt' | 'truncated' | 'aborted' | 'io';
+export type ExtractErrorCode = 'unsafe' | 'limit' | 'corrupt' | 'truncated' | 'stalled' | 'aborted' | 'io';
 
 export class ExtractError extends Error {
   override name = 'ExtractError';
@@ -81,6 +82,8 @@ export interface ExtractOptions {
   /** Cap on the number of entries (default 1,000,000). */
   maxEntries?: number;
   signal?: AbortSignal;
+  /** Fail with code 'stalled' when no input arrives for this many milliseconds (default: never). */
+  stallMs?: number;
   /** Called with the file content bytes received so far. */
   onProgress?: (bytes: number) => void;
 }
@@ -160,6 +163,7 @@ class Extraction {
   private lastEntryEnd = 0;
   private zeroRunStart = 0;
   private error: ExtractError | undefined;
+  private stall: NodeJS.Timeout | undefined;
 
   constructor(
     destDir: string,
@@ -186,6 +190,12 @@ class Extraction {
     failed.catch(() => {});
     const onAbort = () => this.fail(new ExtractError('extraction aborted', 'aborted', undefined, { cause: signal?.reason }), inner);
     signal?.addEventListener('abort', onAbort, { once: true });
+    const { stallMs } = this.opts;
+    if (stallMs !== undefined) {
+      this.stall = setTimeout(() => {
+        this.fail(new ExtractError(`no data arrived for ${stallMs / 1000} s (stalled transfer)`, 'stalled'), inner);
+      }, stallMs);
+    }
 
     // latin1 keeps ustar and GNU long names as raw bytes (pax records are UTF-8 by definition).
     const ex = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
@@ -214,6 +224,7 @@ class Extraction {
       this.fail(err, inner);
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      clearTimeout(this.stall);
       if (this.error) {
         ex.destroy();
         const s = source as Partial<Readable>;
@@ -236,6 +247,9 @@ class Extraction {
     if (err instanceof ExtractError) return err;
     const e = err as NodeJS.ErrnoException;
     const msg = e?.message ?? String(err);
+    if (['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE'].includes(e?.code ?? '') || msg === 'aborted') {
+      return new ExtractError(`the transfer broke off (${e?.code ?? msg})`, 'truncated', undefined, { cause: err });
+    }
     if (e?.code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(msg)) {
       return new ExtractError('the gzip stream ends early (truncated transfer)', 'truncated', undefined, { cause: err });
     }
@@ -288,6 +302,7 @@ class Extraction {
   }
 
   private track(piece: Buffer): void {
+    this.stall?.refresh();
     const last = lastNonZero(piece);
     if (last >= 0) this.zeroRunStart = this.fed + last + 1;
     this.fed += piece.length;

@@ -214,6 +214,14 @@ describe('extractTar: hostile archives', () => {
     await refused(Buffer.alloc(0), 'truncated', /end-of-archive/);
   });
 
+  it('reports a source that breaks off as a truncated transfer', async () => {
+    const src = new PassThrough();
+    src.write(rawTar([{ name: 'a', data: Buffer.alloc(5000) }], { end: false }).subarray(0, 3000));
+    setImmediate(() => src.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })));
+    const { error } = await run(src);
+    expect(error).toMatchObject({ code: 'truncated', message: 'the transfer broke off (ECONNRESET)' });
+  });
+
   it('refuses data that is not tar, and data after the end', async () => {
     await refused(Buffer.alloc(2048, 0x41), 'corrupt', /not a valid tar archive/);
     await refused(Buffer.concat([rawTar([{ name: 'a', data: 'x' }]), Buffer.alloc(512, 0x41)]), 'corrupt', /not a valid tar/);
@@ -251,7 +259,7 @@ describe('extractTar: abort', () => {
     expect(openFds()).toBe(fds);
   });
 
-  it('rejects when aborted while the source is silent, and at once when already aborted', async () => {
+  it('rejects when aborted or stalled while the source is silent, and at once when already aborted', async () => {
     const ac = new AbortController();
     async function* stall() {
       yield rawTar([{ name: 'f', data: Buffer.alloc(2000) }], { end: false }).subarray(0, 1000);
@@ -260,6 +268,12 @@ describe('extractTar: abort', () => {
     const p = extractTar(stall(), dest, { alg: 'sha256new', signal: ac.signal });
     setTimeout(() => ac.abort(), 50);
     await expect(p).rejects.toMatchObject({ code: 'aborted' });
+    async function* stallOnly() {
+      yield rawTar([{ name: 'f', data: Buffer.alloc(2000) }], { end: false }).subarray(0, 1000);
+      await new Promise(() => {});
+    }
+    const fresh = mkdtempSync(join(base, 'd-'));
+    await expect(extractTar(stallOnly(), fresh, { alg: 'sha256new', stallMs: 50 })).rejects.toMatchObject({ code: 'stalled' });
     const pre = new AbortController();
     pre.abort();
     await expect(extractTar([rawTar([])], dest, { alg: 'sha256new', signal: pre.signal })).rejects.toMatchObject({ code: 'aborted' });
