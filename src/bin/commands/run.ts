@@ -3,12 +3,11 @@
 // which downloads the rest and runs the program. Fetching from peers can only help: when it finds
 // nothing or fails, the command behaves exactly like the plain 0install command.
 import type { Command } from 'commander';
-import { bestDigest, formatDigest, type Digest } from '../../core/digest.js';
+import { formatDigest } from '../../core/digest.js';
 import { parseRunCommandLine, RunUsageError, type RunCommandLine, type Verb } from '../../core/run-options.js';
-import { selectionsDigests } from '../../core/selections.js';
-import { fetch } from '../../api/fetch.js';
+import { fetchSelections } from '../../api/fetch.js';
 import { createLogger, type Logger } from '../../io/logger.js';
-import { defaultStores, lookupAny } from '../../io/stores.js';
+import { defaultStores } from '../../io/stores.js';
 import { exitLike, handOver, selectXml } from '../../io/zeroinstall.js';
 import { UserError } from '../cli-errors.js';
 
@@ -39,46 +38,32 @@ function numberOption(name: string, value: string | undefined, min: number, max:
   return n;
 }
 
-/** The best digest of every selection that no store holds under any of its digests. */
-async function missingDigests(xml: string, stores: string[]): Promise<Digest[]> {
-  const missing: Digest[] = [];
-  for (const sel of selectionsDigests(xml)) {
-    if (await lookupAny(stores, sel.digests)) continue;
-    const best = bestDigest(sel.digests);
-    if (best) missing.push(best);
-  }
-  return missing;
-}
-
-/** Fetches what peers have; never throws (0install gets the rest from the internet). */
+/** Fetches from peers what no store holds yet; never throws (0install gets the rest). */
 async function prefetch(cl: RunCommandLine, xml: string, log: Logger): Promise<void> {
   const started = performance.now();
   try {
+    if (cl.offline || cl.dryRun) {
+      log.info(`not asking peers (${cl.offline ? '--offline' : '--dry-run'})`);
+      return;
+    }
     const timeout = numberOption('timeout', cl.timeout, 1, 600_000);
     const port = numberOption('port', cl.port, 1, 65_535);
-    const stores = [...defaultStores(), ...cl.withStores];
-    const missing = await missingDigests(xml, stores);
-    if (missing.length === 0) {
-      log.debug('everything selected is already in a store');
-      return;
-    }
-    if (cl.offline || cl.dryRun) {
-      log.info({ missing: missing.map(formatDigest) }, `not asking peers (${cl.offline ? '--offline' : '--dry-run'})`);
-      return;
-    }
-    const results = await fetch(missing, {
+    const results = await fetchSelections(xml, {
       ...(timeout !== undefined ? { timeout } : {}),
       ...(port !== undefined ? { port } : {}),
       hosts: cl.hosts,
+      stores: [...defaultStores(), ...cl.withStores],
       logger: log,
       system: cl.system,
     });
     for (const r of results) {
-      if (r.status === 'failed') log.debug({ digest: formatDigest(r.digest) }, 'no peer provided it; 0install will download it');
-      else log.info({ digest: formatDigest(r.digest) }, r.status === 'committed' ? 'fetched from a peer' : 'already cached');
+      const what = { digest: formatDigest(r.digest), interface: r.interface };
+      if (r.status === 'committed') log.info({ ...what, peer: r.peer?.host }, 'fetched from a peer');
+      else if (r.status === 'cached') log.debug(what, 'already in a store');
+      else if (cl.system && r.failure === 'peers-failed') log.warn({ ...what, attempts: r.attempts }, 'could not add it to the system store; 0install will download it');
+      else log.debug({ ...what, attempts: r.attempts }, 'no peer provided it; 0install will download it');
     }
   } catch (err) {
-    if (err instanceof UserError) throw err;
     log.info(`not fetching from peers: ${(err as Error).message}`);
   } finally {
     log.debug(`0share added ${Math.round(performance.now() - started)} ms before handing over to 0install`);
