@@ -2,7 +2,7 @@
 // paths.ml, stores.ml): where they are, whether a digest is present (by name only, never by
 // content), and what they contain.
 import { readFileSync, statSync } from 'node:fs';
-import { lstat, readFile, readdir, stat } from 'node:fs/promises';
+import { lstat, readFile, readdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { type Digest, formatDigest, isStrictDigest, parseDigest } from '../core/digest.js';
@@ -70,19 +70,23 @@ export function defaultStores(env: NodeJS.ProcessEnv = process.env): string[] {
   return [...cache.map((d) => concat(d, 'implementations')), ...implementationDirs(config)];
 }
 
-async function isDirectory(path: string): Promise<boolean> {
+/** A real directory: a symlink in a store is never followed (it could lead out of the store). */
+async function isRealDirectory(path: string): Promise<boolean> {
   try {
-    return (await stat(path)).isDirectory();
+    return (await lstat(path)).isDirectory();
   } catch {
     return false;
   }
 }
 
-/** The path of `digest` in the first store that has it. */
+/**
+ * The path of `digest` in the first store that has it, by name only as 0install decides (but
+ * unlike 0install, a symlink named after the digest doesn't count: 0share may serve what it finds).
+ */
 export async function lookupDigest(stores: readonly string[], digest: Digest): Promise<string | undefined> {
   for (const store of stores) {
     const path = join(store, formatDigest(digest));
-    if (await isDirectory(path)) return path;
+    if (await isRealDirectory(path)) return path;
   }
   return undefined;
 }
@@ -121,11 +125,7 @@ export async function listImplementations(stores: readonly string[]): Promise<St
     for (const name of names.sort()) {
       if (name.startsWith('tmp-') || !isStrictDigest(name)) continue;
       const path = join(store, name);
-      try {
-        if (!(await lstat(path)).isDirectory()) continue;
-      } catch {
-        continue;
-      }
+      if (!(await isRealDirectory(path))) continue;
       out.push({ digest: parseDigest(name), name, store, path });
     }
   }

@@ -76,10 +76,12 @@ describe('lookups and listings', () => {
     symlinkSync(join(s1, A), join(s2, 'sha1=da39a3ee5e6b4b0d3255bfef95601890afd80709'));
   });
 
-  it('finds a digest in the first store that has it, only as a directory', async () => {
+  it('finds a digest in the first store that has it, only as a real directory', async () => {
     expect(await lookupDigest([s1, s2], parseDigest(A))).toBe(join(s1, A));
     expect(await lookupDigest([join(dir, 'missing'), s2], parseDigest(B))).toBe(join(s2, B));
     expect(await lookupDigest([s1, s2], parseDigest(C))).toBeUndefined();
+    // A symlink named after a digest is not followed (it could lead out of the store).
+    expect(await lookupDigest([s2], parseDigest('sha1=da39a3ee5e6b4b0d3255bfef95601890afd80709'))).toBeUndefined();
   });
 
   it('lookupAny tries each digest in turn', async () => {
