@@ -242,7 +242,7 @@ export const transferMachine = setup({
                   context,
                   context.bytes === context.mark
                     ? `stalled: no data for ${context.timing.stallTimeout} ms after ${context.bytes} bytes`
-                    : `too slow: only ${context.bytes - context.mark} bytes in ${context.timing.stallTimeout} ms`,
+                    : `stalled: less than ${context.timing.minProgress} bytes in ${context.timing.stallTimeout} ms (${context.bytes} bytes received)`,
                 ),
               ),
             },

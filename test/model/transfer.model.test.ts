@@ -262,7 +262,7 @@ describe('transfer machine, edge cases', () => {
     }
     expect(actor.getSnapshot().matches('transferring')).toBe(true);
     await lan.advance(10);
-    expect(actor.getSnapshot().context.attempts[0]?.reason).toBe('too slow: only 400 bytes in 50 ms');
+    expect(actor.getSnapshot().context.attempts[0]?.reason).toBe('stalled: less than 1000 bytes in 50 ms (400 bytes received)');
     expect(req!.signal.aborted).toBe(true);
   });
 
