@@ -21,7 +21,7 @@ import tar from 'tar-stream';
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 /** Files up to this size are read in one go and handed to tar-stream as a buffer. */
-const SMALL_FILE = 1024 * 1024;
+const SMALL_FILE = 256 * 1024;
 const READ_CHUNK = 1024 * 1024;
 const MAX_USTAR_TIME = 2n ** 31n;
 
