@@ -292,12 +292,17 @@ class Extraction {
       pipeline(Readable.from(body, { objectMode: false }), gz).catch(() => {});
       body = gz;
     }
-    for await (const chunk of body) {
-      for (let off = 0; off < chunk.length; off += MAX_CHUNK) {
-        const piece = off === 0 && chunk.length <= MAX_CHUNK ? chunk : chunk.subarray(off, off + MAX_CHUNK);
-        this.track(piece);
-        yield piece;
+    try {
+      for await (const chunk of body) {
+        for (let off = 0; off < chunk.length; off += MAX_CHUNK) {
+          const piece = off === 0 && chunk.length <= MAX_CHUNK ? chunk : chunk.subarray(off, off + MAX_CHUNK);
+          this.track(piece);
+          yield piece;
+        }
       }
+    } finally {
+      // Close a source iterator we stopped early (a Node stream is also destroyed by pipeline).
+      void Promise.resolve(it.return?.()).catch(() => {});
     }
   }
 
