@@ -283,6 +283,48 @@ describe.skipIf(!run)('0share fetch against 0share serve on loopback (real proce
     });
   });
 
+  it('--selections fetches what no store has (by best digest), reports what is cached, skips packages and local paths', async () => {
+    const b = client();
+    // B already holds digest2; digest is missing.
+    const pre = await cli(['fetch', digest2, '-H', `127.0.0.1:${peer.port}`], b.env);
+    expect(pre.code, pre.stderr).toBe(0);
+    const NS = 'http://zero-install.sourceforge.net/2004/injector/interface';
+    const sha1 = 'sha1new=' + 'f'.repeat(40);
+    const xml = `<?xml version="1.0" ?>
+<selections command="run" interface="http://example.com/prog.xml" xmlns="${NS}">
+  <selection id="${sha1}" interface="http://example.com/prog.xml" version="1.0">
+    <manifest-digest ${digest.replace('sha256new_', 'sha256new="')}"/>
+  </selection>
+  <selection id="lib-2" interface="http://example.com/lib.xml" version="2">
+    <manifest-digest ${digest2.replace('sha256new_', 'sha256new="')}"/>
+  </selection>
+  <selection id="package:deb:python3:3.11" interface="http://example.com/python.xml" version="3.11"/>
+  <selection id="." local-path="/opt/thing" interface="http://example.com/local.xml"/>
+</selections>`;
+    const file = join(b.root, 'selections.xml');
+    writeFileSync(file, xml);
+    const r = await cli(['fetch', '--selections', file, '-H', `127.0.0.1:${peer.port}`, '--json'], b.env);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(r.stdout) as { ok: boolean; results: Array<{ interface: string; digest: string; status: string }> };
+    expect(json.results.map((x) => [x.interface, x.digest, x.status])).toEqual([
+      ['http://example.com/prog.xml', digest, 'committed'],
+      ['http://example.com/lib.xml', digest2, 'cached'],
+    ]);
+    expect(ziResult(b, ['store', 'verify', join(b.userStore, digest)]).status).toBe(0);
+    const bad = await cli(['fetch', '--selections', join(b.root, 'nope.xml')], b.env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('cannot read the selections document');
+  });
+
+  it('--system adds to the system store (here writable: the sandbox runs as this user)', async () => {
+    const b = client();
+    const r = await cli(['fetch', digest, '-H', `127.0.0.1:${peer.port}`, '--system'], b.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`into ${join(b.systemStore, digest)}`);
+    expect(ziResult(b, ['store', 'verify', join(b.systemStore, digest)]).status).toBe(0);
+    expect(tmpLeft(b.userStore)).toEqual([]);
+  });
+
   it('a sha1new digest works too', async () => {
     const dir = join(a.root, 'old');
     mkdirSync(dir);
