@@ -45,22 +45,31 @@ function parseDigests(args: readonly string[]): Digest[] {
   });
 }
 
+function showBytes(n: number): string {
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
 /** Progress bars on a TTY: one per transfer, created when it connects. */
 function progressBars(enabled: boolean) {
   if (!enabled) return { update: () => undefined, stop: () => undefined };
   const multi = new MultiBar(
-    { format: ' {peer} {digest} | {mib} MiB', hideCursor: true, clearOnComplete: false, stream: process.stderr, fps: 10 },
+    { format: ' {peer} {digest} | {size}', hideCursor: true, clearOnComplete: false, stream: process.stderr, fps: 10 },
     Presets.shades_classic,
   );
   const bars = new Map<string, SingleBar>();
+  let stopped = false;
   return {
     update(digest: string, peer: string, bytes: number) {
-      const payload = { peer, digest: `${digest.slice(0, 24)}…`, mib: (bytes / 1048576).toFixed(1) };
+      const payload = { peer, digest: `${digest.slice(0, 24)}…`, size: showBytes(bytes) };
       const bar = bars.get(digest) ?? multi.create(0, 0, payload);
       bars.set(digest, bar);
       bar.update(bytes, payload);
     },
-    stop: () => multi.stop(),
+    stop() {
+      if (!stopped) multi.stop();
+      stopped = true;
+    },
   };
 }
 
@@ -80,6 +89,7 @@ function onEvent(log: Logger, json: boolean, bars: ReturnType<typeof progressBar
         log.warn(`${showPeer(e.peer)} ${e.reason}; trying the next peer if there is one`);
         break;
       case 'done':
+        if (e.result.status === 'committed') bars.update(formatDigest(e.result.digest), showPeer(e.result.peer!), e.result.bytes);
         break;
     }
   };
