@@ -5,7 +5,6 @@
 import type { Command } from 'commander';
 import { formatDigest } from '../../core/digest.js';
 import { parseRunCommandLine, RunUsageError, type RunCommandLine, type Verb } from '../../core/run-options.js';
-import { fetchSelections } from '../../api/fetch.js';
 import { createLogger, type Logger } from '../../io/logger.js';
 import { defaultStores } from '../../io/stores.js';
 import { exitLike, handOver, selectXml } from '../../io/zeroinstall.js';
@@ -39,7 +38,7 @@ function numberOption(name: string, value: string | undefined, min: number, max:
 }
 
 /** Fetches from peers what no store holds yet; never throws (0install gets the rest). */
-async function prefetch(cl: RunCommandLine, xml: string, log: Logger): Promise<void> {
+async function prefetch(cl: RunCommandLine, xml: string, log: Logger, client: Promise<typeof import('../../api/fetch.js')>): Promise<void> {
   const started = performance.now();
   try {
     if (cl.offline || cl.dryRun) {
@@ -48,6 +47,7 @@ async function prefetch(cl: RunCommandLine, xml: string, log: Logger): Promise<v
     }
     const timeout = numberOption('timeout', cl.timeout, 1, 600_000);
     const port = numberOption('port', cl.port, 1, 65_535);
+    const { fetchSelections } = await client;
     const results = await fetchSelections(xml, {
       ...(timeout !== undefined ? { timeout } : {}),
       ...(port !== undefined ? { port } : {}),
@@ -94,6 +94,9 @@ async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> 
   const verbose = cl.zeroinstallOptions.some((o) => o === '--verbose' || o === '-v');
   const log = createLogger({ level: globals.debug ? 'debug' : (process.env.ZSHARE_LOG_LEVEL ?? (verbose ? 'info' : 'warn')) });
 
+  // The client (xstate, rxjs) loads while 0install solves.
+  const client = import('../../api/fetch.js');
+  client.catch(() => undefined);
   const selected = await selectXml(cl.selectOptions, cl.uri);
   if (!selected.ok) {
     // 0install has already printed its own message; end exactly as it did.
@@ -101,7 +104,7 @@ async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> 
     exitLike(selected.signal ? { signal: selected.signal } : { code: selected.code ?? 1 });
     return;
   }
-  await prefetch(cl, selected.xml, log);
+  await prefetch(cl, selected.xml, log, client);
 
   const args = [verb, ...cl.zeroinstallOptions, '--', cl.uri, ...cl.programArgs];
   let status;
