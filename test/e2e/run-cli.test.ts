@@ -1,8 +1,8 @@
 // `0share run|download` as real processes with the real 0install, on this machine only (the few
 // peer queries go by unicast to loopback, never to the LAN): arguments, exit status and signals
 // pass through; failures look exactly like 0install's own.
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,25 @@ describe.skipIf(!need0install())('0share run and download (single machine)', () 
     const theirs = ziResult(sb, ['download', '--offline', feed]);
     expect(ours.status).toBe(theirs.status);
     expect(ours.stderr).toBe(theirs.stderr);
+  });
+
+  it('downloads from a loopback peer into the system store with --system', async () => {
+    const port = 38000 + (process.pid % 1000);
+    const peer = spawn(process.execPath, [CLI, 'serve', '--bind', '127.0.0.1', '--port', String(port)], { env: cached.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let log = '';
+      peer.stderr.on('data', (d: Buffer) => (log += d.toString()));
+      for (let i = 0; i < 100 && !/Listening/.test(log); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(log).toMatch(/Listening/);
+      const sb = fresh();
+      const r = runCli(['download', '--system', '-H', '127.0.0.1', '--port', String(port), feed], { env: sb.env });
+      expect(r.status, r.stderr).toBe(0);
+      expect(readdirSync(sb.systemStore)).toEqual([digest]);
+      expect(existsSync(sb.userStore) ? readdirSync(sb.userStore) : []).toEqual([]);
+      expect(ziResult(sb, ['store', 'verify', join(sb.systemStore, digest)]).status).toBe(0);
+    } finally {
+      peer.kill('SIGTERM');
+    }
   });
 
   it('prints help, and usage errors name the option', () => {
