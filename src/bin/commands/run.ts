@@ -30,6 +30,8 @@ Option parsing stops at URI: everything after it goes to the program.
 With --offline or --dry-run, peers are not asked.
 `;
 
+const INTERRUPTS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 function numberOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -38,7 +40,13 @@ function numberOption(name: string, value: string | undefined, min: number, max:
 }
 
 /** Fetches from peers what no store holds yet; never throws (0install gets the rest). */
-async function prefetch(cl: RunCommandLine, xml: string, log: Logger, client: Promise<typeof import('../../api/fetch.js')>): Promise<void> {
+async function prefetch(
+  cl: RunCommandLine,
+  xml: string,
+  log: Logger,
+  client: Promise<typeof import('../../api/fetch.js')>,
+  signal: AbortSignal,
+): Promise<void> {
   const started = performance.now();
   try {
     if (cl.offline || cl.dryRun) {
@@ -55,6 +63,7 @@ async function prefetch(cl: RunCommandLine, xml: string, log: Logger, client: Pr
       stores: [...defaultStores(), ...cl.withStores],
       logger: log,
       system: cl.system,
+      signal,
     });
     for (const r of results) {
       const what = { digest: formatDigest(r.digest), interface: r.interface };
@@ -104,7 +113,24 @@ async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> 
     exitLike(selected.signal ? { signal: selected.signal } : { code: selected.code ?? 1 });
     return;
   }
-  await prefetch(cl, selected.xml, log, client);
+  // Interrupted while fetching: transfers are cancelled (nothing partial stays), and we end as
+  // 0install would have, without handing over.
+  const abort = new AbortController();
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupted ??= sig;
+    abort.abort();
+  };
+  for (const sig of INTERRUPTS) process.on(sig, onSignal);
+  try {
+    await prefetch(cl, selected.xml, log, client, abort.signal);
+  } finally {
+    for (const sig of INTERRUPTS) process.off(sig, onSignal);
+  }
+  if (interrupted) {
+    exitLike({ signal: interrupted });
+    return;
+  }
 
   const args = [verb, ...cl.zeroinstallOptions, '--', cl.uri, ...cl.programArgs];
   let status;
