@@ -18,7 +18,7 @@ const SUMMARY: Record<Verb, string> = {
 const HELP = `
 0share options:
   -H, --host HOST[:PORT]  ask this peer directly instead of broadcasting (repeatable)
-  --timeout MS            how long to wait for peers to answer (default: the fetch default)
+  --timeout MS            how long to wait for peers to answer (default 250)
   --port PORT             the peers' port (default 38339)
   --system                add fetched implementations to the system store (see the user guide)
   -h, --help              this help
