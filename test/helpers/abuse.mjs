@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Abusive clients for the fault tests (plain Node, run inside a test namespace). Each mode prints
 // one JSON line with what it observed:
-//   conns URL N                 N concurrent GETs at once; counts statuses, Retry-After, errors
+//   conns URL N [ADDR,…]        N concurrent GETs at once, spread over these local source
+//                               addresses; counts statuses, Retry-After, errors
 //   slowloris HOST PORT N MS    N connections trickling a request header a byte a second for MS ms;
 //                               counts how many the server closed
 //   datagrams HOST PORT N DIGEST  N datagrams (random bytes, oversized, malformed text, and about
@@ -14,7 +15,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 const [mode, ...args] = process.argv.slice(2);
 const print = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
-function conns([url, n]) {
+function conns([url, n, from]) {
+  const sources = from ? from.split(',') : [undefined];
   const total = Number(n);
   const statuses = {};
   const errors = {};
@@ -25,7 +27,7 @@ function conns([url, n]) {
     if (++done === total) print({ total, statuses, errors, retryAfter, bytes });
   };
   for (let i = 0; i < total; i++) {
-    const req = http.get(url, { agent: false, headers: { 'X-0share-Encoding': 'tar' } }, (res) => {
+    const req = http.get(url, { agent: false, localAddress: sources[i % sources.length], headers: { 'X-0share-Encoding': 'tar' } }, (res) => {
       statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
       if (res.headers['retry-after'] !== undefined) retryAfter++;
       res.on('data', (d) => (bytes += d.length));

@@ -34,16 +34,19 @@ export function makeBigTree(dir: string, bigFiles: number, bigMiB: number): void
   for (let i = 0; i < bigFiles; i++) writeFileSync(join(dir, 'blobs', `blob-${i}.bin`), randomBytes(bigMiB * MiB));
 }
 
-/** Adds `dir` to the sandbox's user store with the real 0install; returns the sha256new digest. */
+/**
+ * Adds `dir` with the real 0install; returns the sha256new digest. (As root, 0install puts it in
+ * the sandbox's system store, as it does on a real machine.)
+ */
 export function addWith0install(sb: ZeroSandbox, dir: string): string {
   const digest = zi(sb, ['store', 'manifest', dir, 'sha256new']).trim().split('\n').pop()!;
   zi(sb, ['store', 'add', digest, dir]);
   return digest;
 }
 
-/** Starts `0share serve --store …` on `host` and waits until `client` gets a UDP reply for `digest`. */
+/** Starts `0share serve` of the sandbox's stores on `host`; waits until `client` gets a UDP reply for `digest`. */
 export async function startPeer(host: NetHost, client: NetHost, sb: ZeroSandbox, digest: string, extra: string[] = []): Promise<HostProcess> {
-  const p = host.spawn(process.execPath, [CLI, 'serve', '--store', sb.userStore, ...extra], { env: sb.env });
+  const p = host.spawn(process.execPath, [CLI, 'serve', '--store', sb.userStore, '--store', sb.systemStore, ...extra], { env: sb.env });
   for (let i = 0; i < 60; i++) {
     const r = client.exec(process.execPath, [PROBE, 'udp-query', host.ip, '38339', '250', digest]);
     if (r.status === 0 && r.stdout.includes(digest)) return p;
@@ -67,17 +70,21 @@ export function storeEntries(store: string): string[] {
   }
 }
 
-/** Problems with a store: any tmp-* or other leftover, any entry `0install store verify` rejects. */
-export function storeProblems(sb: ZeroSandbox, store: string): string[] {
+/**
+ * Problems with stores (default: the sandbox's user and system stores): any tmp-* or other
+ * leftover, any entry `0install store verify` rejects.
+ */
+export function storeProblems(sb: ZeroSandbox, ...stores: string[]): string[] {
   const problems: string[] = [];
-  for (const name of storeEntries(store)) {
-    if (!/^(sha1|sha1new|sha256|sha256new)[=_][0-9a-zA-Z]+$/.test(name)) {
-      problems.push(`${store}: unexpected entry ${name}`);
-      continue;
+  for (const store of stores.length ? stores : [sb.userStore, sb.systemStore])
+    for (const name of storeEntries(store)) {
+      if (!/^(sha1|sha1new|sha256|sha256new)[=_][0-9a-zA-Z]+$/.test(name)) {
+        problems.push(`${store}: unexpected entry ${name}`);
+        continue;
+      }
+      const r = ziResult(sb, ['store', 'verify', join(store, name)]);
+      if (r.status !== 0) problems.push(`${store}/${name}: 0install store verify failed: ${r.stderr.trim() || r.stdout.trim()}`);
     }
-    const r = ziResult(sb, ['store', 'verify', join(store, name)]);
-    if (r.status !== 0) problems.push(`${store}/${name}: 0install store verify failed: ${r.stderr.trim() || r.stdout.trim()}`);
-  }
   return problems;
 }
 
