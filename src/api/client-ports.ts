@@ -3,6 +3,7 @@
 // store with `system`). Also the timing defaults shared by `fetch` and `query`.
 import { formatDigest, sameDigest, type Digest } from '../core/digest.js';
 import { manifestDigest } from '../core/manifest-format.js';
+import { LocalFailure } from '../machines/ports.js';
 import type { DiscoveryTiming, QueryPorts, TransferPorts, TransferTiming } from '../machines/types.js';
 import { discardStaged, downloadImplementation } from '../io/http-download.js';
 import { commitStaged, removeTree } from '../io/store-add.js';
@@ -70,8 +71,13 @@ async function commit(opts: TransferPortOptions, digest: Digest, tmpDir: string,
     await removeTree(tmpDir);
     throw new Error(`sent data that does not match the digest (what arrived has digest ${formatDigest(actual)})`);
   }
-  if (opts.system) return commitToSystemStore({ tmpDir, digest, manifest, env: opts.env });
-  return commitStaged({ tmpDir, store: opts.stores[0]!, digest, manifest });
+  // What arrived is right; failing to store it is this machine's problem, not the peer's.
+  try {
+    if (opts.system) return await commitToSystemStore({ tmpDir, digest, manifest, env: opts.env });
+    return await commitStaged({ tmpDir, store: opts.stores[0]!, digest, manifest });
+  } catch (err) {
+    throw new LocalFailure((err as Error).message);
+  }
 }
 
 export function transferPorts(opts: TransferPortOptions): TransferPorts {

@@ -44,6 +44,8 @@ export function failureMessage(r: TransferOutput, ctx: ReportContext): string {
   switch (r.failure) {
     case 'cancelled':
       return `${d}: interrupted.`;
+    case 'local':
+      return `${d}: could not store it: ${r.localError}. Free some space or fix the store's permissions (or choose another with --store DIR), then try again.`;
     case 'peers-failed': {
       const lines = r.attempts.map((a) => `    ${showPeer(a.peer)} ${a.reason}`);
       return [`${d}: every peer that offered it failed:`, ...lines, `  Try again later, or name another peer with -H HOST.`].join('\n');
@@ -71,5 +73,6 @@ export function jsonResult(r: TransferOutput, ctx: ReportContext) {
     attempts: r.attempts,
     ...(r.failure ? { failure: r.failure, message: failureMessage(r, ctx) } : {}),
     ...(r.sendError ? { sendError: r.sendError } : {}),
+    ...(r.localError ? { localError: r.localError } : {}),
   };
 }

@@ -5,6 +5,7 @@
 // the temp dir on any failure or abort. On success the caller owns the returned temp dir.
 import { request, type IncomingMessage } from 'node:http';
 import { formatDigest, type Digest } from '../core/digest.js';
+import { LocalFailure } from '../machines/ports.js';
 import type { DownloadRequest, Staged } from '../machines/types.js';
 import { ExtractError, extractTar } from './tar-extract.js';
 import { makeTmpDir, removeTree } from './store-add.js';
@@ -64,27 +65,38 @@ function open(req: DownloadRequest): Promise<IncomingMessage> {
   });
 }
 
-/** Counts what arrives from the peer as it passes to the extractor. */
-async function* counted(res: IncomingMessage, onBytes: (total: number) => void): AsyncGenerator<Uint8Array> {
+/** Counts what arrives from the peer as it passes to the extractor, and notes a network error. */
+async function* counted(res: IncomingMessage, onBytes: (total: number) => void, onNetError: (err: unknown) => void): AsyncGenerator<Uint8Array> {
   let total = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    onBytes(total);
-    yield chunk;
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      onBytes(total);
+      yield chunk;
+    }
+  } catch (err) {
+    onNetError(err);
+    throw err;
   }
 }
 
-function receiveReason(err: unknown, bytes: number, signal: AbortSignal): string {
-  if (signal.aborted) return 'aborted';
+/** What went wrong while receiving: the peer's doing, or (LocalFailure) this machine's. */
+function receiveError(err: unknown, netError: unknown, bytes: number, signal: AbortSignal): Error {
+  if (signal.aborted) return new Error('aborted');
+  // Writing here failed (no space, no permission): every peer would fail the same way. (The
+  // extractor then closes the connection itself, so a network error may follow; it is not the cause.)
+  if (err instanceof ExtractError && err.code === 'io' && (netError === undefined || err.cause !== netError)) {
+    return new LocalFailure(`could not write it here: ${err.message}`);
+  }
+  if (netError !== undefined) return new Error(`closed the connection after ${bytes} bytes (${(netError as Error).message})`);
+  return new Error(receiveReason(err, bytes));
+}
+
+function receiveReason(err: unknown, bytes: number): string {
   if (err instanceof ExtractError) {
     if (err.code === 'truncated') return `closed the connection after ${bytes} bytes (the archive was truncated)`;
     if (err.code === 'limit') return `sent too much: ${err.message}`;
-    if (err.code === 'io') return `could not be stored here: ${err.message}`;
     return `sent a bad archive: ${err.message}`;
-  }
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error).message === 'aborted') {
-    return `closed the connection after ${bytes} bytes`;
   }
   return `failed during the transfer after ${bytes} bytes: ${(err as Error).message}`;
 }
@@ -96,16 +108,21 @@ export async function downloadImplementation(opts: DownloadOptions): Promise<Sta
     tmpDir = await makeTmpDir(opts.store);
   } catch (err) {
     res.destroy();
-    throw new Error(`could not create a temp dir in ${opts.store}: ${(err as Error).message}`);
+    throw new LocalFailure(`could not create a temp dir in ${opts.store}: ${(err as Error).message}`);
   }
   trackTmpDir(tmpDir);
   opts.onConnected();
   let bytes = 0;
+  let netError: unknown;
   try {
-    const source = counted(res, (total) => {
-      bytes = total;
-      opts.onProgress(total);
-    });
+    const source = counted(
+      res,
+      (total) => {
+        bytes = total;
+        opts.onProgress(total);
+      },
+      (err) => (netError = err),
+    );
     const result = await extractTar(source, tmpDir, { alg: opts.digest.alg, maxBytes: opts.maxBytes, signal: opts.signal });
     if (opts.signal.aborted) throw new Error('aborted');
     return { tmpDir, manifest: result.manifest, bytes };
@@ -113,7 +130,7 @@ export async function downloadImplementation(opts: DownloadOptions): Promise<Sta
     res.destroy();
     await removeTree(tmpDir).catch(() => undefined);
     untrackTmpDir(tmpDir);
-    throw new Error(receiveReason(err, bytes, opts.signal));
+    throw receiveError(err, netError, bytes, opts.signal);
   }
 }
 

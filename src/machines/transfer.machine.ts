@@ -8,7 +8,7 @@
 // `provideTransferPorts(ports)` (or `transferMachine.provide({ actors: transferActors(ports) })`).
 import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import type { Digest } from '../core/digest.js';
-import { errorMessage, missingPort } from './ports.js';
+import { errorMessage, isLocalFailure, missingPort } from './ports.js';
 import { peerKey, type Attempt, type Peer, type Staged, type TransferPorts, type TransferTiming } from './types.js';
 
 export interface TransferInput {
@@ -21,12 +21,15 @@ export type TransferEvent =
   | { type: 'CONNECTED' }
   | { type: 'PROGRESS'; bytes: number }
   | { type: 'RECEIVED'; staged: Staged }
-  | { type: 'DOWNLOAD_FAILED'; reason: string }
+  | { type: 'DOWNLOAD_FAILED'; reason: string; local: boolean }
   | { type: 'CANCEL' };
 
 export type TransferStatus = 'committed' | 'cached' | 'failed';
-/** Why a digest failed as a whole: nobody answered, everyone who answered failed, or the caller gave up. */
-export type TransferFailure = 'no-reply' | 'peers-failed' | 'cancelled';
+/**
+ * Why a digest failed as a whole: nobody answered, everyone who answered failed, the caller gave
+ * up, or it could not be stored here (`localError`).
+ */
+export type TransferFailure = 'no-reply' | 'peers-failed' | 'cancelled' | 'local';
 
 export interface TransferContext {
   readonly digest: Digest;
@@ -45,6 +48,7 @@ export interface TransferContext {
   readonly mark: number;
   readonly staged?: Staged;
   readonly sendError?: string;
+  readonly localError?: string;
   readonly status?: TransferStatus;
   readonly failure?: TransferFailure;
   readonly path?: string;
@@ -63,6 +67,8 @@ export interface TransferOutput {
   readonly failure?: TransferFailure;
   /** The last error from sending the query (e.g. "Network is unreachable"). */
   readonly sendError?: string;
+  /** Why it could not be stored here (failure 'local'). */
+  readonly localError?: string;
 }
 
 /** The actor logic behind each named actor of the machine, built from plain port functions. */
@@ -89,7 +95,7 @@ export function transferActors(ports: TransferPorts) {
             if (ac.signal.aborted) void ports.discard(staged).catch(() => undefined);
             else sendBack({ type: 'RECEIVED', staged });
           },
-          (err: unknown) => sendBack({ type: 'DOWNLOAD_FAILED', reason: errorMessage(err) }),
+          (err: unknown) => sendBack({ type: 'DOWNLOAD_FAILED', reason: errorMessage(err), local: isLocalFailure(err) }),
         );
       return () => ac.abort();
     }),
@@ -251,7 +257,10 @@ export const transferMachine = setup({
       },
       on: {
         RECEIVED: { target: 'verifying', actions: assign({ staged: ({ event }) => event.staged, bytes: ({ event }) => event.staged.bytes }) },
-        DOWNLOAD_FAILED: { target: 'peerFailed', actions: assign(({ context, event }) => recordAttempt(context, event.reason)) },
+        DOWNLOAD_FAILED: [
+          { guard: ({ event }) => event.local, target: 'failed', actions: assign({ failure: 'local' as const, localError: ({ event }) => event.reason }) },
+          { target: 'peerFailed', actions: assign(({ context, event }) => recordAttempt(context, event.reason)) },
+        ],
       },
     },
     verifying: {
@@ -260,7 +269,14 @@ export const transferMachine = setup({
         src: 'commit',
         input: ({ context }) => ({ digest: context.digest, peer: context.current!, staged: context.staged! }),
         onDone: { target: 'committed', actions: assign({ path: ({ event }) => event.output, peer: ({ context }) => context.current, staged: undefined }) },
-        onError: { target: 'peerFailed', actions: assign(({ context, event }) => recordAttempt(context, errorMessage(event.error))) },
+        onError: [
+          {
+            guard: ({ event }) => isLocalFailure(event.error),
+            target: 'failed',
+            actions: assign({ failure: 'local' as const, localError: ({ event }) => errorMessage(event.error) }),
+          },
+          { target: 'peerFailed', actions: assign(({ context, event }) => recordAttempt(context, errorMessage(event.error))) },
+        ],
       },
     },
     peerFailed: {
@@ -283,6 +299,7 @@ export const transferMachine = setup({
     bytes: context.status === 'cached' ? 0 : context.bytes,
     failure: context.failure,
     sendError: context.sendError,
+    localError: context.localError,
   }),
 });
 

@@ -98,6 +98,40 @@ describe('fetch/query against a real peer on loopback', () => {
     expect(heard).toEqual([formatDigest(digest)]);
   });
 
+  it('a peer that drops the connection mid-transfer is named, and nothing is left', async () => {
+    const half = createServer((_req, res) => {
+      res.writeHead(200);
+      const pack = packTree(join(root, 'src'));
+      let sent = 0;
+      pack.on('data', (c: Buffer) => {
+        sent += c.length;
+        res.write(c);
+        if (sent > 1024 * 1024) {
+          pack.destroy();
+          res.socket?.destroy();
+        }
+      });
+    });
+    await new Promise<void>((r) => half.listen(0, '127.0.0.1', () => r()));
+    const port = (half.address() as AddressInfo).port;
+    const udp = createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(port, '127.0.0.1', () => r()));
+    udp.on('message', (_m, rinfo) => {
+      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
+    });
+    try {
+      const store = freshStore();
+      const [r] = await fetch([digest], { hosts: [`127.0.0.1:${port}`], stores: [store], timeout: 150 });
+      expect(r).toMatchObject({ status: 'failed', failure: 'peers-failed' });
+      expect(r!.attempts[0]!.reason).toMatch(/^closed the connection after \d+ bytes/);
+      expect(readdirSync(store)).toEqual([]);
+    } finally {
+      udp.close();
+      half.closeAllConnections();
+      await new Promise((r) => half.close(r));
+    }
+  });
+
   describe('with a lying peer', () => {
     let liar: Server;
     let udp: ReturnType<typeof createSocket>;

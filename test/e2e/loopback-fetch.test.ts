@@ -2,7 +2,7 @@
 // `0install store add`, and `0share fetch` / `0share -f` / `0share query` clients with sandboxed
 // stores; `0install store verify` is the judge. Also broadcast (to 127.255.255.255), concurrency,
 // fallback from a stalled peer, and SIGINT in the middle of a transfer leaving no temp dir.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -323,6 +323,32 @@ describe.skipIf(!run)('0share fetch against 0share serve on loopback (real proce
     expect(r.stdout).toContain(`into ${join(b.systemStore, digest)}`);
     expect(ziResult(b, ['store', 'verify', join(b.systemStore, digest)]).status).toBe(0);
     expect(tmpLeft(b.userStore)).toEqual([]);
+  });
+
+  it('a full disk fails cleanly: one clear message, no other peer blamed, nothing left', async (ctx) => {
+    if (process.getuid?.() !== 0) {
+      process.stderr.write('\n*** SKIPPING the full-disk test: mounting a small tmpfs needs root ***\n\n');
+      ctx.skip();
+    }
+    const b = client();
+    const small = join(b.root, 'small-disk');
+    mkdirSync(small);
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+    if (mount.status !== 0) {
+      process.stderr.write(`\n*** SKIPPING the full-disk test: mount failed: ${mount.stderr}***\n\n`);
+      ctx.skip();
+    }
+    try {
+      const store = join(small, 'store');
+      const r = await cli(['fetch', digest, '-H', `127.0.0.1:${peer.port}`, '--store', store], b.env);
+      expect(r.code).toBe(1);
+      expect(r.stderr, r.stderr).toMatch(/could not store it: could not write it here: .*(ENOSPC|no space)/i);
+      expect(r.stderr).toContain('Free some space');
+      expect(r.stderr).not.toContain('every peer that offered it failed');
+      expect(readdirSync(store)).toEqual([]);
+    } finally {
+      spawnSync('umount', [small]);
+    }
   });
 
   it('a sha1new digest works too', async () => {

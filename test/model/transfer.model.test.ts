@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { assign, createActor, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import { parseDigest } from '../../src/core/digest.js';
+import { LocalFailure } from '../../src/machines/ports.js';
 import { provideTransferPorts, type TransferActor } from '../../src/machines/transfer.machine.js';
 import type { DownloadRequest, TransferTiming } from '../../src/machines/types.js';
 import { FakeLan, flush } from './fake-lan.js';
@@ -264,6 +265,29 @@ describe('transfer machine, edge cases', () => {
     await lan.advance(10);
     expect(actor.getSnapshot().context.attempts[0]?.reason).toBe('stalled: less than 1000 bytes in 50 ms (400 bytes received)');
     expect(req!.signal.aborted).toBe(true);
+  });
+
+  it('a local failure (disk full) ends the transfer at once instead of blaming the next peer', async () => {
+    const lan = new FakeLan();
+    const ports = { ...lan.ports, download: () => Promise.reject(new LocalFailure('could not write it here: ENOSPC')) };
+    const actor = createActor(provideTransferPorts(ports), { input: { digest: DIGEST, timing: TIMING }, clock: lan.clock }).start();
+    await lan.answerLookup(undefined);
+    await lan.reply('10.0.0.1', DIGEST);
+    await lan.reply('10.0.0.2', DIGEST);
+    await flush();
+    expect(actor.getSnapshot().output).toMatchObject({ status: 'failed', failure: 'local', localError: 'could not write it here: ENOSPC', attempts: [] });
+  });
+
+  it('a commit that fails locally is not the peer’s fault either', async () => {
+    const lan = new FakeLan();
+    const ports = { ...lan.ports, commit: () => Promise.reject(new LocalFailure('EACCES: permission denied, rename')) };
+    const actor = createActor(provideTransferPorts(ports), { input: { digest: DIGEST, timing: TIMING }, clock: lan.clock }).start();
+    await lan.answerLookup(undefined);
+    await lan.reply('10.0.0.1', DIGEST);
+    await lan.reply('10.0.0.2', DIGEST);
+    await lan.good();
+    expect(actor.getSnapshot().output).toMatchObject({ status: 'failed', failure: 'local', localError: 'EACCES: permission denied, rename', attempts: [] });
+    expect(lan.downloadsFrom).toEqual(['10.0.0.1']);
   });
 
   it('an unknown-port machine fails visibly', async () => {
