@@ -47,7 +47,8 @@ function watch(opts: FetchOptions, digest: string) {
   return (s: TransferSnapshot) => {
     const c = s.context;
     const p = prev?.context;
-    if (c.current && s.matches({ transferring: 'connecting' }) && !prev?.matches({ transferring: 'connecting' })) {
+    // A new attempt: entering `connecting`, or straight from one refused peer's `connecting` to the next one's.
+    if (c.current && s.matches({ transferring: 'connecting' }) && (!prev?.matches({ transferring: 'connecting' }) || c.current !== p?.current)) {
       opts.onEvent?.({ type: 'connecting', digest, peer: c.current });
     }
     if (c.current && s.matches('transferring') && c.bytes !== p?.bytes) {

@@ -132,6 +132,48 @@ describe('fetch/query against a real peer on loopback', () => {
     }
   });
 
+  it('a peer that answers UDP but refuses TCP is named with the firewall advice; every attempt is announced', async () => {
+    // A UDP socket that offers everything, on a port where nothing listens for TCP.
+    const udp = createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+    const port = udp.address().port;
+    udp.on('message', (_m, rinfo) => {
+      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
+    });
+    try {
+      const alone = await fetch([digest], { hosts: [`127.0.0.1:${port}`], stores: [freshStore()], timeout: 150 });
+      expect(alone[0]!.attempts.map((a) => a.reason)).toEqual([
+        `refused the connection to TCP port ${port}: open TCP ${port} in its firewall, or check that 0share is running there`,
+      ]);
+      const events: FetchEvent[] = [];
+      const [r] = await fetch([digest], { hosts: [`127.0.0.1:${port}`, host()], stores: [freshStore()], timeout: 300, onEvent: (e) => events.push(e) });
+      expect(r!.status).toBe('committed');
+      const connecting = events.filter((e) => e.type === 'connecting');
+      const failed = events.filter((e) => e.type === 'peer-failed');
+      expect(failed).toHaveLength(r!.attempts.length);
+      expect(connecting).toHaveLength(r!.attempts.length + 1);
+    } finally {
+      udp.close();
+    }
+  });
+
+  it('retransmits: a peer that misses the first query is still found within the window', async () => {
+    const udp = createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+    let queries = 0;
+    udp.on('message', (_m, rinfo) => {
+      if (++queries === 1) return; // "lost"
+      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
+    });
+    try {
+      const out = await query([digest], { hosts: [`127.0.0.1:${udp.address().port}`], timeout: 600 });
+      expect(queries).toBeGreaterThanOrEqual(2);
+      expect(out.peers[formatDigest(digest)]).toEqual([{ host: '127.0.0.1', port: udp.address().port }]);
+    } finally {
+      udp.close();
+    }
+  });
+
   describe('with a lying peer', () => {
     let liar: Server;
     let udp: ReturnType<typeof createSocket>;
