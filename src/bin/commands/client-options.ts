@@ -1,7 +1,8 @@
 // Option parsers shared by the client commands (fetch, query).
 import { UserError } from '../cli-errors.js';
 
-export const collect = (value: string, previous: string[]): string[] => [...previous, value];
+/** A repeatable option: every value, in order (undefined when never given). */
+export const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 export function wholeNumber(name: string, min: number, max: number) {
   return (value: string): number => {

@@ -22,16 +22,16 @@ import { failureMessage, hasLine, jsonResult, showPeer, successLine, type Report
 import { collect, parseByteSize, wholeNumber } from './client-options.js';
 
 interface FetchCliOptions {
-  host: string[];
+  host?: string[];
   timeout: number;
   port: number;
-  store: string[];
+  store?: string[];
   json?: boolean;
   selections?: string;
   system?: boolean;
   maxBytes?: number;
   stallTimeout: number;
-  broadcast: string[];
+  broadcast?: string[];
 }
 
 function parseDigests(args: readonly string[]): Digest[] {
@@ -133,31 +133,32 @@ export function registerFetch(program: Command): void {
     .command('fetch')
     .description('get implementations from peers on the local network into the store (also: 0share -f DIGEST)')
     .argument('[digest...]', 'implementation digests (sha256new_…, sha1new=…)')
-    .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable)', collect, [])
+    .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable)', collect)
     .option('--timeout <ms>', 'how long to wait for peers to answer', wholeNumber('--timeout', 1, 600_000), DEFAULT_WINDOW)
     .option('--port <n>', "the peers' UDP and TCP port", wholeNumber('--port', 1, 65535), DEFAULT_PORT)
-    .option('--store <dir>', 'store to add to and look in (repeatable; the first receives; default: 0install\'s stores)', collect, [])
+    .option('--store <dir>', 'store to add to and look in (repeatable; the first receives; default: 0install\'s stores)', collect)
     .option('--json', 'print the result as JSON on stdout')
     .option('--selections <file>', 'fetch every implementation of a selections document (0install select --xml) not yet in a store')
     .option('--system', "add to the system store through 0install's secure-add route")
     .option('--max-bytes <size>', 'refuse an implementation larger than this (e.g. 2G; default 8G)', parseByteSize('--max-bytes'))
     .option('--stall-timeout <ms>', 'drop a peer that sends (almost) nothing for this long', wholeNumber('--stall-timeout', 100, 3_600_000), 10_000)
-    .addOption(new Option('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).default([]).hideHelp())
+    .addOption(new Option('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).hideHelp())
     .action(async (args: string[], opts: FetchCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
       if (opts.selections && args.length) throw new UserError('give digests or --selections FILE, not both');
       if (!opts.selections && !args.length) throw new UserError('nothing to fetch: give one or more digests (sha256new_…) or --selections FILE');
       const digests = parseDigests(args);
+      const hosts = opts.host ?? [];
       const log = createLogger(globals.debug ? { level: 'debug' } : {});
-      const ctx: ReportContext = { timeout: opts.timeout, port: opts.port, hosts: opts.host };
+      const ctx: ReportContext = { timeout: opts.timeout, port: opts.port, hosts };
       const bars = progressBars(Boolean(process.stderr.isTTY) && !opts.json);
       const interrupt = interruptible();
       const fetchOpts: FetchOptions = {
         timeout: opts.timeout,
         port: opts.port,
-        hosts: opts.host,
+        hosts,
         broadcast: opts.broadcast,
-        stores: opts.store.length ? opts.store.map((s) => resolve(s)) : defaultStores(),
+        stores: opts.store ? opts.store.map((s) => resolve(s)) : defaultStores(),
         system: opts.system,
         maxBytes: opts.maxBytes,
         stallTimeout: opts.stallTimeout,
@@ -171,7 +172,7 @@ export function registerFetch(program: Command): void {
           const xml = await readFile(opts.selections, 'utf8').catch((err: Error) => {
             throw new UserError(`cannot read the selections document: ${err.message}`);
           });
-          log.info(`Asking ${opts.host.length ? opts.host.join(', ') : 'the local network'} for the implementations of ${opts.selections}`);
+          log.info(`Asking ${hosts.length ? hosts.join(', ') : 'the local network'} for the implementations of ${opts.selections}`);
           const results = await fetchSelections(xml, fetchOpts).catch((err: unknown) => {
             if (err instanceof SelectionsError) throw new UserError(`${opts.selections}: ${err.message}`);
             throw err;
@@ -179,7 +180,7 @@ export function registerFetch(program: Command): void {
           bars.stop();
           report(results, opts, ctx, results.map((r) => r.interface));
         } else {
-          log.info(`${opts.host.length ? `Asking ${opts.host.join(', ')}` : 'Broadcasting query'} for ${digests.map(formatDigest).join(', ')}${opts.host.length ? '' : ' on the local network'}`);
+          log.info(`${hosts.length ? `Asking ${hosts.join(', ')}` : 'Broadcasting query'} for ${digests.map(formatDigest).join(', ')}${hosts.length ? '' : ' on the local network'}`);
           const results = await fetch(digests, fetchOpts);
           bars.stop();
           report(results, opts, ctx);

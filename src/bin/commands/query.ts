@@ -12,11 +12,11 @@ import { hasLine } from '../fetch-report.js';
 import { collect, wholeNumber } from './client-options.js';
 
 interface QueryCliOptions {
-  host: string[];
+  host?: string[];
   timeout: number;
   port: number;
   json?: boolean;
-  broadcast: string[];
+  broadcast?: string[];
 }
 
 export function registerQuery(program: Command): void {
@@ -24,11 +24,11 @@ export function registerQuery(program: Command): void {
     .command('query')
     .description('ask the local network which peers have these implementations (downloads nothing)')
     .argument('<digest...>', 'implementation digests (sha256new_…, sha1new=…)')
-    .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable)', collect, [])
+    .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable)', collect)
     .option('--timeout <ms>', 'how long to wait for answers', wholeNumber('--timeout', 1, 600_000), DEFAULT_WINDOW)
     .option('--port <n>', "the peers' UDP port", wholeNumber('--port', 1, 65535), DEFAULT_PORT)
     .option('--json', 'print {digest: [{host, port}…]} as JSON on stdout')
-    .addOption(new Option('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).default([]).hideHelp())
+    .addOption(new Option('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).hideHelp())
     .action(async (args: string[], opts: QueryCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
       const digests = args.map((a) => {
