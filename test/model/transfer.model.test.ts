@@ -134,6 +134,14 @@ describe('transfer machine, model-based', () => {
   it('generates paths covering every scenario', () => {
     const described = paths.map((p) => p.description).join('\n');
     for (const ev of ['CACHE_HIT', 'WINDOW_END', 'REPLY_2', 'REFUSE', 'DROP', 'CORRUPT', 'STALL', 'GOOD', 'RETRANSMIT']) expect(described).toContain(ev);
+    // The scenarios of issue 3, each as a generated path.
+    expect(described).toMatch(/xstate\.init → CACHE_MISS → WINDOW_END$/m); // no reply
+    expect(described).toMatch(/CACHE_MISS → REPLY_\d → GOOD$/m); // one reply
+    expect(described).toMatch(/REPLY_1 → REPLY_2 → (REFUSE|DROP|CORRUPT|STALL) → GOOD$/m); // several replies, fallback
+    expect(described).toMatch(/REPLY_\d → REPLY_\d → CORRUPT → GOOD$/m); // corrupt data, then a good peer
+    expect(described).toMatch(/REPLY_\d → STALL → WINDOW_END$/m); // a stall, nobody else
+    expect(described).toMatch(/REPLY_\d → DROP → WINDOW_END$/m); // dropped mid-stream
+    expect(described).toMatch(/REPLY_\d → REFUSE → WINDOW_END$/m); // refused
     expect(paths.length).toBeGreaterThan(20);
     expect(paths.every((p) => p.state.status === 'done')).toBe(true);
   });
