@@ -41,6 +41,7 @@ export async function query(digests: readonly Digest[], opts: QueryOptions = {})
   opts.signal?.addEventListener('abort', cancel);
   try {
     actor.start();
+    if (opts.signal?.aborted) cancel();
     return await toPromise(actor);
   } finally {
     opts.signal?.removeEventListener('abort', cancel);

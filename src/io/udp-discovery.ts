@@ -139,10 +139,12 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
       socket.send(buf, t.port, t.address, (err) => resolve(err ? sendErrorMessage(t, err) : undefined)),
     );
 
+  let closed = false;
   const flushNow = async (): Promise<void> => {
     const digests = pending;
     pending = [];
     flush = undefined;
+    if (closed) return;
     const results = await Promise.all(encodeQuery(digests).flatMap((buf) => targets.map((t) => sendOne(buf, t))));
     const errors = results.filter((e): e is string => e !== undefined);
     for (const e of errors) log?.debug(e);
@@ -177,6 +179,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
       return flush;
     },
     close() {
+      closed = true;
       socket.close();
     },
   };
