@@ -80,19 +80,36 @@ async function commit(opts: TransferPortOptions, digest: Digest, tmpDir: string,
   }
 }
 
-export function transferPorts(opts: TransferPortOptions): TransferPorts {
+/** The ports, and `settled()`: resolves once every download, commit and discard started has finished (temp dirs gone or committed). */
+export function transferPorts(opts: TransferPortOptions): TransferPorts & { settled(): Promise<void> } {
   const store = opts.stores[0]!;
+  const inFlight = new Set<Promise<unknown>>();
+  const tracked = <T>(p: Promise<T>): Promise<T> => {
+    const quiet = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    inFlight.add(quiet);
+    void quiet.then(() => inFlight.delete(quiet));
+    return p;
+  };
   return {
     ...queryPorts(opts.discovery),
     lookup: (digest) => lookupDigest(opts.stores, digest),
-    download: (req) => downloadImplementation({ ...req, store, maxBytes: opts.maxBytes }),
-    commit: async ({ digest, staged }) => {
-      try {
-        return await commit(opts, digest, staged.tmpDir, staged.manifest);
-      } finally {
-        untrackTmpDir(staged.tmpDir);
-      }
+    download: (req) => tracked(downloadImplementation({ ...req, store, maxBytes: opts.maxBytes })),
+    commit: ({ digest, staged }) =>
+      tracked(
+        (async () => {
+          try {
+            return await commit(opts, digest, staged.tmpDir, staged.manifest);
+          } finally {
+            untrackTmpDir(staged.tmpDir);
+          }
+        })(),
+      ),
+    discard: (staged) => tracked(discardStaged(staged)),
+    async settled() {
+      while (inFlight.size) await Promise.all(inFlight);
     },
-    discard: discardStaged,
   };
 }

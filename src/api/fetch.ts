@@ -91,7 +91,8 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
       }
     }
   });
-  const machine = provideTransferPorts(transferPorts({ discovery, stores, system: opts.system, maxBytes: opts.maxBytes, env: opts.env }));
+  const ports = transferPorts({ discovery, stores, system: opts.system, maxBytes: opts.maxBytes, env: opts.env });
+  const machine = provideTransferPorts(ports);
   const timing = transferTiming(opts);
   try {
     return await pool(unique, opts.concurrency ?? 8, async (digest) => {
@@ -121,6 +122,8 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
       }
     });
   } finally {
+    // Cancelled or abandoned downloads clean up as they unwind: return only once they have.
+    await ports.settled();
     replySub.unsubscribe();
     discovery.close();
   }

@@ -174,6 +174,40 @@ describe('fetch/query against a real peer on loopback', () => {
     }
   });
 
+  it('an AbortSignal cancels a transfer in progress and its temp dir goes', async () => {
+    const slow = createServer((_req, res) => {
+      res.writeHead(200);
+      const pack = packTree(join(root, 'src'));
+      pack.once('data', (c: Buffer) => res.write(c)); // one chunk, then silence
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    const port = (slow.address() as AddressInfo).port;
+    const udp = createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(port, '127.0.0.1', () => r()));
+    udp.on('message', (_m, rinfo) => {
+      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
+    });
+    try {
+      const store = freshStore();
+      const ac = new AbortController();
+      const result = fetch([digest], {
+        hosts: [`127.0.0.1:${port}`],
+        stores: [store],
+        signal: ac.signal,
+        onEvent: (e) => {
+          if (e.type === 'progress') ac.abort();
+        },
+      });
+      const [r] = await result;
+      expect(r).toMatchObject({ status: 'failed', failure: 'cancelled' });
+      expect(readdirSync(store)).toEqual([]);
+    } finally {
+      udp.close();
+      slow.closeAllConnections();
+      await new Promise((r) => slow.close(r));
+    }
+  });
+
   describe('with a lying peer', () => {
     let liar: Server;
     let udp: ReturnType<typeof createSocket>;
