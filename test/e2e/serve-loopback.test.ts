@@ -12,8 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI as BUILT_CLI } from '../helpers/cli.js';
-const CLI = process.env.H4_CLI ?? BUILT_CLI;
+import { CLI } from '../helpers/cli.js';
 import { need0install, type ZeroSandbox, zeroSandbox, zi, ziResult } from '../helpers/zeroinstall.js';
 
 const AS_NOBODY = process.getuid?.() === 0;
@@ -296,17 +295,19 @@ describe.skipIf(!need0install())('0share serve on loopback', () => {
     expect(status).toBe(200);
   });
 
-  it('a slowloris does not block a normal request', async () => {
+  it('a slowloris does not block a normal request, and the server drops the slow connections', async () => {
     const sockets: Socket[] = [];
+    let closed = 0;
     for (let i = 0; i < 200; i++) {
       const s = connect({ host: HOST, port: peer.port, localAddress: `127.0.1.${1 + (i % 50)}` });
       s.on('error', () => {});
+      s.on('close', () => closed++);
       sockets.push(s);
     }
     const line = `GET /implementation/${sha1} HTTP/1.1\r\nHost: x\r\n`;
     let stop = false;
     const drip = (async () => {
-      for (let i = 0; !stop && i < line.length; i++) {
+      for (let i = 0; !stop; i = (i + 1) % line.length) {
         for (const s of sockets) if (!s.destroyed) s.write(line[i]!);
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -314,8 +315,24 @@ describe.skipIf(!need0install())('0share serve on loopback', () => {
     await new Promise((r) => setTimeout(r, 300));
     const res = await httpGet(peer.port, `/implementation/${sha1}`);
     expect(res.status).toBe(200);
+    // The header timeout ends every dripping connection (while they keep dripping).
+    while (closed < sockets.length) await new Promise((r) => setTimeout(r, 200));
     stop = true;
     await drip;
+  });
+
+  it('closes connections over the per-source limit at once', async () => {
+    const sockets: Socket[] = [];
+    let closed = 0;
+    for (let i = 0; i < 80; i++) {
+      const s = connect({ host: HOST, port: peer.port, localAddress: '127.0.3.1' });
+      s.on('error', () => {});
+      s.on('close', () => closed++);
+      sockets.push(s);
+    }
+    while (closed < 16) await new Promise((r) => setTimeout(r, 20));
+    // 64 stay open (until the header timeout, seconds away); the other 16 were closed on arrival.
+    expect(closed).toBe(16);
     for (const s of sockets) s.destroy();
   });
 
@@ -332,6 +349,23 @@ describe.skipIf(!need0install())('0share serve on loopback', () => {
     expect(ok.status).toBe(200);
     expect(vmRssMb(peer.proc.pid!)).toBeLessThan(150);
     for (const r of readers) r.destroy();
+  });
+
+  it('drops a response the client stops reading after --stall-timeout, freeing its upload slot', async () => {
+    const strict = await startPeer(store, sb.env, ['--max-uploads', '1', '--stall-timeout', '1']);
+    try {
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        request({ host: HOST, port: strict.port, path: `/implementation/${big}?format=tar`, localAddress: '127.0.0.31', agent: false }, resolve).on('error', reject).end();
+      });
+      res.pause();
+      expect((await httpGet(strict.port, `/implementation/${sha1}`)).status).toBe(503);
+      const dropped = /GET \/implementation\/\S+\?format=tar 200 \d+ bytes \d+ ms from 127\.0\.0\.31:\d+ \(aborted: client stopped reading\)/;
+      while (!dropped.test(strict.log())) await new Promise((r) => setTimeout(r, 100));
+      expect((await httpGet(strict.port, `/implementation/${sha1}`)).status).toBe(200);
+      res.destroy();
+    } finally {
+      await strict.stop();
+    }
   });
 
   it('10,000 random, oversized, binary and malformed datagrams leave it answering valid queries', async () => {
