@@ -123,9 +123,10 @@ function report(results: readonly TransferOutput[], opts: FetchCliOptions, ctx: 
     if (failed.length === 0) process.stdout.write('Success\n');
   }
   if (failed.length === 0) return;
-  if (failed.some((r) => r.failure === 'cancelled')) process.exitCode = 130;
   const head = results.length > 1 ? `could not fetch ${failed.length} of ${results.length} implementations:\n` : 'could not fetch ';
-  throw new UserError(head + failed.map((r) => failureMessage(r, ctx)).join('\n'), process.exitCode === 130 ? 130 : 1);
+  // 130, as a shell reports an interrupted command.
+  const code = failed.some((r) => r.failure === 'cancelled') ? 130 : 1;
+  throw new UserError(head + failed.map((r) => failureMessage(r, ctx)).join('\n'), code);
 }
 
 export function registerFetch(program: Command): void {
