@@ -37,7 +37,7 @@ function conns([url, n, from]) {
         finish();
       });
     });
-    req.setTimeout(120_000, () => req.destroy(new Error('client timeout')));
+    req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
     req.on('error', (e) => {
       errors[e.code ?? e.message] = (errors[e.code ?? e.message] ?? 0) + 1;
       finish();

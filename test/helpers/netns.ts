@@ -5,6 +5,9 @@
 // Everything is removed by `destroy()`, on process exit, and (for namespaces left by a killed
 // run) at the next `createLan`.
 import { type ChildProcess, spawn as spawnChild, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
@@ -21,7 +24,11 @@ export interface ExecResult {
   stderr: string;
 }
 
-/** A long-running process inside a host's namespace; killed by `Lan.destroy()`. */
+/**
+ * A long-running process inside a host's namespace; killed by `Lan.destroy()`. Its output goes
+ * to files, not pipes: a test blocked in a synchronous call (`exec`) cannot stall it by not
+ * reading.
+ */
 export interface HostProcess {
   proc: ChildProcess;
   pid: number;
@@ -109,57 +116,41 @@ function reapStale(): void {
   }
 }
 
-function makeHostProcess(proc: ChildProcess): HostProcess {
-  let out = '';
-  let err = '';
-  const waiters = new Set<() => void>();
-  const poke = () => {
-    for (const w of waiters) w();
+function makeHostProcess(proc: ChildProcess, outFile: string, errFile: string): HostProcess {
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
   };
-  proc.stdout?.setEncoding('utf8');
-  proc.stderr?.setEncoding('utf8');
-  proc.stdout?.on('data', (d: string) => {
-    out += d;
-    poke();
-  });
-  proc.stderr?.on('data', (d: string) => {
-    err += d;
-    poke();
-  });
+  let done = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    proc.on('close', (code, signal) => {
+    proc.on('exit', (code, signal) => {
+      done = true;
       resolve({ code, signal });
-      poke();
+    });
+    proc.on('error', () => {
+      done = true;
+      resolve({ code: null, signal: null });
     });
   });
-  let done = false;
-  void exited.then(() => (done = true));
   return {
     proc,
     pid: proc.pid!,
-    stdout: () => out,
-    stderr: () => err,
+    stdout: () => read(outFile),
+    stderr: () => read(errFile),
     exited,
     waitFor(pattern, timeoutMs = 15_000) {
+      const t0 = Date.now();
       return new Promise((resolve, reject) => {
         const check = () => {
-          if (pattern.test(out) || pattern.test(err)) {
-            finish();
-            resolve(out + err);
-          } else if (done) {
-            finish();
-            reject(new Error(`process exited before ${pattern} appeared; output:\n${out}${err}`));
-          }
+          const all = read(outFile) + read(errFile);
+          if (pattern.test(all)) resolve(all);
+          else if (done) reject(new Error(`process exited before ${pattern} appeared; output:\n${all}`));
+          else if (Date.now() - t0 > timeoutMs) reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}; output:\n${all}`));
+          else setTimeout(check, 25);
         };
-        const timer = setTimeout(() => {
-          finish();
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}; output:\n${out}${err}`));
-        }, timeoutMs);
-        const finish = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
         check();
       });
     },
@@ -188,6 +179,8 @@ export function createLan(n: number, opts: LanOptions = {}): Lan {
   const switchNs = `${base}s`;
   const names: string[] = [];
   const processes = new Set<HostProcess>();
+  const logDir = mkdtempSync(join(tmpdir(), '0share-netns-logs-'));
+  let logCount = 0;
   let destroyed = false;
 
   const lan: Lan = {
@@ -201,6 +194,7 @@ export function createLan(n: number, opts: LanOptions = {}): Lan {
       liveLans.delete(lan);
       for (const p of processes) p.kill('SIGKILL');
       for (const ns of [...names, switchNs]) spawnSync('ip', ['netns', 'del', ns]);
+      rmSync(logDir, { recursive: true, force: true });
     },
   };
   liveLans.add(lan);
@@ -242,13 +236,20 @@ export function createLan(n: number, opts: LanOptions = {}): Lan {
         spawn(cmd, args, o = {}) {
           if (destroyed) throw new Error('LAN already destroyed');
           // `ip netns exec` execs the command, so the child's pid is the command's pid.
+          const n = logCount++;
+          const outFile = join(logDir, `${n}.out`);
+          const errFile = join(logDir, `${n}.err`);
+          const out = openSync(outFile, 'w');
+          const err = openSync(errFile, 'w');
           const proc = spawnChild('ip', ['netns', 'exec', ns, cmd, ...args], {
             env: o.env ?? process.env,
             cwd: o.cwd,
-            stdio: ['ignore', 'pipe', 'pipe'],
+            stdio: ['ignore', out, err],
             detached: true,
           });
-          const hp = makeHostProcess(proc);
+          closeSync(out);
+          closeSync(err);
+          const hp = makeHostProcess(proc, outFile, errFile);
           processes.add(hp);
           void hp.exited.then(() => processes.delete(hp));
           return hp;
