@@ -245,6 +245,11 @@ describe.skipIf(!canUseNetns() || !need0install())('faults and abuse between nam
     // The flood to the broadcast address reaches every peer; they all keep serving.
     const b = B.exec(process.execPath, [ABUSE, 'datagrams', lan.broadcast, '38339', '2000', small], { timeout: 120_000 });
     log(`2,000 broadcast datagrams: ${b.stdout.trim()}`);
+    const resB = JSON.parse(b.stdout) as typeof res;
+    expect(resB.sent).toBe(2000);
+    expect(resB.replies).toBeLessThan(resB.validQueries);
+    const qc = D.exec(process.execPath, [PROBE, 'udp-query', C.ip, '38339', '1000', small]);
+    expect(qc.stdout, 'C still answers after the broadcast flood').toContain(`0share-reply\\n${small}`);
     afterFault('random datagrams');
   }, 180_000);
 });

@@ -89,6 +89,7 @@ function datagrams([host, port, n, digest]) {
   let replyBytes = 0;
   let validQueries = 0;
   let sent = 0;
+  let sendErrors = 0;
   const total = Number(n);
   sock.on('message', (m) => {
     replies++;
@@ -116,13 +117,14 @@ function datagrams([host, port, n, digest]) {
     }
   };
   sock.bind(0, () => {
+    sock.setBroadcast(true);
     let i = 0;
     const burst = () => {
-      for (let k = 0; k < 100 && i < total; k++, i++) sock.send(make(i), Number(port), host, () => sent++);
+      for (let k = 0; k < 100 && i < total; k++, i++) sock.send(make(i), Number(port), host, (err) => (err ? sendErrors++ : sent++));
       if (i < total) setTimeout(burst, 2);
       else
         setTimeout(() => {
-          print({ total, sent, validQueries, replies, replyBytes });
+          print({ total, sent, sendErrors, validQueries, replies, replyBytes });
           sock.close();
         }, 1500);
     };
