@@ -6,7 +6,7 @@
 //   node bench/fetch.bench.mjs [--big-files 20] [--big-mib 8] [--small-files 5000] [--runs 3]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makeTree } from './lib/make-tree.mjs';
@@ -93,7 +93,7 @@ export async function runFetchBench({ bigFiles = 20, bigMiB = 8, smallFiles = 50
   try {
     const tree = join(work, 'tree');
     const st = makeTree(tree, { bigFiles, bigSize: bigMiB * MiB, smallFiles });
-    say(`fetch bench: tree of ${st.files} files, ${(st.bytes / MiB).toFixed(0)} MiB`);
+    say(`fetch bench: tree of ${st.files} files, ${(st.bytes / MiB).toFixed(0)} MiB; ${cpus().length} CPUs, load average ${loadavg()[0].toFixed(1)}`);
     const A = sandbox(join(work, 'A'));
     const digest = execFileSync('0install', ['store', 'manifest', tree, 'sha256new'], { env: A.env, encoding: 'utf8', maxBuffer: 1 << 30 }).trim().split('\n').pop();
     // As root, 0install adds to the (sandbox's) system store, as on a real machine.
