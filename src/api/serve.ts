@@ -42,14 +42,26 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   const maxUploads = opts.maxUploads ?? 8;
   if (!Number.isInteger(maxUploads) || maxUploads < 1) throw new RangeError(`maxUploads must be a positive integer, not ${maxUploads}`);
 
-  const http = await startHttpServer({ port: opts.port ?? DEFAULT_PORT, bind, stores, isAllowed, maxUploads, logger: log, stallTimeout: opts.stallTimeout });
-  let udp;
-  try {
-    udp = await startUdpResponder({ port: http.port, bind, stores, isAllowed, logger: log });
-  } catch (err) {
-    await http.close();
-    throw err;
+  const port = opts.port ?? DEFAULT_PORT;
+  const start = async () => {
+    const http = await startHttpServer({ port, bind, stores, isAllowed, maxUploads, logger: log, stallTimeout: opts.stallTimeout });
+    try {
+      return { http, udp: await startUdpResponder({ port: http.port, bind, stores, isAllowed, logger: log }) };
+    } catch (err) {
+      await http.close();
+      throw err;
+    }
+  };
+  // With port 0 the free TCP port may be taken for UDP by someone else: try another.
+  let started: Awaited<ReturnType<typeof start>> | undefined;
+  for (let attempt = 1; !started; attempt++) {
+    try {
+      started = await start();
+    } catch (err) {
+      if (port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
+    }
   }
+  const { http, udp } = started;
 
   for (const store of stores) {
     const exists = await access(store).then(() => true, () => false);
@@ -57,13 +69,12 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   }
   log.info(`Listening on ${bind} port ${http.port} (UDP queries, HTTP downloads), answering ${allowText.join(', ')}`);
 
-  const u = udp;
   return {
     address: { address: bind, port: http.port },
-    udpStats: u.stats,
+    udpStats: udp.stats,
     uploads: http.uploads,
     close: async () => {
-      await Promise.all([http.close(), u.close()]);
+      await Promise.all([http.close(), udp.close()]);
     },
   };
 }
