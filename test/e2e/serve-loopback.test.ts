@@ -120,6 +120,7 @@ describe.skipIf(!need0install())('0share serve on loopback', () => {
   let sha1: string;
   let sha256: string;
   let big: string;
+  let broken: string;
   const SECRET = `TOP-SECRET-${randomBytes(8).toString('hex')}`;
   const FAKE = `sha256new_${'Q'.repeat(52)}`;
 
@@ -138,6 +139,10 @@ describe.skipIf(!need0install())('0share serve on loopback', () => {
     writeFileSync(join(tree, 'sub/deeper/data.bin'), randomBytes(100_000));
     symlinkSync('../README', join(tree, 'sub/readme-link'));
     symlinkSync(join(outside, 'secret.txt'), join(tree, 'escape-link'));
+    const brokenTree = join(work, 'broken');
+    mkdirSync(brokenTree);
+    writeFileSync(join(brokenTree, 'a-first'), randomBytes(300_000));
+    writeFileSync(join(brokenTree, 'b-unreadable'), 'the peer cannot read this\n');
     const bigTree = join(work, 'big');
     mkdirSync(bigTree);
     writeFileSync(join(bigTree, 'blob'), randomBytes(48 * 1024 * 1024));
@@ -150,10 +155,14 @@ describe.skipIf(!need0install())('0share serve on loopback', () => {
     zi(sb, ['store', 'add', sha1, tree]);
     zi(sb, ['store', 'add', sha256, tree]);
     zi(sb, ['store', 'add', big, bigTree]);
+    broken = digestOf(brokenTree, 'sha256new', sb);
+    zi(sb, ['store', 'add', broken, brokenTree]);
     // As root, 0install adds to the system store; as a user, to the user store.
     store = existsSync(join(sb.systemStore, sha1)) ? sb.systemStore : sb.userStore;
     // A digest directory that is a symlink to outside the store.
     symlinkSync(outside, join(store, FAKE));
+    // A file the peer's user cannot read: a read error in the middle of a response.
+    chmodSync(join(store, broken, 'b-unreadable'), 0o000);
     chmodSync(store, 0o555);
 
     writeFileSync(join(work, 'started'), '');
@@ -265,6 +274,20 @@ describe.skipIf(!need0install())('0share serve on loopback', () => {
     expect(gunzipSync(res.body).includes(SECRET)).toBe(false);
     const list = spawnSync('tar', ['-tvz'], { input: res.body }).stdout.toString();
     expect(list).toMatch(/escape-link -> .*secret\.txt/);
+  });
+
+  it.skipIf(!AS_NOBODY)('a read error mid-stream truncates that response only', async () => {
+    const outcome = await new Promise<string>((resolve) => {
+      request({ host: HOST, port: peer.port, path: `/implementation/${broken}?format=tar`, localAddress: GOOD_CLIENT, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.complete ? 'complete' : 'truncated'));
+        res.on('error', () => resolve('truncated'));
+        res.on('aborted', () => resolve('truncated'));
+      }).on('error', () => resolve('truncated')).end();
+    });
+    expect(outcome).toBe('truncated');
+    expect((await httpGet(peer.port, `/implementation/${sha1}`)).status).toBe(200);
+    expect(peer.log()).toMatch(new RegExp(`GET /implementation/${broken}\\?format=tar 200 \\d+ bytes \\d+ ms from ${GOOD_CLIENT}:\\d+ \\(aborted: .*b-unreadable`));
   });
 
   it('caps concurrent uploads with 503 and Retry-After, and frees the slots when clients leave', async () => {
