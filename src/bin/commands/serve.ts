@@ -1,5 +1,6 @@
 // `0share serve` (also bare `0share`): the peer. Answers UDP queries and serves implementations
 // over HTTP on --port, read-only from the stores, until SIGINT or SIGTERM.
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { type ServeHandle, serve } from '../../api/serve.js';
 import { CidrError, parseCidr } from '../../core/cidr.js';
@@ -8,7 +9,7 @@ import { createLogger } from '../../io/logger.js';
 import { defaultStores } from '../../io/stores.js';
 import { UserError } from '../cli-errors.js';
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 function wholeNumber(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -18,21 +19,21 @@ function wholeNumber(name: string, min: number, max: number) {
   };
 }
 
-function cidr(value: string, previous: string[]): string[] {
+function cidr(value: string, previous: string[] | undefined): string[] {
   try {
     parseCidr(value);
   } catch (err) {
     if (err instanceof CidrError) throw new UserError(`--allow: ${err.message}`);
     throw err;
   }
-  return [...previous, value];
+  return [...(previous ?? []), value];
 }
 
 interface ServeCliOptions {
   port: number;
   bind: string;
-  store: string[];
-  allow: string[];
+  store?: string[];
+  allow?: string[];
   maxUploads: number;
   stallTimeout: number;
 }
@@ -52,8 +53,8 @@ export function registerServe(program: Command): void {
     .description('share the implementations in the stores with the local network (the default command)')
     .option('--port <n>', 'UDP and TCP port (0: any free port, logged at start)', wholeNumber('--port', 0, 65535), DEFAULT_PORT)
     .option('--bind <address>', 'address to listen on', '0.0.0.0')
-    .option('--store <dir>', 'serve this store instead of the 0install ones (repeatable)', collect, [])
-    .option('--allow <cidr>', 'sources that may query and download (repeatable; default: private, link-local and loopback addresses)', cidr, [])
+    .option('--store <dir>', 'serve this store instead of the 0install ones (repeatable)', collect)
+    .option('--allow <cidr>', 'sources that may query and download (repeatable; default: private, link-local and loopback addresses)', cidr)
     .option('--max-uploads <n>', 'uploads at once; more get 503 (Retry-After)', wholeNumber('--max-uploads', 1, 1000), 8)
     .option('--stall-timeout <seconds>', 'drop a download whose client takes no data for this long', wholeNumber('--stall-timeout', 1, 3600), 30)
     .action(async (opts: ServeCliOptions, cmd: Command) => {
@@ -64,7 +65,7 @@ export function registerServe(program: Command): void {
         peer = await serve({
           port: opts.port,
           bind: opts.bind,
-          stores: opts.store.length ? opts.store : defaultStores(),
+          stores: opts.store?.map((s) => resolve(s)) ?? defaultStores(),
           allow: opts.allow,
           maxUploads: opts.maxUploads,
           stallTimeout: opts.stallTimeout * 1000,
