@@ -1,7 +1,7 @@
 // The peer's UDP side: owns the socket on --bind/--port and answers `0share\n<digest>…` queries
 // with a unicast `0share-reply\n<digest>…` listing the digests it has (no reply when it has
-// none). Oversized, malformed and binary datagrams, sources outside --allow and sources over
-// their rate are dropped with debug-level counters; replies only ever list digests the query
+// none). Oversized, malformed and binary datagrams, sources outside --allow, privileged source
+// ports and sources over their rate are dropped with debug-level counters; replies only ever list digests the query
 // asked for, so they are about the query's size, and each source gets a bounded number a second.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { filter, fromEvent, map, mergeMap, type Subscription } from 'rxjs';
@@ -11,7 +11,7 @@ import { createRateLimiter } from '../core/rate-limit.js';
 import type { Logger } from './logger.js';
 import { findServable } from './served-implementation.js';
 
-export type DropReason = 'oversized' | 'not-text' | 'bad-magic' | 'no-digest' | 'bad-digest' | 'not-allowed' | 'rate-limited' | 'no-port';
+export type DropReason = 'oversized' | 'not-text' | 'bad-magic' | 'no-digest' | 'bad-digest' | 'not-allowed' | 'rate-limited' | 'low-port';
 
 export interface UdpResponderOptions {
   port: number;
@@ -51,7 +51,7 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
   const stats: UdpStats = {
     received: 0,
     replies: 0,
-    dropped: { oversized: 0, 'not-text': 0, 'bad-magic': 0, 'no-digest': 0, 'bad-digest': 0, 'not-allowed': 0, 'rate-limited': 0, 'no-port': 0 },
+    dropped: { oversized: 0, 'not-text': 0, 'bad-magic': 0, 'no-digest': 0, 'bad-digest': 0, 'not-allowed': 0, 'rate-limited': 0, 'low-port': 0 },
   };
 
   const socket: Socket = createSocket({ type: opts.bind.includes(':') ? 'udp6' : 'udp4', reuseAddr: true });
@@ -67,7 +67,9 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
   const screen = (msg: Buffer, from: RemoteInfo): Screened => {
     stats.received++;
     if (msg.length > MAX_DATAGRAM) return { ok: false, reason: 'oversized', from };
-    if (from.port === 0) return { ok: false, reason: 'no-port', from };
+    // Clients send from ephemeral ports; a reply to a service port (echo, DNS, …) could only
+    // serve a forged query bouncing traffic off this peer.
+    if (from.port < 1024) return { ok: false, reason: 'low-port', from };
     if (!opts.isAllowed(from.address)) return { ok: false, reason: 'not-allowed', from };
     const q = decodeQuery(msg);
     if (!q.ok) return { ok: false, reason: q.reason, from };

@@ -100,6 +100,23 @@ describe('serve() API', () => {
     expect(log.lines).toContain(`Yes, we have ${digest}`);
   });
 
+  it.skipIf(process.getuid?.() !== 0)('never replies to a privileged source port', async () => {
+    const s = createSocket('udp4');
+    const replies: Buffer[] = [];
+    s.on('message', (m: Buffer) => replies.push(m));
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(600 + Math.floor(Math.random() * 400), HOST, resolve);
+    });
+    const before = peer.udpStats.dropped['low-port'];
+    s.send(Buffer.from(`0share\n${digest}`), peer.address.port, HOST);
+    while (peer.udpStats.dropped['low-port'] === before) await new Promise((r) => setTimeout(r, 20));
+    // An answer to the same query from an ephemeral port shows the peer was not just slow.
+    expect(await exchange(peer.address.port, [], Buffer.from(`0share\n${digest}`))).toEqual([`0share-reply\n${digest}`]);
+    s.close();
+    expect(replies).toEqual([]);
+  });
+
   it('logs each HTTP request with status, bytes, time and source', async () => {
     expect(await status(peer.address.port, `/implementation/${digest}`)).toBe(200);
     expect(log.lines).toContainEqual(expect.stringMatching(new RegExp(`^GET /implementation/${digest} 200 \\d+ bytes \\d+ ms from 127\\.0\\.0\\.1:\\d+$`)));
