@@ -133,12 +133,18 @@ export async function runFetchBench({ bigFiles = 20, bigMiB = 8, smallFiles = 50
       if (v.status !== 0) throw new Error(`0install store verify rejected the fetched entry:\n${v.stderr}`);
     }
     const hwm = memKB(server.pid, 'VmHWM');
+    // Breakdown: the server's side alone (plain tar over HTTP, received and discarded).
+    const raw = [];
+    for (let i = 0; i < runs; i++) {
+      raw.push(await timed('ip', ['netns', 'exec', hosts.b, process.execPath, PROBE, 'http-get', `http://${SUBNET}.1:38339/implementation/${digest}`], process.env));
+    }
 
     const b = median(base);
     const f = median(fetches);
     const ratio = f / b;
     say(`fetch bench: baseline \`0install store add DIGEST tree.tar\` (local tar) = ${b.toFixed(2)} s (median of ${runs}: ${base.map((x) => x.toFixed(2)).join(', ')})`);
     say(`fetch bench: \`0share fetch -H A DIGEST\` between namespaces = ${f.toFixed(2)} s (median of ${runs}: ${fetches.map((x) => x.toFixed(2)).join(', ')})`);
+    say(`fetch bench: of which the server's side, a plain HTTP GET of the tar discarded = ${median(raw).toFixed(2)} s (median of ${runs})`);
     say(`ratio fetch/baseline = ${ratio.toFixed(2)} (goal <= 1.0)`);
     say(`peak server RSS = ${(peakRss / 1024).toFixed(0)} MB (goal < 100 MB; idle ${(idleRss / 1024).toFixed(0)} MB, VmHWM ${(hwm / 1024).toFixed(0)} MB)`);
     return { baseline: b, fetch: f, ratio, peakRssMB: peakRss / 1024 };
