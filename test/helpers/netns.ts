@@ -2,8 +2,8 @@
 // namespace) plugged into a bridge that lives in a dedicated "switch" namespace, so nothing in
 // the host's own network is touched: no links, addresses or routes are added outside the
 // namespaces created here. Hosts get 10.77.<subnet>.2, .3, … /24 with a working broadcast.
-// Everything is removed by `destroy()`, on process exit, and (for namespaces left by a killed
-// run) at the next `createLan`.
+// Everything is removed by `destroy()`, on process exit or a fatal signal, and (for namespaces
+// and processes left by a run killed outright) at the next `createLan`.
 import { type ChildProcess, spawn as spawnChild, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -112,7 +112,17 @@ function reapStale(): void {
     } catch {
       alive = false;
     }
-    if (!alive) spawnSync('ip', ['netns', 'del', m[1]!]);
+    if (alive) continue;
+    // Processes a killed run left in the namespace go first, then the namespace.
+    const pids = spawnSync('ip', ['netns', 'pids', m[1]!], { encoding: 'utf8' }).stdout ?? '';
+    for (const p of pids.split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(p), 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    spawnSync('ip', ['netns', 'del', m[1]!]);
   }
 }
 
@@ -266,6 +276,16 @@ export function createLan(n: number, opts: LanOptions = {}): Lan {
   return lan;
 }
 
-process.on('exit', () => {
+const destroyAll = () => {
   for (const lan of [...liveLans]) lan.destroy();
-});
+};
+process.on('exit', destroyAll);
+// On a fatal signal nobody else handles, clean up and then die of that signal as usual.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  if (process.listenerCount(sig) === 0) {
+    process.once(sig, () => {
+      destroyAll();
+      process.kill(process.pid, sig);
+    });
+  }
+}
