@@ -50,8 +50,8 @@ export interface NetHost {
   iface: string;
   exec(cmd: string, args: string[], opts?: ExecOptions): ExecResult;
   spawn(cmd: string, args: string[], opts?: { env?: NodeJS.ProcessEnv; cwd?: string }): HostProcess;
-  /** Limits this host's outgoing rate (tc tbf), e.g. '100mbit'. */
-  limitRate(rate: string): void;
+  /** Limits this host's outgoing rate (tc tbf), e.g. '100mbit'; false (with a warning) if tc cannot. */
+  limitRate(rate: string): boolean;
 }
 
 export interface Lan {
@@ -265,7 +265,10 @@ export function createLan(n: number, opts: LanOptions = {}): Lan {
           return hp;
         },
         limitRate(rate) {
-          ip(['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '400ms']);
+          const r = spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '400ms'], { encoding: 'utf8' });
+          if (r.status === 0) return true;
+          process.stderr.write(`\n*** WARNING: could not limit ${addr} to ${rate} (tc tbf: ${(r.stderr || r.error?.message || '').trim()}); transfers run at full speed ***\n\n`);
+          return false;
         },
       });
     }
