@@ -147,6 +147,8 @@ describe.skipIf(!canUseNetns() || !need0install())('faults and abuse between nam
   const LIES: Array<[string, string[], string[]]> = [
     ['wrong', [], []],
     ['traversal', [], []],
+    ['absolute', [], []],
+    ['hardlink', [], []],
     ['symlink', [], []],
     ['truncated', [], []],
     ['dropped', [], []],

@@ -3,7 +3,9 @@
 // every UDP query claiming to hold all the digests asked for, and answers every
 // GET /implementation/<digest> according to --mode:
 //   wrong       a valid tar of a different tree (digest mismatch)
-//   traversal   entries named ../…/SENTINEL/pwned and an absolute path into SENTINEL
+//   traversal   an entry named ../…/SENTINEL/pwned-dotdot
+//   absolute    an entry named SENTINEL/pwned-absolute (an absolute path)
+//   hardlink    a hard link to SENTINEL/precious, then data written to it
 //   symlink     a symlink pointing at SENTINEL, then a file written through it
 //   truncated   the first half of the honest tar of --tree, then a clean end of the response
 //   dropped     the first half of the honest tar of --tree, then the connection is reset
@@ -88,12 +90,11 @@ function body() {
     case 'wrong':
       return Buffer.concat([...fileEntry('README', 'not the implementation you asked for\n'), END]);
     case 'traversal':
-      return Buffer.concat([
-        ...fileEntry('ok', 'fine\n'),
-        ...fileEntry(`../../../../../../../../../..${sentinel}/pwned-dotdot`, 'escaped\n'),
-        ...fileEntry(`${sentinel}/pwned-absolute`, 'escaped\n'),
-        END,
-      ]);
+      return Buffer.concat([...fileEntry('ok', 'fine\n'), ...fileEntry(`../../../../../../../../../..${sentinel}/pwned-dotdot`, 'escaped\n'), END]);
+    case 'absolute':
+      return Buffer.concat([...fileEntry('ok', 'fine\n'), ...fileEntry(`${sentinel}/pwned-absolute`, 'escaped\n'), END]);
+    case 'hardlink':
+      return Buffer.concat([header({ name: 'precious', type: '1', linkname: `${sentinel}/precious` }), ...fileEntry('precious', 'overwritten\n'), END]);
     case 'symlink':
       return Buffer.concat([header({ name: 'evil', type: '2', linkname: sentinel }), ...fileEntry('evil/pwned-symlink', 'escaped\n'), END]);
     default:
