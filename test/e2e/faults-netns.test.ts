@@ -157,7 +157,7 @@ describe.skipIf(!canUseNetns() || !need0install())('faults and abuse between nam
     ['drip', ['--drip-ms', '100'], ['--stall-timeout', '2000']],
   ];
   for (const [lie, peerArgs, fetchArgs] of LIES) {
-    it(`a lying peer (${lie}) is dropped with a message naming it; beside an honest one the fetch succeeds`, async () => {
+    it(`a lying peer (${lie}) is dropped with a message naming it; beside honest ones the fetch succeeds`, async () => {
       const liar = L.spawn(process.execPath, [FAKE_PEER, '--mode', lie, '--tree', join(work, 'small'), '--sentinel', sentinel, ...peerArgs]);
       await liar.waitFor(/ready/);
       const gets = () => (liar.stdout().match(/^GET /gm) ?? []).length;
@@ -183,7 +183,13 @@ describe.skipIf(!canUseNetns() || !need0install())('faults and abuse between nam
         expect(r2.status, r2.stdout + r2.stderr).toBe(0);
         expect(storeEntries(both.sb.userStore)).toEqual([small]);
         expect(both.changesOutside([small])).toEqual([]);
-        afterFault(`lying peer (${lie})`, [alone.sb, both.sb]);
+        // By broadcast, with the liar and both honest peers answering: it succeeds too.
+        const bc = client();
+        const r3 = run0share(B, bc.sb, ['-f', small, ...fetchArgs], 90_000);
+        expect(r3.status, r3.stdout + r3.stderr).toBe(0);
+        expect(storeEntries(bc.sb.userStore)).toEqual([small]);
+        expect(bc.changesOutside([small])).toEqual([]);
+        afterFault(`lying peer (${lie})`, [alone.sb, both.sb, bc.sb]);
       } finally {
         liar.kill('SIGKILL');
         await liar.exited;
