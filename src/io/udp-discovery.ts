@@ -5,7 +5,10 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
-import { filter, fromEvent, map, share, type Observable } from 'rxjs';
+// Just the two pieces used, not the `rxjs` index: under Node that loads every operator (CommonJS),
+// some 40 ms of start-up that `0share run` would add before asking peers.
+import { Observable } from 'rxjs/internal/Observable';
+import { share } from 'rxjs/internal/operators/share';
 import { formatDigest, type Digest } from '../core/digest.js';
 import { DEFAULT_PORT, decodeReply, encodeQuery } from '../core/protocol.js';
 import type { Peer } from '../machines/types.js';
@@ -151,20 +154,25 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     if (errors.length === results.length) throw new Error(errors[0]);
   };
 
-  const replies$ = fromEvent<[Buffer, RemoteInfo]>(socket, 'message').pipe(
-    map(([msg, rinfo]): Reply | undefined => {
-      const r = decodeReply(msg);
-      if (!r.ok) {
-        log?.debug({ from: rinfo.address, reason: r.reason }, 'ignored an invalid reply');
-        return undefined;
-      }
-      const digests = r.digests.filter((d) => asked.has(formatDigest(d)));
-      if (digests.length < r.digests.length) log?.debug({ from: rinfo.address }, 'ignored offers of digests we did not ask for');
-      return digests.length ? { peer: { host: rinfo.address, port: rinfo.port }, digests } : undefined;
-    }),
-    filter((r): r is Reply => r !== undefined),
-    share(),
-  );
+  const decode = (msg: Buffer, rinfo: RemoteInfo): Reply | undefined => {
+    const r = decodeReply(msg);
+    if (!r.ok) {
+      log?.debug({ from: rinfo.address, reason: r.reason }, 'ignored an invalid reply');
+      return undefined;
+    }
+    const digests = r.digests.filter((d) => asked.has(formatDigest(d)));
+    if (digests.length < r.digests.length) log?.debug({ from: rinfo.address }, 'ignored offers of digests we did not ask for');
+    return digests.length ? { peer: { host: rinfo.address, port: rinfo.port }, digests } : undefined;
+  };
+  // One 'message' listener however many subscribe (share).
+  const replies$ = new Observable<Reply>((subscriber) => {
+    const onMessage = (msg: Buffer, rinfo: RemoteInfo) => {
+      const reply = decode(msg, rinfo);
+      if (reply) subscriber.next(reply);
+    };
+    socket.on('message', onMessage);
+    return () => socket.off('message', onMessage);
+  }).pipe(share());
 
   return {
     targets,

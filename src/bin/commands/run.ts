@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { formatDigest } from '../../core/digest.js';
 import { parseRunCommandLine, RunUsageError, type RunCommandLine, type Verb } from '../../core/run-options.js';
-import { createLogger, type Logger } from '../../io/logger.js';
+import type { Logger } from '../../io/logger.js';
 import { defaultStores } from '../../io/stores.js';
 import { exitLike, handOver, selectXml } from '../../io/zeroinstall.js';
 import { UserError } from '../cli-errors.js';
@@ -99,20 +99,23 @@ async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> 
   numberOption('timeout', cl.timeout, 1, 600_000);
   numberOption('port', cl.port, 1, 65_535);
 
-  const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
-  const verbose = cl.zeroinstallOptions.some((o) => o === '--verbose' || o === '-v');
-  const log = createLogger({ level: globals.debug ? 'debug' : (process.env.ZSHARE_LOG_LEVEL ?? (verbose ? 'info' : 'warn')) });
-
-  // The client (xstate, rxjs) loads while 0install solves.
+  // 0install starts solving first; the logger (pino) and the client (xstate, rxjs…) load meanwhile.
+  const selecting = selectXml(cl.selectOptions, cl.uri);
   const client = import('../../api/fetch.js');
   client.catch(() => undefined);
-  const selected = await selectXml(cl.selectOptions, cl.uri);
+  const logging = import('../../io/logger.js');
+  const selected = await selecting;
   if (!selected.ok) {
     // 0install has already printed its own message; end exactly as it did.
     if (selected.spawnError) throw new UserError(`cannot run 0install: ${selected.spawnError.message} (install it, e.g. apt-get install 0install-core)`, 127);
     exitLike(selected.signal ? { signal: selected.signal } : { code: selected.code ?? 1 });
     return;
   }
+  const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
+  const verbose = cl.zeroinstallOptions.some((o) => o === '--verbose' || o === '-v');
+  const { createLogger } = await logging;
+  const log = createLogger({ level: globals.debug ? 'debug' : (process.env.ZSHARE_LOG_LEVEL ?? (verbose ? 'info' : 'warn')) });
+
   // Interrupted while fetching: transfers are cancelled (nothing partial stays), and we end as
   // 0install would have, without handing over.
   const abort = new AbortController();
