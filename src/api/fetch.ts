@@ -1,15 +1,19 @@
 // `fetch(digests)`: gets implementations from peers on the LAN into the store, one transfer
 // machine per digest, several at once, all sharing one discovery socket. `fetchSelections(xml)`
 // does the same for every implementation of a selections document that no store holds yet.
-import { createActor } from 'xstate';
+//
+// The query goes out as soon as the socket is open: the transfer machines and the download code
+// (xstate, HTTP, tar, store) load during the discovery window, not before it. Each machine then
+// joins that first query (its first send is the one already made), is told what is left of the
+// window, and hears the replies that arrived while it was loading.
 import { bestDigest, formatDigest, type Digest } from '../core/digest.js';
 import { selectionsDigests } from '../core/selections.js';
-import { provideTransferPorts, type TransferOutput, type TransferSnapshot } from '../machines/transfer.machine.js';
-import type { Peer } from '../machines/types.js';
-import { type Logger, silentLogger } from '../io/logger.js';
-import { defaultStores, lookupAny } from '../io/stores.js';
-import { openDiscovery } from '../io/udp-discovery.js';
-import { transferPorts, transferTiming, type TimingOptions } from './client-ports.js';
+import type { TransferOutput, TransferSnapshot } from '../machines/transfer.machine.js';
+import { peerKey, type Peer } from '../machines/types.js';
+import type { Logger } from '../io/logger.js';
+import { defaultStores, lookupAny, lookupDigest } from '../io/stores.js';
+import { openDiscovery, type Discovery } from '../io/udp-discovery.js';
+import type { TimingOptions } from './client-ports.js';
 
 export type FetchEvent =
   | { type: 'reply'; digest: string; peer: Peer }
@@ -74,36 +78,121 @@ async function pool<T, R>(items: readonly T[], limit: number, work: (item: T) =>
   return results;
 }
 
+/** What was heard for each digest since the first query, replayed to machines that start later. */
+class Responders {
+  private readonly heard = new Map<string, Peer[]>();
+  private readonly listeners = new Map<string, Set<(peer: Peer) => void>>();
+
+  /** Records a responder; false if it was already known for that digest. */
+  add(key: string, peer: Peer): boolean {
+    const peers = this.heard.get(key) ?? [];
+    if (peers.some((p) => peerKey(p) === peerKey(peer))) return false;
+    this.heard.set(key, [...peers, peer]);
+    for (const l of this.listeners.get(key) ?? []) l(peer);
+    return true;
+  }
+
+  /** Every responder for `key`, those heard so far first (on a microtask, so never during the caller's own start). */
+  listen(key: string, onPeer: (peer: Peer) => void): () => void {
+    let stopped = false;
+    queueMicrotask(() => {
+      if (stopped) return;
+      for (const p of this.heard.get(key) ?? []) onPeer(p);
+      const set = this.listeners.get(key) ?? new Set();
+      set.add(onPeer);
+      this.listeners.set(key, set);
+    });
+    return () => {
+      stopped = true;
+      this.listeners.get(key)?.delete(onPeer);
+    };
+  }
+}
+
+/** Digests of `digests` in no store (an unreadable store counts as not holding it). */
+async function missingFrom(stores: readonly string[], digests: readonly Digest[]): Promise<Digest[]> {
+  const found = await Promise.all(digests.map((d) => lookupDigest(stores, d).catch(() => undefined)));
+  return digests.filter((_, i) => found[i] === undefined);
+}
+
 export async function fetch(digests: readonly Digest[], opts: FetchOptions = {}): Promise<TransferOutput[]> {
   const unique = [...new Map(digests.map((d) => [formatDigest(d), d])).values()];
   if (unique.length === 0) return [];
-  const log = opts.logger ?? silentLogger();
   const stores = opts.stores?.length ? opts.stores : defaultStores(opts.env);
-  const discovery = await openDiscovery({ port: opts.port, hosts: opts.hosts, broadcast: opts.broadcast, logger: log });
-  const heard = new Set<string>();
-  const asked = new Set(unique.map(formatDigest));
+  const discovery = await openDiscovery({ port: opts.port, hosts: opts.hosts, broadcast: opts.broadcast, logger: opts.logger });
+  const responders = new Responders();
   const replySub = discovery.replies$.subscribe((r) => {
     for (const d of r.digests) {
-      const key = `${formatDigest(d)} ${r.peer.host}:${r.peer.port}`;
-      if (asked.has(formatDigest(d)) && !heard.has(key)) {
-        heard.add(key);
-        opts.onEvent?.({ type: 'reply', digest: formatDigest(d), peer: r.peer });
-      }
+      const key = formatDigest(d);
+      if (responders.add(key, r.peer)) opts.onEvent?.({ type: 'reply', digest: key, peer: r.peer });
     }
   });
-  const ports = transferPorts({ discovery, stores, system: opts.system, maxBytes: opts.maxBytes, env: opts.env });
-  const machine = provideTransferPorts(ports);
+  try {
+    // The first query, for what no store holds, before loading the transfer code.
+    const toAsk = opts.signal?.aborted ? [] : await missingFrom(stores, unique);
+    const askedAt = performance.now();
+    const firstQuery = toAsk.length ? discovery.send(toAsk) : Promise.resolve();
+    firstQuery.catch(() => undefined); // each machine sees a send error through its own first send
+    return await transfer(unique, { opts, stores, discovery, responders, firstQuery, askedAt, unsent: new Set(toAsk.map(formatDigest)) });
+  } finally {
+    replySub.unsubscribe();
+    discovery.close();
+  }
+}
+
+interface Session {
+  opts: FetchOptions;
+  stores: readonly string[];
+  discovery: Discovery;
+  responders: Responders;
+  firstQuery: Promise<void>;
+  askedAt: number;
+  /** Digests asked in the first query whose machine has not made its first send yet. */
+  unsent: Set<string>;
+}
+
+/** Runs one transfer machine per digest, at most `concurrency` at once. */
+async function transfer(unique: readonly Digest[], s: Session): Promise<TransferOutput[]> {
+  const { opts } = s;
+  const [{ createActor }, { provideTransferPorts }, { transferPorts, transferTiming }, { silentLogger }] = await Promise.all([
+    import('xstate'),
+    import('../machines/transfer.machine.js'),
+    import('./client-ports.js'),
+    import('../io/logger.js'),
+  ]);
+  const log = opts.logger ?? silentLogger();
+  const ports = transferPorts({ discovery: s.discovery, stores: s.stores, system: opts.system, maxBytes: opts.maxBytes, env: opts.env });
+  const joined = new Set<string>();
+  const machine = provideTransferPorts({
+    ...ports,
+    // A machine that joined the first query makes its first send by joining it.
+    sendQuery: (digests) => {
+      const keys = digests.map(formatDigest);
+      if (keys.every((k) => joined.has(k))) {
+        for (const k of keys) joined.delete(k);
+        return s.firstQuery;
+      }
+      return s.discovery.send(digests);
+    },
+    replies: (digest, onPeer) => s.responders.listen(formatDigest(digest), onPeer),
+  });
   const timing = transferTiming(opts);
   try {
     return await pool(unique, opts.concurrency ?? 8, async (digest) => {
       const key = formatDigest(digest);
-      const actor = createActor(machine, { input: { digest, timing } });
+      // What is left of the window that the first query opened; a machine starting after it
+      // closed (one queued behind others) asks again with a window of its own.
+      const left = Math.round(timing.discoveryWindow - (performance.now() - s.askedAt));
+      const join = s.unsent.delete(key) && left > 0;
+      if (join) joined.add(key);
+      const input = { digest, timing: join ? transferTiming({ ...opts, timeout: left }) : timing };
+      const actor = createActor(machine, { input });
       const onSnapshot = watch(opts, key);
       const result = new Promise<TransferOutput>((resolve, reject) => {
         actor.subscribe({
-          next: (s) => {
-            onSnapshot(s);
-            if (s.status === 'done') resolve(s.output);
+          next: (snap) => {
+            onSnapshot(snap);
+            if (snap.status === 'done') resolve(snap.output);
           },
           error: reject,
         });
@@ -114,6 +203,7 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
       if (opts.signal?.aborted) cancel();
       try {
         const out = await result;
+        joined.delete(key);
         log.debug({ digest: key, status: out.status }, 'transfer finished');
         opts.onEvent?.({ type: 'done', result: out });
         return out;
@@ -124,8 +214,6 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
   } finally {
     // Cancelled or abandoned downloads clean up as they unwind: return only once they have.
     await ports.settled();
-    replySub.unsubscribe();
-    discovery.close();
   }
 }
 
