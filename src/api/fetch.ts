@@ -185,7 +185,7 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
       const left = Math.round(timing.discoveryWindow - (performance.now() - s.askedAt));
       const join = s.unsent.delete(key) && left > 0;
       if (join) joined.add(key);
-      const input = { digest, timing: join ? transferTiming({ ...opts, timeout: left }) : timing };
+      const input = { digest, timing: join ? transferTiming({ ...opts, timeout: left }) : timing, hosts: s.discovery.hosts };
       const actor = createActor(machine, { input });
       const onSnapshot = watch(opts, key);
       const result = new Promise<TransferOutput>((resolve, reject) => {

@@ -22,7 +22,7 @@ export interface QueryOptions {
 
 export async function query(digests: readonly Digest[], opts: QueryOptions = {}): Promise<QueryOutput> {
   const discovery = await openDiscovery({ port: opts.port, hosts: opts.hosts, broadcast: opts.broadcast, logger: opts.logger ?? silentLogger() });
-  const actor = createActor(provideQueryPorts(queryPorts(discovery)), { input: { digests, timing: discoveryTiming(opts) } });
+  const actor = createActor(provideQueryPorts(queryPorts(discovery)), { input: { digests, timing: discoveryTiming(opts), hosts: discovery.hosts } });
   const reported = new Set<string>();
   actor.subscribe({
     next: (s) => {

@@ -40,6 +40,8 @@ export interface Discovery {
   /** Replies offering at least one digest asked for (other digests are dropped). */
   readonly replies$: Observable<Reply>;
   readonly targets: readonly Target[];
+  /** With `-H`: those hosts, as the peers their replies come from (nobody else can answer). Undefined when broadcasting. */
+  readonly hosts?: readonly Peer[];
   close(): void;
 }
 
@@ -176,6 +178,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
 
   return {
     targets,
+    hosts: opts.hosts?.length ? targets.map((t) => ({ host: t.address, port: t.port })) : undefined,
     replies$,
     send(digests) {
       for (const d of digests) {

@@ -9,6 +9,11 @@ import { peerKey, type DiscoveryTiming, type Peer, type QueryPorts } from './typ
 export interface QueryInput {
   readonly digests: readonly Digest[];
   readonly timing: DiscoveryTiming;
+  /**
+   * The only peers that can answer (the `-H` hosts), when known: once every one of them has
+   * answered for every digest, the query ends without waiting out the window.
+   */
+  readonly hosts?: readonly Peer[];
 }
 
 export type QueryEvent = { type: 'REPLY'; digest: Digest; peer: Peer } | { type: 'CANCEL' };
@@ -16,6 +21,8 @@ export type QueryEvent = { type: 'REPLY'; digest: Digest; peer: Peer } | { type:
 export interface QueryContext {
   readonly digests: readonly Digest[];
   readonly timing: DiscoveryTiming;
+  /** peerKeys of the only peers that can answer (empty when broadcasting). */
+  readonly hosts: readonly string[];
   /** formatted digest → responders, in the order they answered */
   readonly peers: Readonly<Record<string, readonly Peer[]>>;
   readonly sends: number;
@@ -54,6 +61,9 @@ export const queryMachine = setup({
   },
   guards: {
     canRetransmit: ({ context }) => context.sends < context.timing.maxSends,
+    allHeard: ({ context }) =>
+      context.hosts.length > 0 &&
+      Object.values(context.peers).every((peers) => context.hosts.every((h) => peers.some((p) => peerKey(p) === h))),
   },
   actions: {
     addPeer: assign(({ context, event }) => {
@@ -69,6 +79,7 @@ export const queryMachine = setup({
   context: ({ input }) => ({
     digests: input.digests,
     timing: input.timing,
+    hosts: (input.hosts ?? []).map(peerKey),
     peers: Object.fromEntries(input.digests.map((d) => [formatDigest(d), []])),
     sends: 0,
   }),
@@ -77,6 +88,7 @@ export const queryMachine = setup({
     listening: {
       invoke: { id: 'replies', src: 'replies', input: ({ context }) => ({ digests: context.digests }) },
       on: { REPLY: { actions: 'addPeer' }, CANCEL: { target: 'done' } },
+      always: { guard: 'allHeard', target: 'done' },
       after: { discoveryWindow: { target: 'done' } },
       initial: 'broadcasting',
       states: {

@@ -14,6 +14,11 @@ import { peerKey, type Attempt, type Peer, type Staged, type TransferPorts, type
 export interface TransferInput {
   readonly digest: Digest;
   readonly timing: TransferTiming;
+  /**
+   * The only peers that can answer (the `-H` hosts), when known: once every one of them has
+   * answered, nobody else will, so the window closes early. Absent when broadcasting.
+   */
+  readonly hosts?: readonly Peer[];
 }
 
 export type TransferEvent =
@@ -34,6 +39,8 @@ export type TransferFailure = 'no-reply' | 'peers-failed' | 'cancelled' | 'local
 export interface TransferContext {
   readonly digest: Digest;
   readonly timing: TransferTiming;
+  /** peerKeys of the only peers that can answer (empty when broadcasting). */
+  readonly hosts: readonly string[];
   /** Responders not tried yet, in the order they answered. */
   readonly candidates: readonly Peer[];
   /** Every responder ever heard from (peerKey), so a peer is tried at most once. */
@@ -149,12 +156,17 @@ export const transferMachine = setup({
       mark: 0,
     })),
     closeWindow: assign({ windowOpen: false }),
+    // Every possible responder has answered: there is nothing more to wait for.
+    closeWindowIfAllHeard: assign(({ context }) =>
+      context.hosts.length > 0 && context.hosts.every((h) => context.seen.includes(h)) ? { windowOpen: false } : {},
+    ),
   },
 }).createMachine({
   id: 'transfer',
   context: ({ input }) => ({
     digest: input.digest,
     timing: input.timing,
+    hosts: (input.hosts ?? []).map(peerKey),
     candidates: [],
     seen: [],
     attempts: [],
@@ -167,7 +179,7 @@ export const transferMachine = setup({
   invoke: { id: 'replies', src: 'replies', input: ({ context }) => ({ digest: context.digest }) },
   after: { discoveryWindow: { actions: 'closeWindow' } },
   on: {
-    REPLY: { actions: 'addCandidate' },
+    REPLY: { actions: ['addCandidate', 'closeWindowIfAllHeard'] },
     CANCEL: { target: '.failed', actions: assign({ failure: 'cancelled' as const }) },
   },
   initial: 'checkingCache',

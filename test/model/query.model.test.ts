@@ -1,6 +1,8 @@
 // Model-based tests of the query machine: paths through an abstract model (peers answering for
 // one of two digests, retransmits, the window ending) are replayed against the real query actor
 // with in-memory transports and a SimulatedClock; the output must list exactly who answered.
+// Also with both peers given as `-H` hosts: once each has answered for both digests, the query
+// ends without waiting out the window.
 import { describe, expect, it } from 'vitest';
 import { assign, createActor, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
@@ -22,9 +24,14 @@ interface ModelContext {
 
 const answer = (pair: string) => ({ actions: { type: 'hear', params: { pair } } }) as const;
 
-const queryModel = setup({
+const ALL_PAIRS = ['10.0.0.1 1', '10.0.0.1 2', '10.0.0.2 1', '10.0.0.2 2'];
+
+const queryModel = (hosts: boolean) => setup({
   types: { context: {} as ModelContext },
-  guards: { canRetransmit: ({ context }) => context.sends < TIMING.maxSends },
+  guards: {
+    canRetransmit: ({ context }) => context.sends < TIMING.maxSends,
+    allHeard: ({ context }) => hosts && ALL_PAIRS.every((p) => context.heard.includes(p)),
+  },
   actions: {
     hear: assign(({ context }, p: { pair: string }) => (context.heard.includes(p.pair) ? {} : { heard: [...context.heard, p.pair].sort() })),
   },
@@ -34,10 +41,12 @@ const queryModel = setup({
   initial: 'listening',
   states: {
     listening: {
+      always: { guard: 'allHeard', target: 'done' },
       on: {
         A_HAS_1: answer('10.0.0.1 1'),
         A_HAS_2: answer('10.0.0.1 2'),
         B_HAS_1: answer('10.0.0.2 1'),
+        ...(hosts ? { B_HAS_2: answer('10.0.0.2 2') } : {}),
         RETRANSMIT: {
           guard: 'canRetransmit',
           actions: assign(({ context }) => ({ sends: context.sends + 1, elapsed: context.elapsed + TIMING.retransmit })),
@@ -49,10 +58,14 @@ const queryModel = setup({
   },
 });
 
-const paths = createTestModel(queryModel).getShortestPaths({
-  toState: (s) => s.status === 'done',
-  serializeState: (s) => JSON.stringify([s.value, s.context.heard, s.context.sends]),
-});
+const pathsOf = (hosts: boolean) =>
+  createTestModel(queryModel(hosts)).getShortestPaths({
+    toState: (s) => s.status === 'done',
+    serializeState: (s) => JSON.stringify([s.value, s.context.heard, s.context.sends]),
+  });
+const paths = pathsOf(false);
+const hostPaths = pathsOf(true);
+const HOSTS = [{ host: '10.0.0.1', port: 38339 }, { host: '10.0.0.2', port: 38339 }];
 
 describe('query machine, model-based', () => {
   it('generates paths for no reply, one reply, several replies and retransmits', () => {
@@ -62,10 +75,21 @@ describe('query machine, model-based', () => {
     expect(d.some((x) => x.includes('RETRANSMIT → RETRANSMIT'))).toBe(true);
   });
 
-  for (const path of paths) {
-    it(path.description, async () => {
+  it('with -H hosts, generates paths that end once both hosts answered for both digests', () => {
+    const early = hostPaths.filter((p) => !p.description.includes('WINDOW_END')).map((p) => p.description);
+    expect(early.length).toBeGreaterThan(0);
+    expect(early.every((d) => ['A_HAS_1', 'A_HAS_2', 'B_HAS_1', 'B_HAS_2'].every((e) => d.includes(e)))).toBe(true);
+  });
+
+  const variants = [
+    { hosts: false, name: '', paths },
+    { hosts: true, name: '[-H A -H B] ', paths: hostPaths },
+  ];
+  for (const { hosts, name, paths } of variants) for (const path of paths) {
+    it(name + path.description, async () => {
       const lan = new FakeLan();
-      const actor = createActor(provideQueryPorts(lan.ports), { input: { digests: [D1, D2], timing: TIMING }, clock: lan.clock });
+      const input = { digests: [D1, D2], timing: TIMING, ...(hosts ? { hosts: HOSTS } : {}) };
+      const actor = createActor(provideQueryPorts(lan.ports), { input, clock: lan.clock });
       actor.subscribe({ error: () => undefined });
       actor.start();
       await path.test({
@@ -73,6 +97,7 @@ describe('query machine, model-based', () => {
           A_HAS_1: () => lan.reply('10.0.0.1', D1),
           A_HAS_2: () => lan.reply('10.0.0.1', D2),
           B_HAS_1: () => lan.reply('10.0.0.2', D1),
+          B_HAS_2: () => lan.reply('10.0.0.2', D2),
           RETRANSMIT: () => lan.advance(TIMING.retransmit),
           WINDOW_END: ({ state }) => lan.advance(TIMING.discoveryWindow - state.context.elapsed),
         },

@@ -2,6 +2,8 @@
 // "two peers on a LAN" (who answers, what each one does when asked) is replayed against the real
 // transfer actor, with in-memory transports and a SimulatedClock. After each step the real actor
 // must be in the state the model predicts; at the end nothing may be left in a temp dir.
+// Twice: broadcasting (anyone may answer until the window ends), and with the two peers given as
+// `-H` hosts (once both have answered, nobody else can, so the window closes early).
 import { describe, expect, it } from 'vitest';
 import { assign, createActor, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
@@ -46,9 +48,10 @@ function reply(peer: PeerName) {
   ] as const;
 }
 
-const lanModel = setup({
+const lanModel = (hosts: boolean) => setup({
   types: { context: {} as ModelContext },
   guards: {
+    allReplied: ({ context }) => hosts && context.replied.length === PEERS.length,
     hasQueue: ({ context }) => context.queue.length > 0,
     idle: ({ context }) => context.current === null,
     hasReplied: ({ context }, p: { peer: PeerName }) => context.replied.includes(p.peer),
@@ -73,6 +76,7 @@ const lanModel = setup({
   states: {
     checking: { on: { CACHE_HIT: 'cached', CACHE_MISS: { target: 'awaiting', actions: assign({ sends: 1 }) } } },
     awaiting: {
+      always: { guard: 'allReplied', target: 'failed' },
       on: {
         REPLY_1: [...reply('10.0.0.1')],
         REPLY_2: [...reply('10.0.0.2')],
@@ -115,20 +119,25 @@ interface World {
   actor: TransferActor;
 }
 
-function start(): World {
+const HOSTS = PEERS.map((host) => ({ host, port: 38339 }));
+
+function start(hosts = false): World {
   const lan = new FakeLan();
-  const actor = createActor(provideTransferPorts(lan.ports), { input: { digest: DIGEST, timing: TIMING }, clock: lan.clock });
+  const input = { digest: DIGEST, timing: TIMING, ...(hosts ? { hosts: HOSTS } : {}) };
+  const actor = createActor(provideTransferPorts(lan.ports), { input, clock: lan.clock });
   actor.subscribe({ error: () => undefined });
   actor.start();
   return { lan, actor };
 }
 
-const model = createTestModel(lanModel);
 // Shortest paths to every distinct final situation (who answered, who was tried, how many sends).
-const paths = model.getShortestPaths({
-  toState: (s) => s.status === 'done',
-  serializeState: (s) => JSON.stringify([s.value, s.context.replied, s.context.failures, s.context.sends]),
-});
+const pathsOf = (hosts: boolean) =>
+  createTestModel(lanModel(hosts)).getShortestPaths({
+    toState: (s) => s.status === 'done',
+    serializeState: (s) => JSON.stringify([s.value, s.context.replied, s.context.failures, s.context.sends]),
+  });
+const paths = pathsOf(false);
+const hostPaths = pathsOf(true);
 
 describe('transfer machine, model-based', () => {
   it('generates paths covering every scenario', () => {
@@ -146,9 +155,19 @@ describe('transfer machine, model-based', () => {
     expect(paths.every((p) => p.state.status === 'done')).toBe(true);
   });
 
-  for (const path of paths) {
-    it(path.description, async () => {
-      const w = start();
+  it('with -H hosts, generates paths that end as soon as every host has answered and failed', () => {
+    const failedEarly = hostPaths.filter((p) => p.state.matches('failed') && !p.description.includes('WINDOW_END'));
+    expect(failedEarly.map((p) => p.description).join('\n')).toMatch(/REPLY_\d → REPLY_\d → (REFUSE|DROP|CORRUPT|STALL) → (REFUSE|DROP|CORRUPT|STALL)$/m);
+    expect(hostPaths.some((p) => p.description.endsWith('CACHE_MISS → WINDOW_END'))).toBe(true); // nobody answers
+  });
+
+  const variants = [
+    { hosts: false, name: '', paths },
+    { hosts: true, name: '[-H A -H B] ', paths: hostPaths },
+  ];
+  for (const { hosts, name, paths } of variants) for (const path of paths) {
+    it(name + path.description, async () => {
+      const w = start(hosts);
       const ctx = () => w.actor.getSnapshot().context;
       await path.test({
         events: {
