@@ -5,10 +5,10 @@
 import type { Command } from 'commander';
 import { formatDigest } from '../../core/digest.js';
 import { parseRunCommandLine, RunUsageError, type RunCommandLine, type Verb } from '../../core/run-options.js';
-import type { Logger } from '../../io/logger.js';
 import { defaultStores } from '../../io/stores.js';
 import { exitLike, handOver, selectXml } from '../../io/zeroinstall.js';
 import { UserError } from '../cli-errors.js';
+import { LazyLogger } from '../lazy-logger.js';
 
 const SUMMARY: Record<Verb, string> = {
   run: 'run a 0install program, fetching what it needs from LAN peers first (then `0install run`)',
@@ -43,14 +43,14 @@ function numberOption(name: string, value: string | undefined, min: number, max:
 async function prefetch(
   cl: RunCommandLine,
   xml: string,
-  log: Logger,
+  log: LazyLogger,
   client: Promise<typeof import('../../api/fetch.js')>,
   signal: AbortSignal,
 ): Promise<void> {
   const started = performance.now();
   try {
     if (cl.offline || cl.dryRun) {
-      log.info(`not asking peers (${cl.offline ? '--offline' : '--dry-run'})`);
+      await log.log('info', `not asking peers (${cl.offline ? '--offline' : '--dry-run'})`);
       return;
     }
     const timeout = numberOption('timeout', cl.timeout, 1, 600_000);
@@ -61,22 +61,23 @@ async function prefetch(
       ...(port !== undefined ? { port } : {}),
       hosts: cl.hosts,
       stores: [...defaultStores(), ...cl.withStores],
-      logger: log,
+      // fetch writes debug lines only: below that level it gets no logger, so pino does not
+      // load before the query goes out.
+      ...(log.enabled('debug') ? { logger: await log.logger() } : {}),
       system: cl.system,
       signal,
     });
     for (const r of results) {
       const what = { digest: formatDigest(r.digest), interface: r.interface };
-      if (r.status === 'committed') log.info({ ...what, peer: r.peer?.host }, 'fetched from a peer');
-      else if (r.status === 'cached') log.debug(what, 'already in a store');
-      else if (cl.system && r.failure === 'peers-failed') log.warn({ ...what, attempts: r.attempts }, 'could not add it to the system store; 0install will download it');
-      else log.debug({ ...what, attempts: r.attempts }, 'no peer provided it; 0install will download it');
+      if (r.status === 'committed') await log.log('info', 'fetched from a peer', { ...what, peer: r.peer?.host });
+      else if (r.status === 'cached') await log.log('debug', 'already in a store', what);
+      else if (cl.system && r.failure === 'peers-failed') await log.log('warn', 'could not add it to the system store; 0install will download it', { ...what, attempts: r.attempts });
+      else await log.log('debug', 'no peer provided it; 0install will download it', { ...what, attempts: r.attempts });
     }
   } catch (err) {
-    log.info(`not fetching from peers: ${(err as Error).message}`);
-  } finally {
-    log.debug(`0share added ${Math.round(performance.now() - started)} ms before handing over to 0install`);
+    await log.log('info', `not fetching from peers: ${(err as Error).message}`);
   }
+  await log.log('debug', `0share added ${Math.round(performance.now() - started)} ms before handing over to 0install`);
 }
 
 async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> {
@@ -99,11 +100,15 @@ async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> 
   numberOption('timeout', cl.timeout, 1, 600_000);
   numberOption('port', cl.port, 1, 65_535);
 
-  // 0install starts solving first; the logger (pino) and the client (xstate, rxjs…) load meanwhile.
+  const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
+  const verbose = cl.zeroinstallOptions.some((o) => o === '--verbose' || o === '-v');
+  const log = new LazyLogger(globals.debug ? 'debug' : (process.env.ZSHARE_LOG_LEVEL ?? (verbose ? 'info' : 'warn')));
+
+  // 0install starts solving first; what the first query needs loads meanwhile (the rest of the
+  // client loads while peers get time to answer).
   const selecting = selectXml(cl.selectOptions, cl.uri);
   const client = import('../../api/fetch.js');
   client.catch(() => undefined);
-  const logging = import('../../io/logger.js');
   const selected = await selecting;
   if (!selected.ok) {
     // 0install has already printed its own message; end exactly as it did.
@@ -111,11 +116,6 @@ async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> 
     exitLike(selected.signal ? { signal: selected.signal } : { code: selected.code ?? 1 });
     return;
   }
-  const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
-  const verbose = cl.zeroinstallOptions.some((o) => o === '--verbose' || o === '-v');
-  const { createLogger } = await logging;
-  const log = createLogger({ level: globals.debug ? 'debug' : (process.env.ZSHARE_LOG_LEVEL ?? (verbose ? 'info' : 'warn')) });
-
   // Interrupted while fetching: transfers are cancelled (nothing partial stays), and we end as
   // 0install would have, without handing over.
   const abort = new AbortController();
