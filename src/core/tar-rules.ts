@@ -112,15 +112,28 @@ const PAX_TIME = /^(-?)([0-9]{1,15})(?:\.[0-9]*)?$/;
 
 /**
  * Whole seconds of the entry's mtime: the pax `mtime` record if present (fraction dropped,
- * toward zero, as 0install's Int64.of_float does with st_mtime), else the header's octal field.
+ * toward zero, as 0install's Int64.of_float does with st_mtime), else the header's field.
  */
-export function entryMtime(paxMtime: string | undefined, headerMtime: Date): bigint {
+export function entryMtime(paxMtime: string | undefined, headerSeconds: number): bigint {
   if (paxMtime !== undefined) {
     const m = PAX_TIME.exec(paxMtime);
     if (!m) throw new TarRuleError(`has an invalid pax mtime (${JSON.stringify(paxMtime)})`, 'corrupt');
     return BigInt(`${m[1]}${m[2]}`);
   }
-  const ms = headerMtime.getTime();
-  if (!Number.isSafeInteger(ms)) throw new TarRuleError('has an invalid mtime', 'corrupt');
-  return BigInt(Math.trunc(ms / 1000));
+  if (!Number.isSafeInteger(headerSeconds)) throw new TarRuleError('has an invalid mtime', 'corrupt');
+  return BigInt(headerSeconds);
 }
+
+/** The entry's permission bits: a number (garbage in the header's mode field is corrupt). */
+export function checkModeField(mode: number): number {
+  if (!Number.isSafeInteger(mode) || mode < 0) throw new TarRuleError('has an invalid mode field', 'corrupt');
+  return mode;
+}
+
+/** Mode bits as 0install's store holds them (fixup_permissions): 0555 if executable, else 0444. */
+export function storeFileMode(exec: boolean): number {
+  return exec ? 0o555 : 0o444;
+}
+
+/** Directories in a store are 0555. */
+export const STORE_DIR_MODE = 0o555;

@@ -5,17 +5,28 @@
 // and files are opened O_CREAT|O_EXCL|O_NOFOLLOW, directories made one by one with mkdir), and caps
 // the bytes written, the entry count and the padding after the archive.
 //
-// File system calls are synchronous: each small file is created, written, timestamped and closed
-// within one turn of the event loop (no thread-pool round trips, and no descriptor can outlive
-// an abort), and large files are written in batches of up to 1 MiB as data arrives, so memory
-// stays bounded and the network is read only as fast as the disk takes it.
+// The tree comes out in store form, as 0install's fixup_permissions leaves it: files are created
+// with their final mode (0444, or 0555 if executable; an open O_CREAT descriptor is writable
+// whatever the mode) and mtime (futimes before close), and directories become 0555 with their
+// mtimes in the end pass. So a commit of this tree needs no permission walk (commitStaged's
+// `permissionsFixed`).
+//
+// The tar stream is parsed here, synchronously, chunk by chunk (headers: src/core/tar-header.ts):
+// each chunk's headers, file data, hashing and file system calls happen in one turn of the event
+// loop, so no descriptor outlives a failure or an abort, there are no per-entry streams or
+// promises, and the network is read only as fast as the disk takes it. A file's data is written
+// in batches of up to 1 MiB (a small file: one write), so memory stays bounded.
+//
+// After each file is written, an fstat of the open descriptor checks that the file system stored
+// its mtime (and mode, in case of an unusual umask); the manifest must describe the tree on disk.
 //
 // End of the archive: the stream must end with the two zero blocks of the tar format after the
 // last entry (otherwise it was truncated). Zero padding after them is ignored (up to 16 MiB);
 // any other data after the last entry is an error. As with `tar -i`, zero blocks between entries
 // do not end the archive (the digest check decides whether the result is the right tree).
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import {
+  chmodSync,
   closeSync,
   constants,
   fchmodSync,
@@ -32,27 +43,31 @@ import {
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { type Algorithm, hashName } from '../core/digest.js';
 import { type ManifestEntry, renderManifest } from '../core/manifest-format.js';
+import { BLOCK, type PaxRecords, type TarHeader, decodeHeader, decodeLongName, decodePax } from '../core/tar-header.js';
 import {
+  STORE_DIR_MODE,
   TarRuleError,
   checkLinkTarget,
   checkMode,
+  checkModeField,
   checkSize,
   entryKind,
   entryMtime,
   isExecutable,
   normalizePath,
   showName,
+  storeFileMode,
 } from '../core/tar-rules.js';
 
 export const DEFAULT_MAX_BYTES = 8 * 1024 ** 3;
 export const DEFAULT_MAX_ENTRIES = 1_000_000;
 /** Zero padding tolerated after the last entry (tar pads to its record size; gzip adds none). */
 const MAX_TRAILING_ZEROS = 16 * 1024 * 1024;
-/** Input chunks are cut to this size so backpressure works for huge chunks too. */
-const MAX_CHUNK = 64 * 1024;
+/** Pax and GNU long-name records larger than this are refused. */
+const MAX_LONG_HEADER = 1024 * 1024;
+const GUNZIP_CHUNK = 64 * 1024;
 const WRITE_BATCH = 1024 * 1024;
 const MAX_IOV = 1024;
 const FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -84,7 +99,7 @@ export interface ExtractOptions {
   signal?: AbortSignal;
   /** Fail with code 'stalled' when no input arrives for this many milliseconds (default: never). */
   stallMs?: number;
-  /** Called with the file content bytes received so far. */
+  /** Called with the file content bytes received so far (after each input chunk). */
   onProgress?: (bytes: number) => void;
 }
 
@@ -97,25 +112,36 @@ export interface ExtractResult {
 
 type Node = 'dir' | 'implicit' | 'file' | 'symlink';
 
-interface TarHeader {
-  name: string;
-  type: string | null;
-  size: number;
-  mode: number;
-  mtime: Date;
-  linkname: string | null;
-  pax?: Record<string, string> | null;
-  byteOffset?: number;
-}
-
-type EntryStream = AsyncIterable<Buffer> & { resume(): unknown };
-
 interface DirRecord {
   rel: Buffer;
   mtime?: bigint;
 }
 
+/** The file whose data is being received. */
+interface OpenFile {
+  fd: number;
+  rel: Buffer;
+  /** The name as in the archive, for messages. */
+  raw: Buffer;
+  size: number;
+  left: number;
+  hash: Hash;
+  batch: Buffer[];
+  batchBytes: number;
+  mtime: bigint;
+  exec: boolean;
+  mode: number;
+}
+
+/** A pax or GNU long-name record being collected. */
+interface LongRecord {
+  type: string;
+  buf: Buffer;
+  fill: number;
+}
+
 const GZIP = [0x1f, 0x8b];
+const padding = (size: number) => (BLOCK - (size % BLOCK)) % BLOCK;
 
 function errnoMessage(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
@@ -140,7 +166,7 @@ function lastNonZero(b: Buffer): number {
 }
 
 function writeAll(fd: number, bufs: Buffer[], total: number): void {
-  const n = writevSync(fd, bufs);
+  const n = bufs.length === 1 ? writeSync(fd, bufs[0]!) : writevSync(fd, bufs);
   if (n === total) return;
   const rest = Buffer.concat(bufs).subarray(n);
   let off = 0;
@@ -164,6 +190,17 @@ class Extraction {
   private zeroRunStart = 0;
   private error: ExtractError | undefined;
   private stall: NodeJS.Timeout | undefined;
+  // Parser state: a partial header block, the file being written, a long record, bytes to skip.
+  private readonly header = Buffer.alloc(BLOCK);
+  private headerFill = 0;
+  private file: OpenFile | undefined;
+  private long: LongRecord | undefined;
+  private skip = 0;
+  /** Pending pax records (local, then global) and GNU long names for the next entry. */
+  private pax: PaxRecords | undefined;
+  private paxGlobal: PaxRecords | undefined;
+  private longName: Buffer | undefined;
+  private longLink: Buffer | undefined;
 
   constructor(
     destDir: string,
@@ -197,25 +234,18 @@ class Extraction {
       }, stallMs);
     }
 
-    // latin1 keeps ustar and GNU long names as raw bytes (pax records are UTF-8 by definition).
-    const ex = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
-    let active: Promise<void> = Promise.resolve();
-    ex.on('entry', (header, stream, next) => {
-      // Errors reach the handler through iteration; without a listener an entry destroyed
-      // before it is read (a refused entry, an abort) would throw from inside tar-stream.
-      stream.on('error', () => {});
-      active = this.entry(header as unknown as TarHeader, stream as unknown as EntryStream).then(
-        () => next(),
-        (err: unknown) => {
-          this.fail(err, inner);
-          next(this.error);
-        },
-      );
-    });
-
+    const consume = async (chunks: AsyncIterable<Buffer>): Promise<void> => {
+      for await (const chunk of chunks) {
+        if (this.error) return;
+        this.feed(chunk);
+        this.opts.onProgress?.(this.bytes);
+        if (this.error) return;
+      }
+      this.endOfInput();
+    };
     try {
       await Promise.race([
-        pipeline(source as AsyncIterable<Uint8Array>, (src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>) => this.decode(src), ex as never, {
+        pipeline(source as AsyncIterable<Uint8Array>, (src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>) => this.decode(src), consume, {
           signal: inner.signal,
         }),
         failed,
@@ -226,21 +256,33 @@ class Extraction {
       signal?.removeEventListener('abort', onAbort);
       clearTimeout(this.stall);
       if (this.error) {
-        ex.destroy();
+        this.closeFile();
         const s = source as Partial<Readable>;
         if (typeof s.destroy === 'function') s.destroy();
       }
-      await active;
     }
     if (this.error) throw this.error;
     this.checkEnd();
     return this.finish();
   }
 
-  /** Records the first failure (later ones are consequences) and stops the pipeline. */
+  /** Records the first failure (later ones are consequences), closes the open file, stops the pipeline. */
   private fail(err: unknown, inner: AbortController): void {
     this.error ??= this.wrap(err);
+    this.closeFile();
     inner.abort(this.error);
+  }
+
+  private closeFile(): void {
+    const f = this.file;
+    this.file = undefined;
+    if (f) {
+      try {
+        closeSync(f.fd);
+      } catch {
+        /* already failing */
+      }
+    }
   }
 
   private wrap(err: unknown): ExtractError {
@@ -256,16 +298,10 @@ class Extraction {
     if (typeof e?.code === 'string' && e.code.startsWith('Z_')) {
       return new ExtractError(`the gzip stream is corrupt: ${msg}`, 'corrupt', undefined, { cause: err });
     }
-    if (/Unexpected end of data/.test(msg)) {
-      return new ExtractError('the archive ends in the middle of an entry (truncated transfer)', 'truncated', undefined, { cause: err });
-    }
-    if (/Invalid tar header|Header exceeds max size|Invalid header/.test(msg)) {
-      return new ExtractError(`the data is not a valid tar archive: ${msg}`, 'corrupt', undefined, { cause: err });
-    }
     return new ExtractError(`extraction failed: ${msg}`, 'io', undefined, { cause: err });
   }
 
-  /** Gunzips when the stream starts with the gzip magic; tracks tar positions; cuts big chunks. */
+  /** Gunzips when the stream starts with the gzip magic; tracks tar positions. */
   private async *decode(src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>): AsyncGenerator<Buffer> {
     const it = Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : src[Symbol.iterator]();
     const head: Buffer[] = [];
@@ -288,17 +324,14 @@ class Extraction {
     }
     let body: AsyncIterable<Buffer> = raw();
     if (first[0] === GZIP[0] && first[1] === GZIP[1]) {
-      const gz = createGunzip({ chunkSize: MAX_CHUNK });
+      const gz = createGunzip({ chunkSize: GUNZIP_CHUNK });
       pipeline(Readable.from(body, { objectMode: false }), gz).catch(() => {});
       body = gz;
     }
     try {
       for await (const chunk of body) {
-        for (let off = 0; off < chunk.length; off += MAX_CHUNK) {
-          const piece = off === 0 && chunk.length <= MAX_CHUNK ? chunk : chunk.subarray(off, off + MAX_CHUNK);
-          this.track(piece);
-          yield piece;
-        }
+        this.track(chunk);
+        yield chunk;
       }
     } finally {
       // Close a source iterator we stopped early (a Node stream is also destroyed by pipeline).
@@ -316,40 +349,119 @@ class Extraction {
     }
   }
 
-  private checkEnd(): void {
-    if (this.zeroRunStart > this.lastEntryEnd) {
-      throw new ExtractError('the archive has data after its last entry that is not a tar entry', 'corrupt');
-    }
-    if (this.fed - this.lastEntryEnd < 1024) {
-      throw new ExtractError('the archive ends without its end-of-archive blocks (truncated transfer)', 'truncated');
+  /** Parses one chunk of the tar stream and does all it says, synchronously. */
+  private feed(chunk: Buffer): void {
+    const base = this.fed - chunk.length;
+    const n = chunk.length;
+    let off = 0;
+    while (off < n) {
+      const f = this.file;
+      if (f) {
+        const take = Math.min(f.left, n - off);
+        this.fileData(f, chunk.subarray(off, off + take));
+        off += take;
+        if (f.left === 0) this.endFile(f);
+      } else if (this.skip > 0) {
+        const take = Math.min(this.skip, n - off);
+        this.skip -= take;
+        off += take;
+      } else if (this.long) {
+        const l = this.long;
+        const take = Math.min(l.buf.length - l.fill, n - off);
+        chunk.copy(l.buf, l.fill, off, off + take);
+        l.fill += take;
+        off += take;
+        if (l.fill === l.buf.length) this.endLong(l);
+      } else if (this.headerFill === 0 && n - off >= BLOCK) {
+        off += BLOCK;
+        this.onHeader(chunk.subarray(off - BLOCK, off), base + off);
+      } else {
+        const take = Math.min(BLOCK - this.headerFill, n - off);
+        chunk.copy(this.header, this.headerFill, off, off + take);
+        this.headerFill += take;
+        off += take;
+        if (this.headerFill === BLOCK) {
+          this.headerFill = 0;
+          this.onHeader(this.header, base + off);
+        }
+      }
     }
   }
 
-  private async entry(h: TarHeader, stream: EntryStream): Promise<void> {
-    const paxPath = h.pax?.path;
-    const rawName = Buffer.from(h.name, paxPath && paxPath === h.name ? 'utf8' : 'latin1');
+  /** A header block; `dataStart` is the tar offset just after it. */
+  private onHeader(block: Buffer, dataStart: number): void {
+    let h: TarHeader | null;
+    try {
+      h = decodeHeader(block);
+    } catch (err) {
+      throw new ExtractError(`the data is not a valid tar archive: ${(err as Error).message}`, 'corrupt', undefined, { cause: err });
+    }
+    if (h === null) return;
+    switch (h.type) {
+      case 'pax-header':
+      case 'pax-global-header':
+      case 'gnu-long-path':
+      case 'gnu-long-link-path':
+        if (!Number.isSafeInteger(h.size) || h.size < 0 || h.size > MAX_LONG_HEADER) {
+          throw new ExtractError(`the data is not a valid tar archive: a ${h.type} record of ${h.size} bytes`, 'corrupt');
+        }
+        this.long = { type: h.type, buf: Buffer.alloc(h.size), fill: 0 };
+        if (h.size === 0) this.endLong(this.long);
+        return;
+    }
+    this.entry(h, dataStart);
+  }
+
+  private endLong(l: LongRecord): void {
+    this.long = undefined;
+    this.skip = padding(l.buf.length);
+    try {
+      if (l.type === 'gnu-long-path') this.longName = decodeLongName(l.buf);
+      else if (l.type === 'gnu-long-link-path') this.longLink = decodeLongName(l.buf);
+      else if (l.type === 'pax-global-header') this.paxGlobal = decodePax(l.buf, { other: new Map(this.paxGlobal?.other ?? []), path: this.paxGlobal?.path, linkpath: this.paxGlobal?.linkpath });
+      else this.pax = decodePax(l.buf);
+    } catch (err) {
+      throw new ExtractError(`the data is not a valid tar archive: ${(err as Error).message}`, 'corrupt', undefined, { cause: err });
+    }
+  }
+
+  /** A real entry: applies pending long names and pax records, checks it, creates it. */
+  private entry(h: TarHeader, dataStart: number): void {
+    const pax = this.pax;
+    const global = this.paxGlobal;
+    this.pax = undefined;
+    let rawName = this.longName ?? h.name;
+    let link = this.longLink ?? h.linkname;
+    this.longName = this.longLink = undefined;
+    const path = pax?.path ?? global?.path;
+    if (path?.length) rawName = path;
+    const linkpath = pax?.linkpath ?? global?.linkpath;
+    if (linkpath?.length) link = linkpath;
+    const paxValue = (key: string) => pax?.other.get(key) ?? global?.other.get(key);
     try {
       if (++this.count > this.maxEntries) throw new TarRuleError(`is entry number ${this.count}, over the limit of ${this.maxEntries} entries`, 'limit');
       const kind = entryKind(h.type);
-      const size = checkSize(h.size, kind);
-      checkMode(h.mode);
+      const paxSize = paxValue('size');
+      if (paxSize !== undefined && !/^[0-9]{1,16}$/.test(paxSize)) throw new TarRuleError(`has an invalid pax size (${JSON.stringify(paxSize)})`, 'corrupt');
+      const size = checkSize(paxSize !== undefined ? Number(paxSize) : h.size, kind);
+      checkMode(checkModeField(h.mode));
       const rel = normalizePath(rawName, kind === 'dir');
-      if (h.byteOffset !== undefined) this.lastEntryEnd = h.byteOffset + Math.ceil(size / 512) * 512;
-      if (kind === 'file') {
-        await this.file(rel, size, h, stream);
-        return;
-      }
-      stream.resume();
-      if (kind === 'dir') this.dir(rel, entryMtime(h.pax?.mtime, h.mtime));
-      else this.symlink(rel, h);
+      this.lastEntryEnd = dataStart + size + padding(size);
+      if (kind === 'file') this.openFile(rel, rawName, size, entryMtime(paxValue('mtime'), h.mtime), isExecutable(h.mode));
+      else if (kind === 'dir') this.dir(rel, entryMtime(paxValue('mtime'), h.mtime));
+      else this.symlink(rel, link);
     } catch (err) {
-      if (err instanceof TarRuleError) throw new ExtractError(`entry ${showName(rawName)} ${err.message}`, err.code, rawName.toString());
-      if (err instanceof ExtractError) throw err;
-      if ((err as NodeJS.ErrnoException)?.code) {
-        throw new ExtractError(`cannot create entry ${showName(rawName)}: ${errnoMessage(err)}`, 'io', rawName.toString(), { cause: err });
-      }
-      throw err;
+      throw this.entryError(err, rawName);
     }
+  }
+
+  private entryError(err: unknown, rawName: Buffer): unknown {
+    if (err instanceof TarRuleError) return new ExtractError(`entry ${showName(rawName)} ${err.message}`, err.code, rawName.toString());
+    if (err instanceof ExtractError) return err;
+    if ((err as NodeJS.ErrnoException)?.code) {
+      return new ExtractError(`cannot create entry ${showName(rawName)}: ${errnoMessage(err)}`, 'io', rawName.toString(), { cause: err });
+    }
+    return err;
   }
 
   private abs(rel: Buffer): Buffer {
@@ -398,70 +510,101 @@ class Extraction {
     this.dirs.set(key, { rel, mtime });
   }
 
-  private symlink(rel: Buffer, h: TarHeader): void {
+  private symlink(rel: Buffer, target: Buffer): void {
     if (rel.length === 0) throw new TarRuleError('is a symlink in place of the root directory', 'unsafe');
-    const paxLink = h.pax?.linkpath;
-    const linkname = h.linkname ?? '';
-    const target = Buffer.from(linkname, paxLink && paxLink === linkname ? 'utf8' : 'latin1');
     checkLinkTarget(target);
     this.claim(rel, 'symlink');
     symlinkSync(target, this.abs(rel));
     this.files.push({ path: rel, kind: 'symlink', size: target.length, hash: createHash(this.hash).update(target).digest('hex') });
   }
 
-  private async file(rel: Buffer, size: number, h: TarHeader, stream: AsyncIterable<Buffer>): Promise<void> {
+  private openFile(rel: Buffer, raw: Buffer, size: number, mtime: bigint, exec: boolean): void {
     if (rel.length === 0) throw new TarRuleError('is a file in place of the root directory', 'unsafe');
     if (size > this.maxBytes - this.bytes) {
       throw new TarRuleError(`is ${size} bytes, more than the ${this.maxBytes - this.bytes} bytes left of the ${this.maxBytes}-byte limit`, 'limit');
     }
-    const mtime = entryMtime(h.pax?.mtime, h.mtime);
-    const exec = isExecutable(h.mode);
-    const mode = exec ? 0o755 : 0o644;
     this.claim(rel, 'file');
-    const hash = createHash(this.hash);
+    const mode = storeFileMode(exec);
     const fd = openSync(this.abs(rel), FILE_FLAGS, mode);
-    try {
-      fchmodSync(fd, mode);
-      let batch: Buffer[] = [];
-      let batchBytes = 0;
-      let got = 0;
-      for await (const chunk of stream) {
-        got += chunk.length;
-        hash.update(chunk);
-        batch.push(chunk);
-        batchBytes += chunk.length;
-        if (batchBytes >= WRITE_BATCH || batch.length >= MAX_IOV) {
-          writeAll(fd, batch, batchBytes);
-          batch = [];
-          batchBytes = 0;
-        }
-        this.bytes += chunk.length;
-        this.opts.onProgress?.(this.bytes);
-      }
-      if (batchBytes) writeAll(fd, batch, batchBytes);
-      if (got !== size) throw new ExtractError(`the archive ends in the middle of entry ${showName(rel)} (truncated transfer)`, 'truncated', rel.toString());
-      const t = Number(mtime);
-      futimesSync(fd, t, t);
-      if (fstatSync(fd, { bigint: true }).mtimeNs / 1_000_000_000n !== mtime) {
-        throw new TarRuleError(`has an mtime (${mtime}) this file system cannot store`, 'limit');
-      }
-    } finally {
-      closeSync(fd);
-    }
-    this.files.push({ path: rel, kind: 'file', exec, mtime, size, hash: hash.digest('hex') });
+    const f: OpenFile = { fd, rel, raw, size, left: size, hash: createHash(this.hash), batch: [], batchBytes: 0, mtime, exec, mode };
+    this.file = f;
+    if (size === 0) this.endFile(f);
   }
 
-  /** Directory mtimes last (creating children changes them), then the manifest. */
+  private fileData(f: OpenFile, piece: Buffer): void {
+    f.left -= piece.length;
+    this.bytes += piece.length;
+    f.hash.update(piece);
+    try {
+      // A whole small file (or a file's last piece with nothing batched): one write.
+      if (f.batchBytes === 0 && (f.left === 0 || piece.length >= WRITE_BATCH)) {
+        writeAll(f.fd, [piece], piece.length);
+        return;
+      }
+      f.batch.push(piece);
+      f.batchBytes += piece.length;
+      if (f.left === 0 || f.batchBytes >= WRITE_BATCH || f.batch.length >= MAX_IOV) {
+        writeAll(f.fd, f.batch, f.batchBytes);
+        f.batch = [];
+        f.batchBytes = 0;
+      }
+    } catch (err) {
+      throw this.entryError(err, f.raw);
+    }
+  }
+
+  /** The file's data is complete: mtime, check what the file system stored, close. */
+  private endFile(f: OpenFile): void {
+    this.file = undefined;
+    this.skip = padding(f.size);
+    try {
+      const t = Number(f.mtime);
+      futimesSync(f.fd, t, t);
+      const st = fstatSync(f.fd);
+      if ((st.mode & 0o7777) !== f.mode) fchmodSync(f.fd, f.mode);
+      if (Math.floor(st.mtimeMs / 1000) !== t) {
+        throw new TarRuleError(`has an mtime (${f.mtime}) this file system cannot store`, 'limit');
+      }
+    } catch (err) {
+      throw this.entryError(err, f.raw);
+    } finally {
+      closeSync(f.fd);
+    }
+    this.files.push({ path: f.rel, kind: 'file', exec: f.exec, mtime: f.mtime, size: f.size, hash: f.hash.digest('hex') });
+  }
+
+  /** The input ended: it must not end inside an entry. */
+  private endOfInput(): void {
+    if (this.file) {
+      const rel = this.file.rel;
+      throw new ExtractError(`the archive ends in the middle of entry ${showName(rel)} (truncated transfer)`, 'truncated', rel.toString());
+    }
+    if (this.skip > 0 || this.long || this.headerFill > 0) {
+      throw new ExtractError('the archive ends in the middle of an entry (truncated transfer)', 'truncated');
+    }
+  }
+
+  private checkEnd(): void {
+    if (this.zeroRunStart > this.lastEntryEnd) {
+      throw new ExtractError('the archive has data after its last entry that is not a tar entry', 'corrupt');
+    }
+    if (this.fed - this.lastEntryEnd < 1024) {
+      throw new ExtractError('the archive ends without its end-of-archive blocks (truncated transfer)', 'truncated');
+    }
+  }
+
+  /** Directory modes and mtimes last (creating children changes them), then the manifest. */
   private finish(): ExtractResult {
     const dirEntries: ManifestEntry[] = [];
     for (const d of this.dirs.values()) {
       const p = this.abs(d.rel);
       try {
+        chmodSync(p, STORE_DIR_MODE);
         if (d.mtime !== undefined) utimesSync(p, Number(d.mtime), Number(d.mtime));
         const st = lstatSync(p, { bigint: true });
         dirEntries.push({ path: d.rel, kind: 'dir', mtime: st.mtimeNs / 1_000_000_000n });
       } catch (err) {
-        throw new ExtractError(`cannot set the time of directory ${showName(d.rel)}: ${errnoMessage(err)}`, 'io', d.rel.toString(), { cause: err });
+        throw new ExtractError(`cannot set the mode and time of directory ${showName(d.rel)}: ${errnoMessage(err)}`, 'io', d.rel.toString(), { cause: err });
       }
     }
     const entries = [...dirEntries, ...this.files];
@@ -477,8 +620,9 @@ class Extraction {
 
 /**
  * Extracts a tar or tar.gz stream into `destDir` (an existing, empty directory the caller owns and
- * removes on failure). Resolves with the manifest entries of what was written; rejects with an
- * ExtractError naming the bad entry. All file descriptors are closed before it settles.
+ * removes on failure). Resolves with the manifest entries of what was written, in store form
+ * (files 0444/0555, directories 0555); rejects with an ExtractError naming the bad entry. All file
+ * descriptors are closed before it settles.
  */
 export async function extractTar(
   source: TarSource,

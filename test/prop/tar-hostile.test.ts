@@ -5,7 +5,7 @@
 // the extraction directory changed, no file was created through a symlink, no more than maxBytes
 // were written, and no file descriptor was left open. On success the manifest it returns is the
 // manifest of the tree on disk.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderManifest } from '../../src/core/manifest-format.js';
 import { ExtractError, extractTar } from '../../src/io/tar-extract.js';
 import { walkTree } from '../../src/io/tree-walk.js';
-import { filesIn, openFds, rawTar, snapshot, type RawEntry } from '../helpers/tar-fixtures.js';
+import { filesIn, openFds, rawTar, snapshot, type RawEntry, removeAll } from '../helpers/tar-fixtures.js';
 
 let base: string;
 let outside: string;
@@ -29,7 +29,7 @@ beforeAll(() => {
   symlinkSync('victim', join(outside, 'victim-link'));
 });
 
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+afterAll(() => removeAll(base));
 
 const OUTSIDE = '@OUTSIDE@';
 const MAX_BYTES = 3000;
@@ -104,7 +104,7 @@ describe('extractTar against random hostile archives', () => {
     let refusals = 0;
     await fc.assert(
       fc.asyncProperty(archive, async (a) => {
-        rmSync(dest, { recursive: true, force: true });
+        removeAll(dest);
         mkdirSync(dest);
         const before = snapshot(base, [dest]);
         const fds = openFds();

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
+import { removeAll } from '../helpers/tar-fixtures.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatDigest } from '../../src/core/digest.js';
 import { manifestDigest, renderManifest } from '../../src/core/manifest-format.js';
@@ -21,7 +22,7 @@ let base: string;
 beforeAll(() => {
   base = mkdtempSync(join(tmpdir(), '0share-tarrt-'));
 });
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+afterAll(() => removeAll(base));
 
 // Name bytes: ASCII, space, dot, UTF-8 'é' (c3 a9) and bytes that make names invalid UTF-8.
 const nameByte = fc.constantFrom(0x61, 0x62, 0x5a, 0x20, 0x2e, 0x5f, 0xc3, 0xa9, 0xff);
@@ -90,8 +91,8 @@ describe('packTree → extractTar round trip', () => {
         // the old sha1 format also carries directory mtimes (compare its D lines)
         const dLines = (m: Buffer) => m.toString('latin1').split('\n').filter((l) => l.startsWith('D '));
         expect(dLines(renderManifest(result.entries, 'sha1'))).toEqual(dLines(renderManifest(await walkTree(src, 'sha1'), 'sha1')));
-        rmSync(src, { recursive: true });
-        rmSync(dest, { recursive: true });
+        removeAll(src);
+        removeAll(dest);
       }),
       { numRuns: 100 },
     );
@@ -112,15 +113,15 @@ describe('packTree → extractTar round trip', () => {
           expect(zi(sandbox, ['digest', '--algorithm=sha256new', out]).trim()).toBe(digest);
           const add = ziResult(sandbox, ['store', 'add', digest, tgz]);
           expect(add.status, add.stderr).toBe(0);
-          rmSync(src, { recursive: true });
-          rmSync(out, { recursive: true });
+          removeAll(src);
+          removeAll(out);
           rmSync(tgz);
         }),
         { numRuns: 6 },
       );
     } finally {
       execFileSync('chmod', ['-R', 'u+w', sandbox.root]);
-      rmSync(sandbox.root, { recursive: true, force: true });
+      removeAll(sandbox.root);
     }
   });
 });
