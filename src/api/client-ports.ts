@@ -74,7 +74,8 @@ async function commit(opts: TransferPortOptions, digest: Digest, tmpDir: string,
   // What arrived is right; failing to store it is this machine's problem, not the peer's.
   try {
     if (opts.system) return await commitToSystemStore({ tmpDir, digest, manifest, env: opts.env });
-    return await commitStaged({ tmpDir, store: opts.stores[0]!, digest, manifest });
+    // The staged tree comes from our extractor, which leaves it in store form.
+    return await commitStaged({ tmpDir, store: opts.stores[0]!, digest, manifest, permissionsFixed: true });
   } catch (err) {
     throw new LocalFailure((err as Error).message);
   }

@@ -93,10 +93,16 @@ export interface CommitOptions {
   digest: Digest;
   /** The manifest computed while receiving the tree; if absent the tree is walked. */
   manifest?: Uint8Array;
+  /**
+   * The tree is already in store form (files 0444/0555, directories 0555, only files,
+   * directories and symlinks, no special bits), as src/io/tar-extract.ts leaves it: skip the
+   * fixup walk. Only for trees this process built itself.
+   */
+  permissionsFixed?: boolean;
 }
 
 /**
- * Fixes permissions, verifies `digest`, writes `.manifest` and renames the tmp dir to
+ * Fixes permissions (unless `permissionsFixed`), verifies `digest`, writes `.manifest` and renames the tmp dir to
  * `store/<digest>`, returning that path. If the target already exists that counts as success and
  * the tmp dir is removed. Any failure removes the tmp dir and throws.
  */
@@ -114,7 +120,7 @@ export async function commitStaged(opts: CommitOptions): Promise<string> {
     if (await lstat(join(tmpDir, '.manifest')).catch(() => undefined)) {
       throw new StoreError(`Directory '${tmpDir}' already contains a .manifest file! An implementation must not contain a top-level .manifest.`);
     }
-    await fixPermissions(tmpDir);
+    if (!opts.permissionsFixed) await fixPermissions(tmpDir);
     const manifest = opts.manifest ?? renderManifest(await walkTree(tmpDir, digest.alg), digest.alg);
     const actual = manifestDigest(manifest, digest.alg);
     if (!sameDigest(actual, digest)) {

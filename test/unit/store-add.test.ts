@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Digest, formatDigest, parseDigest } from '../../src/core/digest.js';
 import { addDirectory, commitStaged, makeTmpDir, removeTree, verifyEntry } from '../../src/io/store-add.js';
+import { extractTar } from '../../src/io/tar-extract.js';
 import { manifestOfTree } from '../../src/io/tree-walk.js';
 import { type TreeSpec, buildTree, tempDir } from '../helpers/trees.js';
 
@@ -72,6 +73,21 @@ describe('commitStaged', () => {
     const { manifest } = await manifestOfTree(tmp, 'sha256new');
     const path = await commitStaged({ tmpDir: tmp, store, digest: SAMPLE_DIGEST, manifest });
     expect(readFileSync(join(path, '.manifest'))).toEqual(manifest);
+  });
+
+  it('with permissionsFixed, commits a tree the extractor left in store form without a fixup walk', async () => {
+    const src = join(dir, 'src');
+    buildTree(src, SAMPLE);
+    const tar = spawnSync('tar', ['-C', src, '-cf', '-', '.'], { maxBuffer: 1 << 24 });
+    expect(tar.status).toBe(0);
+    const tmp = await makeTmpDir(store);
+    const { manifest } = await extractTar([tar.stdout], tmp, { alg: 'sha256new' });
+    const path = await commitStaged({ tmpDir: tmp, store, digest: SAMPLE_DIGEST, manifest, permissionsFixed: true });
+    expect(mode(path)).toBe(0o555);
+    expect(mode(join(path, 'My Dir'))).toBe(0o555);
+    expect(mode(join(path, 'MyFile'))).toBe(0o444);
+    expect(mode(join(path, 'My Dir/!a file!.exe'))).toBe(0o555);
+    expect((await verifyEntry(path)).ok).toBe(true);
   });
 
   it('an existing target is success; the new tmp dir goes away', async () => {
