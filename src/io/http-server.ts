@@ -5,7 +5,6 @@
 // slow or silent clients (slowloris, readers that stop) from holding the server.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGzip } from 'node:zlib';
 import { createActor } from 'xstate';
@@ -18,9 +17,11 @@ import {
   type ServerSessionPorts,
   serverSessionMachine,
 } from '../machines/server-session.machine.js';
+import { ChunkPool } from './chunk-pool.js';
 import type { Logger } from './logger.js';
+import { ResponseSink } from './response-sink.js';
 import { openManifest, resolveServed } from './served-implementation.js';
-import { packTree } from './tar-pack.js';
+import { packTree, READ_CHUNK } from './tar-pack.js';
 
 export interface HttpServerOptions {
   port: number;
@@ -45,8 +46,6 @@ export interface HttpServer {
 }
 
 const RETRY_AFTER_SECONDS = 2;
-/** Progress is reported to the session at most this often (ms); it only feeds the stall timer. */
-const PROGRESS_INTERVAL = 200;
 
 const REASONS: Record<number, string> = {
   400: 'Bad request: the path must be /implementation/<digest> with a strict digest (sha256new_…, sha1new=…)',
@@ -57,24 +56,6 @@ const REASONS: Record<number, string> = {
   503: 'Busy: too many uploads in progress; try another peer or again shortly',
 };
 
-/** Counts the bytes flowing to the response (those the client's socket has accepted). */
-class ByteCounter extends Transform {
-  bytes = 0;
-  private last = 0;
-  constructor(private readonly onProgress: (bytes: number) => void) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    const now = Date.now();
-    if (now - this.last >= PROGRESS_INTERVAL) {
-      this.last = now;
-      this.onProgress(this.bytes);
-    }
-    cb(null, chunk);
-  }
-}
-
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -82,18 +63,18 @@ function messageOf(err: unknown): string {
 /** Writes the 200 response for a session (headers, then the body unless HEAD). */
 function sendBody(res: ServerResponse, req: BodyRequest, events: BodyEvents): void {
   const run = async (): Promise<number> => {
-    const counter = new ByteCounter(events.progress);
     if (req.kind === 'manifest') {
+      const sink = new ResponseSink(res, events.progress);
       const m = await openManifest(req.found.dir);
       if (!m) throw new Error('.manifest vanished');
       try {
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': m.size });
         if (req.head) res.end();
-        else await pipeline(m.handle.createReadStream({ autoClose: false }), counter, res, { signal: req.signal });
+        else await pipeline(m.handle.createReadStream({ autoClose: false }), sink, { signal: req.signal });
       } finally {
         await m.handle.close();
       }
-      return counter.bytes;
+      return sink.bytes;
     }
     const headers: Record<string, string | number> = {
       'Content-Type': req.plainTar ? 'application/x-tar' : 'application/x-compressed-tar',
@@ -105,10 +86,16 @@ function sendBody(res: ServerResponse, req: BodyRequest, events: BodyEvents): vo
       res.end();
       return 0;
     }
-    const tar = packTree(req.found.dir, { signal: req.signal });
-    if (req.plainTar) await pipeline(tar, counter, res, { signal: req.signal });
-    else await pipeline(tar, createGzip({ level: zlib.Z_BEST_SPEED }), counter, res, { signal: req.signal });
-    return counter.bytes;
+    if (!req.plainTar) {
+      const sink = new ResponseSink(res, events.progress);
+      await pipeline(packTree(req.found.dir, { signal: req.signal }), createGzip({ level: zlib.Z_BEST_SPEED }), sink, { signal: req.signal });
+      return sink.bytes;
+    }
+    // Plain tar chunks reach the sink as they were read, so it gives their buffers back for reuse.
+    const pool = new ChunkPool(READ_CHUNK);
+    const sink = new ResponseSink(res, events.progress, pool);
+    await pipeline(packTree(req.found.dir, { signal: req.signal, pool }), sink, { signal: req.signal });
+    return sink.bytes;
   };
   run().then(events.finished, (err: unknown) => events.failed(messageOf(err)));
 }
