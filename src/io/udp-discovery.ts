@@ -1,14 +1,10 @@
 // The client's discovery socket: one udp4 socket on an ephemeral port that sends the 2008 query
 // (broadcast on every interface's directed broadcast address and 255.255.255.255, or unicast to
-// the `-H` hosts) and turns the unicast replies into an RxJS stream of {peer, digests}. Queries
-// issued in the same turn of the event loop are batched into as few datagrams as possible.
+// the `-H` hosts) and turns the unicast replies into a stream of {peer, digests}. Queries issued in
+// the same turn of the event loop are batched into as few datagrams as possible.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
-// Just the two pieces used, not the `rxjs` index: under Node that loads every operator (CommonJS),
-// some 40 ms of start-up that `0share run` would add before asking peers.
-import { Observable } from 'rxjs/internal/Observable';
-import { share } from 'rxjs/internal/operators/share';
 import { formatDigest, type Digest } from '../core/digest.js';
 import { DEFAULT_PORT, decodeReply, encodeQuery } from '../core/protocol.js';
 import type { Peer } from '../machines/types.js';
@@ -22,6 +18,15 @@ export interface Target {
 export interface Reply {
   readonly peer: Peer;
   readonly digests: readonly Digest[];
+}
+
+/**
+ * Replies as they arrive, to every subscriber. Deliberately not an RxJS Observable: loading RxJS
+ * (30 CommonJS files even for Observable and share alone) would delay the first query of every
+ * `0share run`, and subscribing is all the clients do.
+ */
+export interface ReplyStream {
+  subscribe(onReply: (reply: Reply) => void): { unsubscribe(): void };
 }
 
 export interface DiscoveryOptions {
@@ -38,7 +43,7 @@ export interface Discovery {
   /** Sends the query for these digests to every target; rejects only if no target could be reached. */
   send(digests: readonly Digest[]): Promise<void>;
   /** Replies offering at least one digest asked for (other digests are dropped). */
-  readonly replies$: Observable<Reply>;
+  readonly replies$: ReplyStream;
   readonly targets: readonly Target[];
   /** With `-H`: those hosts, as the peers their replies come from (nobody else can answer). Undefined when broadcasting. */
   readonly hosts?: readonly Peer[];
@@ -166,15 +171,21 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     if (digests.length < r.digests.length) log?.debug({ from: rinfo.address }, 'ignored offers of digests we did not ask for');
     return digests.length ? { peer: { host: rinfo.address, port: rinfo.port }, digests } : undefined;
   };
-  // One 'message' listener however many subscribe (share).
-  const replies$ = new Observable<Reply>((subscriber) => {
-    const onMessage = (msg: Buffer, rinfo: RemoteInfo) => {
-      const reply = decode(msg, rinfo);
-      if (reply) subscriber.next(reply);
-    };
-    socket.on('message', onMessage);
-    return () => socket.off('message', onMessage);
-  }).pipe(share());
+  // One 'message' listener, each datagram decoded once, however many subscribe.
+  const subscribers = new Set<(reply: Reply) => void>();
+  socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+    if (subscribers.size === 0) return;
+    const reply = decode(msg, rinfo);
+    if (reply) for (const s of [...subscribers]) s(reply);
+  });
+  const replies$: ReplyStream = {
+    subscribe(onReply) {
+      // A function of its own per subscription, so subscribing twice with one callback is two subscriptions.
+      const s = (reply: Reply) => onReply(reply);
+      subscribers.add(s);
+      return { unsubscribe: () => void subscribers.delete(s) };
+    },
+  };
 
   return {
     targets,
