@@ -43,6 +43,12 @@ export interface FetchOptions extends TimingOptions {
   onProgress?: (digest: string, bytes: number) => void;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
+  /**
+   * When the discovery window starts, as a `performance.now()` time. Default: when the first query
+   * is sent. `0share run` passes 0 (the process start) so that what it adds when no peer answers is
+   * bounded by the window. Peers always get at least half the window after the first query.
+   */
+  windowFrom?: number;
 }
 
 /** Turns snapshot changes of one transfer into FetchEvents. */
@@ -177,12 +183,13 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
     replies: (digest, onPeer) => s.responders.listen(formatDigest(digest), onPeer),
   });
   const timing = transferTiming(opts);
+  const windowEnd = Math.max((opts.windowFrom ?? s.askedAt) + timing.discoveryWindow, s.askedAt + timing.discoveryWindow / 2);
   try {
     return await pool(unique, opts.concurrency ?? 8, async (digest) => {
       const key = formatDigest(digest);
       // What is left of the window that the first query opened; a machine starting after it
       // closed (one queued behind others) asks again with a window of its own.
-      const left = Math.round(timing.discoveryWindow - (performance.now() - s.askedAt));
+      const left = Math.round(windowEnd - performance.now());
       const join = s.unsent.delete(key) && left > 0;
       if (join) joined.add(key);
       const input = { digest, timing: join ? transferTiming({ ...opts, timeout: left }) : timing, hosts: s.discovery.hosts };

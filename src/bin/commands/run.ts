@@ -18,7 +18,8 @@ const SUMMARY: Record<Verb, string> = {
 const HELP = `
 0share options:
   -H, --host HOST[:PORT]  ask this peer directly instead of broadcasting (repeatable)
-  --timeout MS            how long to wait for peers to answer (default 250)
+  --timeout MS            how long peers may take to answer, counted from when 0share
+                          starts (default 250; at least half of it after the query)
   --port PORT             the peers' port (default 38339)
   --system                add fetched implementations to the system store (see the user guide)
   -h, --help              this help
@@ -66,6 +67,9 @@ async function prefetch(
       ...(log.enabled('debug') ? { logger: await log.logger() } : {}),
       system: cl.system,
       signal,
+      // The window counts from the process start: when no peer has anything, the run costs no
+      // more than the window (plus the hand-over).
+      windowFrom: 0,
     });
     for (const r of results) {
       const what = { digest: formatDigest(r.digest), interface: r.interface };
