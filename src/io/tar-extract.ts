@@ -12,10 +12,12 @@
 // `permissionsFixed`).
 //
 // The tar stream is parsed here, synchronously, chunk by chunk (headers: src/core/tar-header.ts):
-// each chunk's headers, file data, hashing and file system calls happen in one turn of the event
-// loop, so no descriptor outlives a failure or an abort, there are no per-entry streams or
-// promises, and the network is read only as fast as the disk takes it. A file's data is written
-// in batches of up to 1 MiB (a small file: one write), so memory stays bounded.
+// each chunk's headers, hashing and the file system calls for small files happen in one turn of
+// the event loop, with no per-entry streams or promises. A large file's data (over 256 KiB) is
+// written in 1 MiB batches on the thread pool (positional writes, one at a time per file), so the
+// disk copy overlaps hashing and receiving; its mtime, check and close follow its last write.
+// At most 8 MiB are in flight (then input waits: the network is read only as fast as the disk
+// takes it), and every descriptor is closed, after its writes settle, before extraction settles.
 //
 // After each file is written, an fstat of the open descriptor checks that the file system stored
 // its mtime (and mode, in case of an unusual umask); the manifest must describe the tree on disk.
@@ -28,6 +30,7 @@ import { createHash, type Hash } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
+  writev,
   constants,
   fchmodSync,
   fstatSync,
@@ -70,6 +73,10 @@ const MAX_LONG_HEADER = 1024 * 1024;
 const GUNZIP_CHUNK = 64 * 1024;
 const WRITE_BATCH = 1024 * 1024;
 const MAX_IOV = 1024;
+/** Files larger than this are written on the thread pool. */
+const ASYNC_FILE = 256 * 1024;
+/** Bytes of asynchronous writes in flight before input waits. */
+const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 const FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 export type ExtractErrorCode = 'unsafe' | 'limit' | 'corrupt' | 'truncated' | 'stalled' | 'aborted' | 'io';
@@ -131,6 +138,9 @@ interface OpenFile {
   mtime: bigint;
   exec: boolean;
   mode: number;
+  /** Large files: the file offset of the next batch, and the chain of its writes in flight. */
+  pos: number;
+  writes?: Promise<void>;
 }
 
 /** A pax or GNU long-name record being collected. */
@@ -163,6 +173,18 @@ function lastNonZero(b: Buffer): number {
     end = start;
   }
   return -1;
+}
+
+/** pwritev on the thread pool, until all of `bufs` is written at `pos`. */
+function writeAllAt(fd: number, bufs: Buffer[], total: number, pos: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    writev(fd, bufs, pos, (err, n) => {
+      if (err) return reject(err);
+      if (n === total) return resolve();
+      const rest = Buffer.concat(bufs).subarray(n);
+      writeAllAt(fd, [rest], rest.length, pos + n).then(resolve, reject);
+    });
+  });
 }
 
 function writeAll(fd: number, bufs: Buffer[], total: number): void {
@@ -201,6 +223,11 @@ class Extraction {
   private paxGlobal: PaxRecords | undefined;
   private longName: Buffer | undefined;
   private longLink: Buffer | undefined;
+  /** Asynchronous work (large files' writes, then their close) and the bytes it holds. */
+  private readonly pending = new Set<Promise<void>>();
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private inner: AbortController | undefined;
 
   constructor(
     destDir: string,
@@ -223,6 +250,7 @@ class Extraction {
     const { signal } = this.opts;
     if (signal?.aborted) throw new ExtractError('extraction aborted', 'aborted', undefined, { cause: signal.reason });
     const inner = new AbortController();
+    this.inner = inner;
     const failed = new Promise<never>((_, reject) => inner.signal.addEventListener('abort', () => reject(inner.signal.reason)));
     failed.catch(() => {});
     const onAbort = () => this.fail(new ExtractError('extraction aborted', 'aborted', undefined, { cause: signal?.reason }), inner);
@@ -240,8 +268,10 @@ class Extraction {
         this.feed(chunk);
         this.opts.onProgress?.(this.bytes);
         if (this.error) return;
+        if (this.inFlight > MAX_IN_FLIGHT) await new Promise<void>((resolve) => (this.drained = resolve));
       }
       this.endOfInput();
+      while (this.pending.size) await Promise.all(this.pending);
     };
     try {
       await Promise.race([
@@ -260,6 +290,8 @@ class Extraction {
         const s = source as Partial<Readable>;
         if (typeof s.destroy === 'function') s.destroy();
       }
+      // Writes in flight finish (they cannot be cancelled) and close their descriptors.
+      while (this.pending.size) await Promise.allSettled(this.pending);
     }
     if (this.error) throw this.error;
     this.checkEnd();
@@ -273,16 +305,61 @@ class Extraction {
     inner.abort(this.error);
   }
 
+  /** Closes the file being received (after its writes in flight, so no write hits a reused fd). */
   private closeFile(): void {
     const f = this.file;
     this.file = undefined;
-    if (f) {
+    if (!f) return;
+    const close = () => {
       try {
         closeSync(f.fd);
       } catch {
         /* already failing */
       }
+    };
+    if (f.writes) this.trackPending(f.writes.then(close, close));
+    else close();
+  }
+
+  private trackPending(p: Promise<void>): void {
+    this.pending.add(p);
+    void p.then(() => this.pending.delete(p));
+  }
+
+  /** Hands a large file's batch to the thread pool, after that file's previous writes. */
+  private writeLater(f: OpenFile, bufs: Buffer[], bytes: number): void {
+    const pos = f.pos;
+    f.pos += bytes;
+    this.inFlight += bytes;
+    f.writes = (f.writes ?? Promise.resolve()).then(() =>
+      writeAllAt(f.fd, bufs, bytes, pos).then(
+        () => this.written(bytes),
+        (err: unknown) => {
+          this.written(bytes);
+          this.failLater(this.entryError(err, f.raw));
+          throw err;
+        },
+      ),
+    );
+    f.writes.catch(() => {});
+  }
+
+  private written(bytes: number): void {
+    this.inFlight -= bytes;
+    if (this.inFlight <= MAX_IN_FLIGHT / 2 && this.drained) {
+      const go = this.drained;
+      this.drained = undefined;
+      go();
     }
+  }
+
+  /** A failure found off the main path (a write on the thread pool): stops the extraction. */
+  private failLater(err: unknown): void {
+    if (this.inner) this.fail(err, this.inner);
+    else this.error ??= this.wrap(err);
+    const go = this.drained;
+    this.drained = undefined;
+    go?.();
   }
 
   private wrap(err: unknown): ExtractError {
@@ -526,7 +603,7 @@ class Extraction {
     this.claim(rel, 'file');
     const mode = storeFileMode(exec);
     const fd = openSync(this.abs(rel), FILE_FLAGS, mode);
-    const f: OpenFile = { fd, rel, raw, size, left: size, hash: createHash(this.hash), batch: [], batchBytes: 0, mtime, exec, mode };
+    const f: OpenFile = { fd, rel, raw, size, left: size, hash: createHash(this.hash), batch: [], batchBytes: 0, mtime, exec, mode, pos: 0 };
     this.file = f;
     if (size === 0) this.endFile(f);
   }
@@ -535,6 +612,16 @@ class Extraction {
     f.left -= piece.length;
     this.bytes += piece.length;
     f.hash.update(piece);
+    if (f.size > ASYNC_FILE) {
+      f.batch.push(piece);
+      f.batchBytes += piece.length;
+      if (f.left === 0 || f.batchBytes >= WRITE_BATCH || f.batch.length >= MAX_IOV) {
+        this.writeLater(f, f.batch, f.batchBytes);
+        f.batch = [];
+        f.batchBytes = 0;
+      }
+      return;
+    }
     try {
       // A whole small file (or a file's last piece with nothing batched): one write.
       if (f.batchBytes === 0 && (f.left === 0 || piece.length >= WRITE_BATCH)) {
@@ -553,10 +640,35 @@ class Extraction {
     }
   }
 
-  /** The file's data is complete: mtime, check what the file system stored, close. */
+  /** The file's data is complete: mtime, check what the file system stored, close (after its writes). */
   private endFile(f: OpenFile): void {
     this.file = undefined;
     this.skip = padding(f.size);
+    this.files.push({ path: f.rel, kind: 'file', exec: f.exec, mtime: f.mtime, size: f.size, hash: f.hash.digest('hex') });
+    if (f.writes) {
+      const done = f.writes.then(
+        () => {
+          try {
+            this.finishFile(f);
+          } catch (err) {
+            this.failLater(err);
+          }
+        },
+        () => {
+          try {
+            closeSync(f.fd);
+          } catch {
+            /* already failing */
+          }
+        },
+      );
+      this.trackPending(done);
+    } else {
+      this.finishFile(f);
+    }
+  }
+
+  private finishFile(f: OpenFile): void {
     try {
       const t = Number(f.mtime);
       futimesSync(f.fd, t, t);
@@ -570,7 +682,6 @@ class Extraction {
     } finally {
       closeSync(f.fd);
     }
-    this.files.push({ path: f.rel, kind: 'file', exec: f.exec, mtime: f.mtime, size: f.size, hash: f.hash.digest('hex') });
   }
 
   /** The input ended: it must not end inside an entry. */

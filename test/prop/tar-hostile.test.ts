@@ -90,8 +90,10 @@ function build(a: Gen): { bytes: Buffer; entries: RawEntry[] } {
 function declaredFiles(entries: RawEntry[]): Set<string> {
   const out = new Set<string>();
   for (const e of entries) {
-    // a ustar name field ends at the first NUL; a pax path keeps it (and is then refused)
-    let n = e.pax?.path !== undefined ? String(e.pax.path) : String(e.name).split('\0')[0]!;
+    // a ustar name field ends at the first NUL; a pax path keeps it (and is then refused); an
+    // empty pax path deletes the record (POSIX), so the header's name counts
+    const paxPath = e.pax?.path !== undefined ? String(e.pax.path) : '';
+    let n = paxPath !== '' ? paxPath : String(e.name).split('\0')[0]!;
     while (n.startsWith('./')) n = n.slice(2);
     if (e.type === '0' || e.type === '7') out.add(n);
   }

@@ -142,6 +142,31 @@ describe('extractTar: good archives', () => {
     expect(empty.result!.manifest.length).toBe(0);
   });
 
+  it('writes large files on the thread pool, in order, with their mtimes, among small ones', async () => {
+    const big = (seed: number, n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * seed) & 0xff));
+    const entries: RawEntry[] = [
+      { name: 'big1', data: big(7, 3_000_001), mtime: 111 },
+      { name: 'small', data: 'x', mtime: 222 },
+      { name: 'd/big2', data: big(13, 1_500_000), mode: 0o755, mtime: 333 },
+    ];
+    // in awkward pieces, so batches span input chunks
+    const bytes = rawTar(entries);
+    const pieces: Buffer[] = [];
+    for (let off = 0; off < bytes.length; off += 77_777) pieces.push(bytes.subarray(off, off + 77_777));
+    const { result, error } = await run(pieces);
+    expect(error).toBeUndefined();
+    expect(readFileSync(join(dest, 'big1')).equals(big(7, 3_000_001))).toBe(true);
+    expect(readFileSync(join(dest, 'd/big2')).equals(big(13, 1_500_000))).toBe(true);
+    expect(lstatSync(join(dest, 'big1')).mtimeMs).toBe(111_000);
+    expect(lstatSync(join(dest, 'd/big2')).mode & 0o7777).toBe(0o555);
+    expect(result!.manifest.toString('latin1')).toBe(renderManifest(await walkTree(dest, 'sha256new'), 'sha256new').toString('latin1'));
+  });
+
+  it('a transfer cut inside a large file is truncated, with every descriptor closed', async () => {
+    const bytes = rawTar([{ name: 'small', data: 'x' }, { name: 'big', data: Buffer.alloc(5_000_000, 3) }]);
+    await refused(bytes.subarray(0, 3_500_000), 'truncated', /middle of entry "big"/);
+  });
+
   it('reports progress in content bytes', async () => {
     const seen: number[] = [];
     const { result } = await run(rawTar([{ name: 'a', data: Buffer.alloc(200_000, 1) }]), { onProgress: (n) => seen.push(n) });
