@@ -1,6 +1,7 @@
 // The programmatic client (`fetch`, `query`) against a real in-process peer (`serve`) on
 // loopback: unicast with -H, broadcast to 127.255.255.255, a digest nobody has, a cached digest,
-// fallback from a peer that refuses the connection, and a lying peer beside an honest one.
+// fallback from a peer that refuses the connection, a lying peer beside an honest one, and the
+// discovery window: ending early once every -H host answered, and windowFrom.
 import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -169,6 +170,42 @@ describe('fetch/query against a real peer on loopback', () => {
       const out = await query([digest], { hosts: [`127.0.0.1:${udp.address().port}`], timeout: 600 });
       expect(queries).toBeGreaterThanOrEqual(2);
       expect(out.peers[formatDigest(digest)]).toEqual([{ host: '127.0.0.1', port: udp.address().port }]);
+    } finally {
+      udp.close();
+    }
+  });
+
+  it('with -H, stops waiting once every host has answered (a 60 s window is not waited out)', async () => {
+    const out = await query([digest], { hosts: [host()], timeout: 60_000 });
+    expect(out.peers[formatDigest(digest)]).toEqual([{ host: '127.0.0.1', port: peer.address.port }]);
+    // The only host offers it over UDP and refuses TCP: nobody else can answer, so fail now.
+    const udp = createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+    udp.on('message', (_m, rinfo) => {
+      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
+    });
+    try {
+      const [r] = await fetch([digest], { hosts: [`127.0.0.1:${udp.address().port}`], stores: [freshStore()], timeout: 60_000 });
+      expect(r).toMatchObject({ status: 'failed', failure: 'peers-failed' });
+      expect(r!.attempts).toHaveLength(1);
+    } finally {
+      udp.close();
+    }
+  }, 30_000);
+
+  it('a window counted from long before the query (windowFrom) still gives peers time to answer, retransmits included', async () => {
+    const udp = createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+    let queries = 0;
+    udp.on('message', (_m, rinfo) => {
+      if (++queries === 1) return; // "lost"
+      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
+    });
+    try {
+      const [r] = await fetch([digest], { hosts: [`127.0.0.1:${udp.address().port}`], stores: [freshStore()], timeout: 600, windowFrom: performance.now() - 60_000 });
+      expect(queries).toBeGreaterThanOrEqual(2);
+      // Heard on the retransmit: tried (nothing serves TCP there), so the attempt is recorded.
+      expect(r!.attempts.map((a) => a.peer.port)).toEqual([udp.address().port]);
     } finally {
       udp.close();
     }
