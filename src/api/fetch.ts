@@ -5,7 +5,7 @@
 // The query goes out as soon as the socket is open: the transfer machines and the download code
 // (xstate, HTTP, tar, store) load during the discovery window, not before it. Each machine then
 // joins that first query (its first send is the one already made), is told what is left of the
-// window, and hears the replies that arrived while it was loading.
+// window, and hears the replies that arrived while it was loading (or queued behind others).
 import { bestDigest, formatDigest, type Digest } from '../core/digest.js';
 import { selectionsDigests } from '../core/selections.js';
 import type { TransferOutput, TransferSnapshot } from '../machines/transfer.machine.js';
@@ -89,6 +89,11 @@ class Responders {
   private readonly heard = new Map<string, Peer[]>();
   private readonly listeners = new Map<string, Set<(peer: Peer) => void>>();
 
+  /** Whether anyone has answered for `key`. */
+  answered(key: string): boolean {
+    return this.heard.has(key);
+  }
+
   /** Records a responder; false if it was already known for that digest. */
   add(key: string, peer: Peer): boolean {
     const peers = this.heard.get(key) ?? [];
@@ -139,7 +144,7 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
     const askedAt = performance.now();
     const firstQuery = toAsk.length ? discovery.send(toAsk) : Promise.resolve();
     firstQuery.catch(() => undefined); // each machine sees a send error through its own first send
-    return await transfer(unique, { opts, stores, discovery, responders, firstQuery, askedAt, unsent: new Set(toAsk.map(formatDigest)) });
+    return await transfer(unique, { opts, stores, discovery, responders, firstQuery, askedAt, unsent: new Map(toAsk.map((d) => [formatDigest(d), d])) });
   } finally {
     replySub.unsubscribe();
     discovery.close();
@@ -153,11 +158,11 @@ interface Session {
   responders: Responders;
   firstQuery: Promise<void>;
   askedAt: number;
-  /** Digests asked in the first query whose machine has not made its first send yet. */
-  unsent: Set<string>;
+  /** Digests asked in the first query whose machine has not started yet (queued behind others). */
+  unsent: Map<string, Digest>;
 }
 
-/** Runs one transfer machine per digest, at most `concurrency` at once. */
+/** Runs one transfer machine per digest, at most `concurrency` at once, all within the first query's window. */
 async function transfer(unique: readonly Digest[], s: Session): Promise<TransferOutput[]> {
   const { opts } = s;
   const [{ createActor }, { provideTransferPorts }, { transferPorts, transferTiming }, { silentLogger }] = await Promise.all([
@@ -178,7 +183,10 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
         for (const k of keys) joined.delete(k);
         return s.firstQuery;
       }
-      return s.discovery.send(digests);
+      // A retransmit repeats the query also for the digests queued behind running machines that
+      // nobody has answered yet: they share the first query's window, so they share its resends.
+      const queued = [...s.unsent].filter(([k]) => !s.responders.answered(k)).map(([, d]) => d);
+      return s.discovery.send([...digests, ...queued]);
     },
     replies: (digest, onPeer) => s.responders.listen(formatDigest(digest), onPeer),
   });
@@ -187,11 +195,12 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
   try {
     return await pool(unique, opts.concurrency ?? 8, async (digest) => {
       const key = formatDigest(digest);
-      // What is left of the window that the first query opened; a machine starting after it
-      // closed (one queued behind others) asks again with a window of its own.
-      const left = Math.round(windowEnd - performance.now());
-      const join = s.unsent.delete(key) && left > 0;
+      // Every digest asked in the first query shares its window: a machine queued behind others
+      // (only `concurrency` run at once) starts with what is left of it, at least 1 ms, and the
+      // responders heard meanwhile, so n digests nobody has cost one window, not n/concurrency.
+      const join = s.unsent.delete(key);
       if (join) joined.add(key);
+      const left = Math.max(1, Math.round(windowEnd - performance.now()));
       const input = { digest, timing: join ? transferTiming({ ...opts, timeout: left }) : timing, hosts: s.discovery.hosts };
       const actor = createActor(machine, { input });
       const onSnapshot = watch(opts, key);

@@ -13,7 +13,7 @@ import { fetch, type FetchEvent } from '../../src/api/fetch.js';
 import { query } from '../../src/api/query.js';
 import { serve, type ServeHandle } from '../../src/api/serve.js';
 import { formatDigest, parseDigest, type Digest } from '../../src/core/digest.js';
-import { encodeReply } from '../../src/core/protocol.js';
+import { decodeQuery, encodeReply } from '../../src/core/protocol.js';
 import { addDirectory, verifyEntry } from '../../src/io/store-add.js';
 import { packTree } from '../../src/io/tar-pack.js';
 import { manifestOfTree } from '../../src/io/tree-walk.js';
@@ -206,6 +206,31 @@ describe('fetch/query against a real peer on loopback', () => {
       expect(queries).toBeGreaterThanOrEqual(2);
       // Heard on the retransmit: tried (nothing serves TCP there), so the attempt is recorded.
       expect(r!.attempts.map((a) => a.peer.port)).toEqual([udp.address().port]);
+    } finally {
+      udp.close();
+    }
+  });
+
+  it('a digest queued behind a running transfer shares the first window and its resends', async () => {
+    // One transfer at a time: X (nobody has it) holds the slot for the whole window. The peer has
+    // Y, misses the first query and answers the resends, which X's machine makes: Y must be in
+    // them, or Y would start after the window with nobody heard.
+    const x = parseDigest('sha256new_' + 'X'.repeat(52));
+    const udp = createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+    let queries = 0;
+    udp.on('message', (m, rinfo) => {
+      if (++queries === 1) return; // "lost"
+      const asked = decodeQuery(m);
+      if (asked.ok && asked.digests.some((d) => formatDigest(d) === formatDigest(digest))) {
+        for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
+      }
+    });
+    try {
+      const [rx, ry] = await fetch([x, digest], { hosts: [`127.0.0.1:${udp.address().port}`], stores: [freshStore()], timeout: 300, concurrency: 1 });
+      expect(rx).toMatchObject({ status: 'failed', failure: 'no-reply' });
+      // Heard on a resend; nothing serves TCP there, so the attempt is recorded.
+      expect(ry!.attempts.map((a) => a.peer.port)).toEqual([udp.address().port]);
     } finally {
       udp.close();
     }
