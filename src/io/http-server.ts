@@ -86,15 +86,17 @@ function sendBody(res: ServerResponse, req: BodyRequest, events: BodyEvents): vo
       res.end();
       return 0;
     }
-    if (!req.plainTar) {
-      const sink = new ResponseSink(res, events.progress);
-      await pipeline(packTree(req.found.dir, { signal: req.signal }), createGzip({ level: zlib.Z_BEST_SPEED }), sink, { signal: req.signal });
+    // Chunks reach the sink (or gzip) as they were read, so their buffers go back to the pool.
+    const pool = new ChunkPool(READ_CHUNK);
+    const tar = packTree(req.found.dir, { signal: req.signal, pool });
+    if (req.plainTar) {
+      const sink = new ResponseSink(res, events.progress, pool);
+      await pipeline(tar, sink, { signal: req.signal });
       return sink.bytes;
     }
-    // Plain tar chunks reach the sink as they were read, so it gives their buffers back for reuse.
-    const pool = new ChunkPool(READ_CHUNK);
-    const sink = new ResponseSink(res, events.progress, pool);
-    await pipeline(packTree(req.found.dir, { signal: req.signal, pool }), sink, { signal: req.signal });
+    const gzip = createGzip({ level: zlib.Z_BEST_SPEED });
+    const sink = new ResponseSink(res, events.progress);
+    await Promise.all([pipeline(tar, new ResponseSink(gzip, () => {}, pool), { signal: req.signal }), pipeline(gzip, sink, { signal: req.signal })]);
     return sink.bytes;
   };
   run().then(events.finished, (err: unknown) => events.failed(messageOf(err)));

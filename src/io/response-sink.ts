@@ -1,11 +1,14 @@
-// The last stage of a download's pipeline: writes each chunk to the HTTP response with
-// backpressure, counts the bytes the response took (reporting them at most every 200 ms, which
-// feeds the session's stall timer), and gives each chunk back to its ChunkPool once the socket has
-// written it (the write's callback reported success), so the next read can reuse the buffer.
-// Ending it ends the response; destroying it with an error destroys the response.
-import type { ServerResponse } from 'node:http';
+// A stage of a download's pipeline that writes each chunk on to a target (the HTTP response, or
+// gzip) with backpressure, counts the bytes the target took (reporting them at most every 200 ms,
+// which feeds the session's stall timer), and gives each chunk back to its ChunkPool once the
+// target is done with it (the write's callback reported success: the socket wrote it, or gzip
+// consumed it), so the next read can reuse the buffer. Ending it ends the target; destroying it
+// with an error destroys the target.
 import { finished, Writable } from 'node:stream';
 import type { ChunkPool } from './chunk-pool.js';
+
+/** What the sink writes to: a ServerResponse or a Writable stream. */
+type Target = NodeJS.WritableStream & { readonly destroyed: boolean; destroy(err?: Error): unknown };
 
 const PROGRESS_INTERVAL = 200;
 
@@ -15,7 +18,7 @@ export class ResponseSink extends Writable {
   private last = 0;
 
   constructor(
-    private readonly res: ServerResponse,
+    private readonly res: Target,
     private readonly onProgress: (bytes: number) => void,
     private readonly pool?: ChunkPool,
   ) {
