@@ -69,36 +69,28 @@ function open(req: DownloadRequest): Promise<IncomingMessage> {
 const PROGRESS_INTERVAL_MS = 50;
 
 /**
- * Counts what arrives from the peer as it passes to the extractor, and notes a network error.
- * `onProgress` gets the first chunk, then at most one report per PROGRESS_INTERVAL_MS, and the
- * total at the end; `onBytes` gets every count.
+ * Counts what arrives from the peer (listening beside the extractor, which reads `res` itself)
+ * and notes a network error. `onProgress` gets the first chunk, then at most one report per
+ * PROGRESS_INTERVAL_MS, and the total at the end; `onBytes` gets every count.
  */
-async function* counted(
-  res: IncomingMessage,
-  onBytes: (total: number) => void,
-  onProgress: (total: number) => void,
-  onNetError: (err: unknown) => void,
-): AsyncGenerator<Uint8Array> {
+function count(res: IncomingMessage, onBytes: (total: number) => void, onProgress: (total: number) => void, onNetError: (err: unknown) => void): void {
   let total = 0;
   let reported = -1;
   let last = 0;
-  try {
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      onBytes(total);
-      const now = performance.now();
-      if (now - last >= PROGRESS_INTERVAL_MS) {
-        last = now;
-        reported = total;
-        onProgress(total);
-      }
-      yield chunk;
+  res.on('data', (chunk: Buffer) => {
+    total += chunk.length;
+    onBytes(total);
+    const now = performance.now();
+    if (now - last >= PROGRESS_INTERVAL_MS) {
+      last = now;
+      reported = total;
+      onProgress(total);
     }
-  } catch (err) {
-    onNetError(err);
-    throw err;
-  }
-  if (reported !== total) onProgress(total);
+  });
+  res.on('end', () => {
+    if (reported !== total) onProgress(total);
+  });
+  res.on('error', onNetError);
 }
 
 /** What went wrong while receiving: the peer's doing, or (LocalFailure) this machine's. */
@@ -136,13 +128,14 @@ export async function downloadImplementation(opts: DownloadOptions): Promise<Sta
   let bytes = 0;
   let netError: unknown;
   try {
-    const source = counted(
+    // Both listeners go on in this turn, before the response starts flowing.
+    count(
       res,
       (total) => (bytes = total),
       (total) => opts.onProgress(total),
       (err) => (netError = err),
     );
-    const result = await extractTar(source, tmpDir, { alg: opts.digest.alg, maxBytes: opts.maxBytes, signal: opts.signal });
+    const result = await extractTar(res, tmpDir, { alg: opts.digest.alg, maxBytes: opts.maxBytes, signal: opts.signal });
     if (opts.signal.aborted) throw new Error('aborted');
     return { tmpDir, manifest: result.manifest, bytes };
   } catch (err) {

@@ -43,9 +43,9 @@ import {
   writeSync,
   writevSync,
 } from 'node:fs';
-import { Readable } from 'node:stream';
+import { finished, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, type Gunzip } from 'node:zlib';
 import { type Algorithm, hashName } from '../core/digest.js';
 import { type ManifestEntry, renderManifest } from '../core/manifest-format.js';
 import { BLOCK, type PaxRecords, type TarHeader, decodeHeader, decodeLongName, decodePax } from '../core/tar-header.js';
@@ -151,6 +151,11 @@ interface LongRecord {
 }
 
 const GZIP = [0x1f, 0x8b];
+
+function isNodeReadable(source: TarSource): source is Readable {
+  const s = source as Partial<Readable>;
+  return typeof s.on === 'function' && typeof s.pause === 'function' && typeof s.resume === 'function' && typeof s.destroy === 'function';
+}
 const padding = (size: number) => (BLOCK - (size % BLOCK)) % BLOCK;
 
 function errnoMessage(err: unknown): string {
@@ -274,12 +279,13 @@ class Extraction {
       while (this.pending.size) await Promise.all(this.pending);
     };
     try {
-      await Promise.race([
-        pipeline(source as AsyncIterable<Uint8Array>, (src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>) => this.decode(src), consume, {
-          signal: inner.signal,
-        }),
-        failed,
-      ]);
+      const work = isNodeReadable(source)
+        ? this.flow(source)
+        : pipeline(source as AsyncIterable<Uint8Array>, (src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>) => this.decode(src), consume, {
+            signal: inner.signal,
+          });
+      work.catch(() => {});
+      await Promise.race([work, failed]);
     } catch (err) {
       this.fail(err, inner);
     } finally {
@@ -376,6 +382,86 @@ class Extraction {
       return new ExtractError(`the gzip stream is corrupt: ${msg}`, 'corrupt', undefined, { cause: err });
     }
     return new ExtractError(`extraction failed: ${msg}`, 'io', undefined, { cause: err });
+  }
+
+  /**
+   * A Node stream: its 'data' events feed the parser directly, with no async iteration per
+   * chunk (gunzipped first when it starts with the gzip magic). Pauses while too many writes are
+   * in flight. Resolves when all of it is written; rejects on a stream error or premature close.
+   */
+  private flow(source: Readable): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let stopped = false;
+      let head: Buffer | undefined;
+      let gz: Gunzip | undefined;
+      let decided = false;
+      const stop = (err: unknown) => {
+        if (stopped) return;
+        stopped = true;
+        source.pause();
+        reject(err);
+      };
+      const take = (tar: Readable, chunk: Buffer) => {
+        if (stopped || this.error) return;
+        try {
+          this.track(chunk);
+          this.feed(chunk);
+          this.opts.onProgress?.(this.bytes);
+        } catch (err) {
+          stop(err);
+          return;
+        }
+        if (this.inFlight > MAX_IN_FLIGHT && !this.error) {
+          tar.pause();
+          this.drained = () => tar.resume();
+        }
+      };
+      const finish = () => {
+        if (stopped || this.error) return;
+        try {
+          this.endOfInput();
+        } catch (err) {
+          stop(err);
+          return;
+        }
+        void (async () => {
+          while (this.pending.size) await Promise.all(this.pending);
+        })().then(resolve, stop);
+      };
+      const decide = (first: Buffer) => {
+        decided = true;
+        if (first[0] !== GZIP[0] || first[1] !== GZIP[1]) return take(source, first);
+        const z = createGunzip({ chunkSize: GUNZIP_CHUNK });
+        gz = z;
+        z.on('data', (c: Buffer) => take(z, c));
+        z.on('error', stop);
+        z.on('end', finish);
+        z.on('drain', () => source.resume());
+        if (!z.write(first)) source.pause();
+      };
+      source.on('data', (data: Buffer | string) => {
+        if (stopped || this.error) return;
+        const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data);
+        if (!decided) {
+          head = head ? Buffer.concat([head, chunk]) : chunk;
+          if (head.length >= GZIP.length) {
+            const first = head;
+            head = undefined;
+            decide(first);
+          }
+        } else if (gz) {
+          if (!gz.write(chunk)) source.pause();
+        } else {
+          take(source, chunk);
+        }
+      });
+      finished(source, { writable: false }, (err) => {
+        if (err) return stop(err);
+        if (!decided && head) decide(head);
+        if (gz) gz.end();
+        else finish();
+      });
+    });
   }
 
   /** Gunzips when the stream starts with the gzip magic; tracks tar positions. */

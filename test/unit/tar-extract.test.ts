@@ -153,18 +153,26 @@ describe('extractTar: good archives', () => {
     const bytes = rawTar(entries);
     const pieces: Buffer[] = [];
     for (let off = 0; off < bytes.length; off += 77_777) pieces.push(bytes.subarray(off, off + 77_777));
-    const { result, error } = await run(pieces);
-    expect(error).toBeUndefined();
-    expect(readFileSync(join(dest, 'big1')).equals(big(7, 3_000_001))).toBe(true);
-    expect(readFileSync(join(dest, 'd/big2')).equals(big(13, 1_500_000))).toBe(true);
-    expect(lstatSync(join(dest, 'big1')).mtimeMs).toBe(111_000);
-    expect(lstatSync(join(dest, 'd/big2')).mode & 0o7777).toBe(0o555);
-    expect(result!.manifest.toString('latin1')).toBe(renderManifest(await walkTree(dest, 'sha256new'), 'sha256new').toString('latin1'));
+    // as an iterable, as a Node stream (read through 'data' events), and gzipped as a stream
+    for (const source of [() => pieces, () => Readable.from(pieces), () => Readable.from([gzipSync(bytes)])]) {
+      const { result, error } = await run(source());
+      expect(error).toBeUndefined();
+      expect(readFileSync(join(dest, 'big1')).equals(big(7, 3_000_001))).toBe(true);
+      expect(readFileSync(join(dest, 'd/big2')).equals(big(13, 1_500_000))).toBe(true);
+      expect(lstatSync(join(dest, 'big1')).mtimeMs).toBe(111_000);
+      expect(lstatSync(join(dest, 'd/big2')).mode & 0o7777).toBe(0o555);
+      expect(result!.manifest.toString('latin1')).toBe(renderManifest(await walkTree(dest, 'sha256new'), 'sha256new').toString('latin1'));
+    }
   });
 
   it('a transfer cut inside a large file is truncated, with every descriptor closed', async () => {
     const bytes = rawTar([{ name: 'small', data: 'x' }, { name: 'big', data: Buffer.alloc(5_000_000, 3) }]);
     await refused(bytes.subarray(0, 3_500_000), 'truncated', /middle of entry "big"/);
+    const { error } = await run(Readable.from([bytes.subarray(0, 3_500_000)]));
+    expect(error).toMatchObject({ code: 'truncated', message: expect.stringMatching(/middle of entry "big"/) });
+    const z = gzipSync(bytes);
+    const gz = await run(Readable.from([z.subarray(0, z.length - 20)]));
+    expect(gz.error).toMatchObject({ code: 'truncated' });
   });
 
   it('reports progress in content bytes', async () => {
