@@ -1,7 +1,11 @@
 // The pino logger for the CLI and the peer: always to stderr (stdout is for data), pretty on a
 // TTY, JSON lines otherwise. Synchronous so nothing is lost on exit.
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+
+// pino-pretty is loaded only for a terminal: it costs start-up time that JSON output does not need.
+const require = createRequire(import.meta.url);
 
 export type { Logger };
 
@@ -15,7 +19,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? process.env.ZSHARE_LOG_LEVEL ?? 'info';
   const dest =
     process.stderr.isTTY && !opts.json
-      ? pretty({ sync: true, destination: 2, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' })
+      ? (require('pino-pretty') as typeof PinoPretty)({ sync: true, destination: 2, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' })
       : pino.destination({ fd: 2, sync: true });
   return pino({ level, base: undefined }, dest);
 }
