@@ -12,8 +12,8 @@ interface Slab {
   readonly buf: Buffer;
   /** Bytes carved so far. */
   used: number;
-  /** Buffers carved and not yet given back. */
-  out: number;
+  /** Offsets of the buffers carved and not yet given back. */
+  readonly out: Set<number>;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -39,24 +39,25 @@ export class ChunkPool {
     if (bytes === 0) return EMPTY;
     let slab = this.current;
     if (!slab || slab.used + bytes > this.size) {
-      slab = this.idle.pop() ?? { buf: Buffer.allocUnsafeSlow(this.size), used: 0, out: 0 };
+      slab = this.idle.pop() ?? { buf: Buffer.allocUnsafeSlow(this.size), used: 0, out: new Set<number>() };
       this.slabs.set(slab.buf.buffer as ArrayBuffer, slab);
       this.current = slab;
     }
     const buf = slab.buf.subarray(slab.used, slab.used + bytes);
+    slab.out.add(slab.used);
     slab.used += bytes;
-    slab.out++;
     return buf;
   }
 
   /**
    * Gives back a buffer from `take` once nothing refers to its bytes any more; give each one back
-   * at most once. Chunks that are not from this pool are ignored.
+   * at most once (a repeat is ignored only until its slab is reused). Chunks that are not from
+   * this pool are ignored.
    */
   give(chunk: Uint8Array): void {
     const slab = this.slabs.get(chunk.buffer as ArrayBuffer);
-    if (!slab || slab.out === 0) return;
-    if (--slab.out > 0) return;
+    if (!slab?.out.delete(chunk.byteOffset - slab.buf.byteOffset)) return;
+    if (slab.out.size > 0) return;
     slab.used = 0;
     if (slab !== this.current && this.idle.length < this.keep) this.idle.push(slab);
   }
