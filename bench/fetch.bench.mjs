@@ -1,9 +1,11 @@
 // Fetch benchmark (issue 3): on two network-namespace hosts, `0share fetch -H A DIGEST` of the
 // ~200 MB tree (20 × 8 MiB + 5,000 small files) against what a user has today, `0install store
-// add DIGEST tree.tar` of a tar already on the local disk. Prints both (median of 3), their
-// ratio (goal <= 1.0) and the server's peak memory while serving (goal < 100 MB).
+// add DIGEST tree.tar` of a tar already on the local disk. The two alternate (baseline, fetch,
+// baseline, fetch, ...) so that both see the same machine load; prints both (median of 5), the
+// ratio of the medians (goal <= 1.0) with the per-pair ratios, and the server's peak memory while
+// serving (goal < 100 MB).
 // Needs root (ip netns); otherwise prints a loud skip line. Run by bench/run.mjs, or alone:
-//   node bench/fetch.bench.mjs [--big-files 20] [--big-mib 8] [--small-files 5000] [--runs 3]
+//   node bench/fetch.bench.mjs [--big-files 20] [--big-mib 8] [--small-files 5000] [--runs 5]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -81,7 +83,7 @@ function memKB(pid, field) {
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
-export async function runFetchBench({ bigFiles = 20, bigMiB = 8, smallFiles = 5000, runs = 3 } = {}) {
+export async function runFetchBench({ bigFiles = 20, bigMiB = 8, smallFiles = 5000, runs = 5 } = {}) {
   const why = canUseNetns();
   if (why) {
     say(`*** SKIPPING fetch benchmark: ${why} (it needs root for network namespaces, and 0install) ***`);
@@ -101,14 +103,7 @@ export async function runFetchBench({ bigFiles = 20, bigMiB = 8, smallFiles = 50
     const tarFile = join(work, 'tree.tar');
     execFileSync('tar', ['-C', tree, '-cf', tarFile, '.']);
 
-    // Baseline: 0install adds a tar that is already on the local disk.
-    const base = [];
-    for (let i = 0; i < runs; i++) {
-      const sb = sandbox(join(work, `base${i}`));
-      base.push(await timed('0install', ['store', 'add', digest, tarFile], sb.env));
-    }
-
-    // Measured: 0share fetch -H A on host B, into a fresh store each run.
+    // The peer: 0share serve on host A.
     hosts = makeHosts();
     server = spawn('ip', ['netns', 'exec', hosts.a, process.execPath, CLI, 'serve', '--store', A.userStore, '--store', A.systemStore], { env: A.env, stdio: ['ignore', 'ignore', 'pipe'] });
     let serverErr = '';
@@ -121,8 +116,13 @@ export async function runFetchBench({ bigFiles = 20, bigMiB = 8, smallFiles = 50
     if (!ready) throw new Error(`the 0share server did not answer:\n${serverErr.slice(-2000)}`);
     const idleRss = memKB(server.pid, 'VmRSS');
     let peakRss = 0;
+    // Alternately: the baseline, 0install adding a tar that is already on the local disk; and
+    // the measured, 0share fetch -H A on host B, into a fresh store each run.
+    const base = [];
     const fetches = [];
     for (let i = 0; i < runs; i++) {
+      const bs = sandbox(join(work, `base${i}`));
+      base.push(await timed('0install', ['store', 'add', digest, tarFile], bs.env));
       const sb = sandbox(join(work, `fetch${i}`));
       fetches.push(
         await timed('ip', ['netns', 'exec', hosts.b, process.execPath, CLI, 'fetch', '-H', `${SUBNET}.1`, digest], sb.env, () => {
@@ -145,7 +145,7 @@ export async function runFetchBench({ bigFiles = 20, bigMiB = 8, smallFiles = 50
     say(`fetch bench: baseline \`0install store add DIGEST tree.tar\` (local tar) = ${b.toFixed(2)} s (median of ${runs}: ${base.map((x) => x.toFixed(2)).join(', ')})`);
     say(`fetch bench: \`0share fetch -H A DIGEST\` between namespaces = ${f.toFixed(2)} s (median of ${runs}: ${fetches.map((x) => x.toFixed(2)).join(', ')})`);
     say(`fetch bench: of which the server's side, a plain HTTP GET of the tar discarded = ${median(raw).toFixed(2)} s (median of ${runs})`);
-    say(`ratio fetch/baseline = ${ratio.toFixed(2)} (goal <= 1.0)`);
+    say(`ratio fetch/baseline = ${ratio.toFixed(2)} (goal <= 1.0; per pair: ${fetches.map((x, i) => (x / base[i]).toFixed(2)).join(', ')})`);
     say(`peak server RSS = ${(peakRss / 1024).toFixed(0)} MB (goal < 100 MB; idle ${(idleRss / 1024).toFixed(0)} MB, VmHWM ${(hwm / 1024).toFixed(0)} MB)`);
     return { baseline: b, fetch: f, ratio, peakRssMB: peakRss / 1024 };
   } finally {
@@ -161,7 +161,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? Number(args[i + 1]) : dflt;
   };
-  runFetchBench({ bigFiles: num('big-files', 20), bigMiB: num('big-mib', 8), smallFiles: num('small-files', 5000), runs: num('runs', 3) }).catch((e) => {
+  runFetchBench({ bigFiles: num('big-files', 20), bigMiB: num('big-mib', 8), smallFiles: num('small-files', 5000), runs: num('runs', 5) }).catch((e) => {
     process.stderr.write(`fetch bench failed: ${e.message}\n`);
     process.exitCode = 1;
   });
