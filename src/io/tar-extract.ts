@@ -11,7 +11,7 @@
 // mtimes in the end pass. So a commit of this tree needs no permission walk (commitStaged's
 // `permissionsFixed`).
 //
-// The tar stream is parsed here, synchronously, chunk by chunk (headers: src/core/tar-header.ts):
+// The tar stream is parsed here, synchronously, chunk by chunk (headers: src/core/tar-decode.ts):
 // each chunk's headers, hashing and the file system calls for small files happen in one turn of
 // the event loop, with no per-entry streams or promises. A large file's data (over 256 KiB) is
 // written in 1 MiB batches on the thread pool (positional writes, one at a time per file), so the
@@ -48,7 +48,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { type Algorithm, hashName } from '../core/digest.js';
 import { type ManifestEntry, renderManifest } from '../core/manifest-format.js';
-import { BLOCK, type PaxRecords, type TarHeader, decodeHeader, decodeLongName, decodePax } from '../core/tar-header.js';
+import { BLOCK, type PaxRecords, type TarHeader, decodeHeader, decodeLongName, decodePax } from '../core/tar-decode.js';
 import {
   STORE_DIR_MODE,
   TarRuleError,

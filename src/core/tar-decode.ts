@@ -7,7 +7,7 @@ import { TarRuleError } from './tar-rules.js';
 
 export const BLOCK = 512;
 
-/** tar-stream's entry type names, which src/core/tar-rules.ts entryKind() judges. */
+/** Entry type names (as tar-stream names them), which src/core/tar-rules.ts entryKind() judges. */
 export type TarType =
   | 'file'
   | 'link'
