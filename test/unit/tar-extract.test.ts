@@ -4,6 +4,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { PassThrough, Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -173,6 +174,26 @@ describe('extractTar: good archives', () => {
     const z = gzipSync(bytes);
     const gz = await run(Readable.from([z.subarray(0, z.length - 20)]));
     expect(gz.error).toMatchObject({ code: 'truncated' });
+  });
+
+  it('a full disk while a large file is written on the thread pool is an io error, with every descriptor closed', async (ctx) => {
+    if (process.getuid?.() !== 0) {
+      process.stderr.write('\n*** SKIPPING the extractor full-disk test: mounting a small tmpfs needs root ***\n\n');
+      ctx.skip();
+    }
+    const small = mkdtempSync(join(base, 'small-'));
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]).status !== 0) {
+      process.stderr.write('\n*** SKIPPING the extractor full-disk test: mount failed ***\n\n');
+      ctx.skip();
+    }
+    try {
+      const fds = openFds();
+      const err = await extractTar(Readable.from([rawTar([{ name: 'big', data: Buffer.alloc(3_000_000, 5) }])]), small, { alg: 'sha256new' }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'io', message: expect.stringMatching(/"big".*ENOSPC/) });
+      expect(openFds()).toBe(fds);
+    } finally {
+      spawnSync('umount', [small]);
+    }
   });
 
   it('reports progress in content bytes', async () => {
