@@ -97,12 +97,14 @@ function paxLine(key: string, value: string): string {
 
 /**
  * The header of an entry as a pax record (path, linkpath and `keys`) plus the entry's own header
- * named "PaxHeader": for names that do not fit ustar, and for extra keys such as mtime.
+ * named "PaxHeader": for names that do not fit ustar, and for extra keys such as mtime. A name or
+ * target that a GNU long record before it carries (as raw bytes) is left out of the pax record,
+ * which readers would otherwise prefer to it.
  */
-export function paxHeader(h: HeaderFields, keys: Record<string, string> = {}): Buffer {
+export function paxHeader(h: HeaderFields, keys: Record<string, string> = {}, inGnuRecord: { name?: boolean; linkname?: boolean } = {}): Buffer {
   let text = '';
-  if (h.name) text += paxLine('path', h.name);
-  if (h.linkname) text += paxLine('linkpath', h.linkname);
+  if (h.name && !inGnuRecord.name) text += paxLine('path', h.name);
+  if (h.linkname && !inGnuRecord.linkname) text += paxLine('linkpath', h.linkname);
   for (const [k, v] of Object.entries(keys)) text += paxLine(k, v);
   const data = Buffer.from(text, 'utf8');
   const out = Buffer.alloc(BLOCK + data.length + padding(data.length) + BLOCK);

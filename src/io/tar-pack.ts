@@ -69,6 +69,7 @@ class Packer {
 
   /** Called by the stream when it wants data, and when it is destroyed. */
   want(): void {
+    this.blocked = false;
     const w = this.wanted;
     this.wanted = undefined;
     w?.();
@@ -84,7 +85,6 @@ class Packer {
     this.checkGoing();
     if (!this.blocked) return;
     await new Promise<void>((resolve) => (this.wanted = resolve));
-    this.blocked = false;
     this.checkGoing();
   }
 
@@ -197,7 +197,7 @@ class Packer {
     }
     if (paxTime && !raw) this.put(paxHeader(h, { mtime: mtime.toString() }));
     else if (writeUstar(this.space(BLOCK), this.used, h)) this.used += BLOCK;
-    else this.put(paxHeader(h));
+    else this.put(paxHeader(h, {}, { name: name === undefined, linkname: link === undefined }));
   }
 
   /**

@@ -3,7 +3,7 @@
 // special file or an abort destroys the stream with an error, a consumer that goes away or stops
 // reading leaves no descriptor open and no unbounded buffer.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
@@ -51,6 +51,27 @@ describe('packTree', () => {
     expect(tar.includes('SECRET-CONTENT')).toBe(false);
     expect(tar.includes('TOP-LEVEL-MANIFEST')).toBe(false);
     expect(tar.subarray(-1024).equals(Buffer.alloc(1024))).toBe(true);
+  });
+
+  it('keeps raw (non-UTF-8) names and targets next to UTF-8 ones that need pax records', async () => {
+    const src = join(base, 'raw');
+    mkdirSync(src);
+    const links: Array<[Buffer, Buffer]> = [
+      [Buffer.from('é'), Buffer.from([0xff, 0x61])],
+      [Buffer.from([0x72, 0xfe]), Buffer.from('ü'.repeat(60))],
+      [Buffer.from('x'.repeat(120)), Buffer.alloc(150, 0xfe)],
+    ];
+    for (const [name, target] of links) symlinkSync(target, Buffer.concat([Buffer.from(`${src}/`), name]));
+    const file = join(base, 'raw.tar');
+    writeFileSync(file, await collect(packTree(src)));
+    const out = join(base, 'raw-out');
+    mkdirSync(out);
+    execFileSync('tar', ['-xf', file, '-C', out]);
+    const read = (dir: string) =>
+      (readdirSync(dir, { encoding: 'buffer' }) as Buffer[])
+        .sort(Buffer.compare)
+        .map((n) => [n.toString('hex'), readlinkSync(Buffer.concat([Buffer.from(`${dir}/`), n]), { encoding: 'buffer' }).toString('hex')]);
+    expect(read(out)).toEqual(read(src));
   });
 
   it('produces the same bytes every time', async () => {
