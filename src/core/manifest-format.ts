@@ -224,3 +224,14 @@ export function parseManifest(manifest: Uint8Array): ManifestEntry[] {
   }
   return entries;
 }
+
+/** Sum of the file sizes a manifest lists (its F and X lines), without parsing it fully. */
+export function manifestFileBytes(text: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('F ') && !line.startsWith('X ')) continue;
+    const size = line.split(' ', 4)[3];
+    if (size !== undefined && /^[0-9]+$/.test(size)) total += Number(size);
+  }
+  return total;
+}

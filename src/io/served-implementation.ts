@@ -6,6 +6,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, lstat, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
+import { manifestFileBytes } from '../core/manifest-format.js';
 import type { ServedImplementation } from '../machines/server-session.machine.js';
 import { lookupDigest } from './stores.js';
 
@@ -35,17 +36,6 @@ export async function openManifest(dir: string): Promise<{ handle: FileHandle; s
   if (st?.isFile()) return { handle, size: st.size };
   await handle.close();
   return undefined;
-}
-
-/** Sum of the file sizes listed in a manifest (F and X lines). */
-export function manifestFileBytes(text: string): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('F ') && !line.startsWith('X ')) continue;
-    const size = line.split(' ', 4)[3];
-    if (size !== undefined && /^[0-9]+$/.test(size)) total += Number(size);
-  }
-  return total;
 }
 
 /** The implementation to serve for `kind`, with its size when its .manifest says it cheaply. */

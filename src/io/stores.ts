@@ -6,6 +6,7 @@ import { lstat, readFile, readdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { type Digest, formatDigest, isStrictDigest, parseDigest } from '../core/digest.js';
+import { manifestFileBytes } from '../core/manifest-format.js';
 
 /** OCaml's Filename.concat, so odd settings (an empty XDG_CACHE_HOME) give 0install's paths. */
 function concat(dir: string, name: string): string {
@@ -161,11 +162,5 @@ export async function implementationSize(path: string): Promise<number> {
   } catch {
     return treeFileBytes(path);
   }
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('F ') && !line.startsWith('X ')) continue;
-    const size = line.split(' ', 4)[3];
-    if (size !== undefined && /^[0-9]+$/.test(size)) total += Number(size);
-  }
-  return total;
+  return manifestFileBytes(text);
 }

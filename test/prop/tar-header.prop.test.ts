@@ -23,7 +23,8 @@ async function theirs(h: HeaderFields, keys: Record<string, string> | undefined,
   const chunks: Buffer[] = [];
   let got = 0;
   const done = new Promise<void>((resolve) => {
-    pack.on('data', (c: Buffer) => {
+    pack.on('data', (data: unknown) => {
+      const c = data as Buffer;
       chunks.push(c);
       got += c.length;
       if (got >= n) resolve();
