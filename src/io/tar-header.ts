@@ -4,6 +4,12 @@
 // wanted, a pax 'x' record (path, linkpath, keys) followed by a header named "PaxHeader". Also the
 // GNU long-name records ('L'/'K') and the stand-alone pax mtime record that the packer sends for
 // names that are not UTF-8. Pure functions on buffers.
+//
+// Why not tar-stream's pack() itself: it makes a stream and several objects per entry, and that
+// churn alone kept the peer above its 100 MB goal while serving the 5,000-file bench tree (142 MB
+// measured, 71–74 MB with this encoder and pooled chunks). tar-stream stays the reference: a
+// property test (test/prop/tar-header.prop.test.ts) checks these headers equal its own, byte for
+// byte, and the extractor parses with tar-stream.
 
 export const BLOCK = 512;
 
