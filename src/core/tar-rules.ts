@@ -26,7 +26,7 @@ export function showName(raw: Uint8Array): string {
 
 export type TarKind = 'file' | 'dir' | 'symlink';
 
-/** Maps the entry type (src/core/tar-decode.ts) to what 0install can hold, or explains the refusal. */
+/** Maps the entry type (as tar-stream names it) to what 0install can hold, or explains the refusal. */
 export function entryKind(type: string | null | undefined): TarKind {
   switch (type) {
     case 'file':

@@ -5,15 +5,19 @@
 // and files are opened O_CREAT|O_EXCL|O_NOFOLLOW, directories made one by one with mkdir), and caps
 // the bytes written, the entry count and the padding after the archive.
 //
+// The tar format (headers, checksums, pax records, GNU long names) is parsed by tar-stream's
+// extract(); names are decoded as latin1 there and turned back into their raw bytes here (pax
+// `path`/`linkpath` are UTF-8 by definition), so what lands on disk and in the manifest is exactly
+// what the archive says.
+//
 // The tree comes out in store form, as 0install's fixup_permissions leaves it: files are created
 // with their final mode (0444, or 0555 if executable; an open O_CREAT descriptor is writable
 // whatever the mode) and mtime (futimes before close), and directories become 0555 with their
 // mtimes in the end pass. So a commit of this tree needs no permission walk (commitStaged's
 // `permissionsFixed`).
 //
-// The tar stream is parsed here, synchronously, chunk by chunk (headers: src/core/tar-decode.ts):
-// each chunk's headers, hashing and the file system calls for small files happen in one turn of
-// the event loop, with no per-entry streams or promises. A large file's data (over 256 KiB) is
+// Each entry's data events are handled synchronously: hashing and, for small files, the writes
+// happen as the data arrives, with no promise per chunk. A large file's data (over 256 KiB) is
 // written in 1 MiB batches on the thread pool (positional writes, one at a time per file), so the
 // disk copy overlaps hashing and receiving; its mtime, check and close follow its last write.
 // At most 8 MiB are in flight (then input waits: the network is read only as fast as the disk
@@ -24,8 +28,8 @@
 //
 // End of the archive: the stream must end with the two zero blocks of the tar format after the
 // last entry (otherwise it was truncated). Zero padding after them is ignored (up to 16 MiB);
-// any other data after the last entry is an error. As with `tar -i`, zero blocks between entries
-// do not end the archive (the digest check decides whether the result is the right tree).
+// any other data after the last entry is an error. As with `tar -i` (and tar-stream), zero blocks
+// between entries do not end the archive (the digest check decides whether the tree is right).
 import { createHash, type Hash } from 'node:crypto';
 import {
   chmodSync,
@@ -44,11 +48,10 @@ import {
   writevSync,
 } from 'node:fs';
 import { finished, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip, type Gunzip } from 'node:zlib';
+import tar from 'tar-stream';
 import { type Algorithm, hashName } from '../core/digest.js';
 import { type ManifestEntry, renderManifest } from '../core/manifest-format.js';
-import { BLOCK, type PaxRecords, type TarHeader, decodeHeader, decodeLongName, decodePax } from '../core/tar-decode.js';
 import {
   STORE_DIR_MODE,
   TarRuleError,
@@ -66,10 +69,13 @@ import {
 
 export const DEFAULT_MAX_BYTES = 8 * 1024 ** 3;
 export const DEFAULT_MAX_ENTRIES = 1_000_000;
+const BLOCK = 512;
 /** Zero padding tolerated after the last entry (tar pads to its record size; gzip adds none). */
 const MAX_TRAILING_ZEROS = 16 * 1024 * 1024;
-/** Pax and GNU long-name records larger than this are refused. */
-const MAX_LONG_HEADER = 1024 * 1024;
+/** Input is handed to tar-stream in pieces of at most this size (bounded work per write). */
+const MAX_PIECE = 64 * 1024;
+/** What tar-stream may hold unparsed before input waits. */
+const PARSER_BUFFER = 256 * 1024;
 const GUNZIP_CHUNK = 64 * 1024;
 const WRITE_BATCH = 1024 * 1024;
 const MAX_IOV = 1024;
@@ -94,7 +100,7 @@ export class ExtractError extends Error {
   }
 }
 
-/** A Node stream, or chunks from any (async) iterable; Node streams are destroyed on failure. */
+/** A Node stream, or chunks from any (async) iterable; sources are destroyed on failure. */
 export type TarSource = NodeJS.ReadableStream | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export interface ExtractOptions {
@@ -106,7 +112,7 @@ export interface ExtractOptions {
   signal?: AbortSignal;
   /** Fail with code 'stalled' when no input arrives for this many milliseconds (default: never). */
   stallMs?: number;
-  /** Called with the file content bytes received so far (after each input chunk). */
+  /** Called with the file content bytes received so far (as each piece of file data arrives). */
   onProgress?: (bytes: number) => void;
 }
 
@@ -115,6 +121,28 @@ export interface ExtractResult {
   manifest: Buffer;
   /** File content bytes written. */
   bytes: number;
+}
+
+/** The header fields tar-stream's extract() hands out (names decoded as latin1, pax as UTF-8). */
+interface Header {
+  name: string;
+  /** null for a type flag tar does not define. */
+  type: string | null;
+  /** null or NaN when the field is garbage. */
+  size: number | null;
+  mode: number | null;
+  mtime: Date;
+  linkname: string | null;
+  pax: Record<string, string> | null;
+  /** Tar offset of the entry's data. */
+  byteOffset: number;
+}
+
+/** An entry's data stream (a streamx Readable). */
+interface EntryStream {
+  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  on(event: 'end', fn: () => void): unknown;
+  on(event: 'error', fn: (err: unknown) => void): unknown;
 }
 
 type Node = 'dir' | 'implicit' | 'file' | 'symlink';
@@ -141,13 +169,6 @@ interface OpenFile {
   /** Large files: the file offset of the next batch, and the chain of its writes in flight. */
   pos: number;
   writes?: Promise<void>;
-}
-
-/** A pax or GNU long-name record being collected. */
-interface LongRecord {
-  type: string;
-  buf: Buffer;
-  fill: number;
 }
 
 const GZIP = [0x1f, 0x8b];
@@ -217,22 +238,27 @@ class Extraction {
   private zeroRunStart = 0;
   private error: ExtractError | undefined;
   private stall: NodeJS.Timeout | undefined;
-  // Parser state: a partial header block, the file being written, a long record, bytes to skip.
-  private readonly header = Buffer.alloc(BLOCK);
-  private headerFill = 0;
+  /** The parser, and what feeds it: the source, or the gunzip stream after it. */
+  private readonly parser = tar.extract({ filenameEncoding: 'latin1', highWaterMark: PARSER_BUFFER } as Parameters<typeof tar.extract>[0]);
+  private source: Readable | undefined;
+  private gunzip: Gunzip | undefined;
+  private producer: Readable | undefined;
+  /** The parser wants no more input until 'drain'. */
+  private parserFull = false;
+  /** The parser has taken all input ('finish'); an entry is between 'entry' and next(). */
+  private parsed = false;
+  private entryOpen = false;
+  /** The file whose data is being received. */
   private file: OpenFile | undefined;
-  private long: LongRecord | undefined;
-  private skip = 0;
-  /** Pending pax records (local, then global) and GNU long names for the next entry. */
-  private pax: PaxRecords | undefined;
-  private paxGlobal: PaxRecords | undefined;
-  private longName: Buffer | undefined;
-  private longLink: Buffer | undefined;
   /** Asynchronous work (large files' writes, then their close) and the bytes it holds. */
   private readonly pending = new Set<Promise<void>>();
   private inFlight = 0;
-  private drained: (() => void) | undefined;
-  private inner: AbortController | undefined;
+  private settling = false;
+  private settled = false;
+  private resolve!: (r: ExtractResult) => void;
+  private reject!: (err: unknown) => void;
+  private readonly onAbort = () => this.fail(new ExtractError('extraction aborted', 'aborted', undefined, { cause: this.opts.signal?.reason }));
+  private readonly onError = (err: unknown) => this.fail(err);
 
   constructor(
     destDir: string,
@@ -251,64 +277,162 @@ class Extraction {
     if (!isDir) throw new ExtractError(`extraction directory '${destDir}' is not an existing directory`, 'io');
   }
 
-  async run(source: TarSource): Promise<ExtractResult> {
-    const { signal } = this.opts;
-    if (signal?.aborted) throw new ExtractError('extraction aborted', 'aborted', undefined, { cause: signal.reason });
-    const inner = new AbortController();
-    this.inner = inner;
-    const failed = new Promise<never>((_, reject) => inner.signal.addEventListener('abort', () => reject(inner.signal.reason)));
-    failed.catch(() => {});
-    const onAbort = () => this.fail(new ExtractError('extraction aborted', 'aborted', undefined, { cause: signal?.reason }), inner);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const { stallMs } = this.opts;
+  run(input: TarSource): Promise<ExtractResult> {
+    const { signal, stallMs } = this.opts;
+    if (signal?.aborted) return Promise.reject(new ExtractError('extraction aborted', 'aborted', undefined, { cause: signal.reason }));
+    const done = new Promise<ExtractResult>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // An iterable becomes a Node stream, so one path handles backpressure and destruction.
+    const source = isNodeReadable(input) ? input : Readable.from(input as AsyncIterable<Uint8Array>, { objectMode: false });
+    this.source = source;
+    signal?.addEventListener('abort', this.onAbort, { once: true });
     if (stallMs !== undefined) {
-      this.stall = setTimeout(() => {
-        this.fail(new ExtractError(`no data arrived for ${stallMs / 1000} s (stalled transfer)`, 'stalled'), inner);
-      }, stallMs);
+      this.stall = setTimeout(() => this.fail(new ExtractError(`no data arrived for ${stallMs / 1000} s (stalled transfer)`, 'stalled')), stallMs);
     }
-
-    const consume = async (chunks: AsyncIterable<Buffer>): Promise<void> => {
-      for await (const chunk of chunks) {
-        if (this.error) return;
-        this.feed(chunk);
-        this.opts.onProgress?.(this.bytes);
-        if (this.error) return;
-        if (this.inFlight > MAX_IN_FLIGHT) await new Promise<void>((resolve) => (this.drained = resolve));
-      }
-      this.endOfInput();
-      while (this.pending.size) await Promise.all(this.pending);
-    };
-    try {
-      const work = isNodeReadable(source)
-        ? this.flow(source)
-        : pipeline(source as AsyncIterable<Uint8Array>, (src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>) => this.decode(src), consume, {
-            signal: inner.signal,
-          });
-      work.catch(() => {});
-      await Promise.race([work, failed]);
-    } catch (err) {
-      this.fail(err, inner);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      clearTimeout(this.stall);
-      if (this.error) {
-        this.closeFile();
-        const s = source as Partial<Readable>;
-        if (typeof s.destroy === 'function') s.destroy();
-      }
-      // Writes in flight finish (they cannot be cancelled) and close their descriptors.
-      while (this.pending.size) await Promise.allSettled(this.pending);
-    }
-    if (this.error) throw this.error;
-    this.checkEnd();
-    return this.finish();
+    const p = this.parser;
+    p.on('entry', (header, stream, next) => this.entry(header as unknown as Header, stream as unknown as EntryStream, next));
+    p.on('error', this.onError);
+    p.on('drain', () => {
+      this.parserFull = false;
+      this.maybeResume();
+    });
+    p.on('finish', () => {
+      this.parsed = true;
+      this.maybeComplete();
+    });
+    this.flow(source);
+    return done;
   }
 
-  /** Records the first failure (later ones are consequences), closes the open file, stops the pipeline. */
-  private fail(err: unknown, inner: AbortController): void {
-    this.error ??= this.wrap(err);
+  /**
+   * Reads the source through its 'data' events, gunzipped first when it starts with the gzip
+   * magic, and writes the tar bytes to the parser; pauses while the parser is full or too many
+   * writes are in flight. A source error or premature close fails the extraction.
+   */
+  private flow(source: Readable): void {
+    let head: Buffer | undefined;
+    let decided = false;
+    const decide = (first: Buffer) => {
+      decided = true;
+      if (first[0] !== GZIP[0] || first[1] !== GZIP[1]) {
+        this.producer = source;
+        this.toParser(first);
+        return;
+      }
+      const z = createGunzip({ chunkSize: GUNZIP_CHUNK });
+      this.gunzip = z;
+      this.producer = z;
+      z.on('data', (c: Buffer) => this.toParser(c));
+      z.on('error', this.onError);
+      z.on('end', () => {
+        if (!this.error) this.parser.end(null);
+      });
+      z.on('drain', () => {
+        if (!this.error) source.resume();
+      });
+      if (!z.write(first)) source.pause();
+    };
+    source.on('data', (data: Buffer | string) => {
+      if (this.error) return;
+      const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data);
+      if (!decided) {
+        head = head ? Buffer.concat([head, chunk]) : chunk;
+        if (head.length >= GZIP.length) {
+          const first = head;
+          head = undefined;
+          decide(first);
+        }
+      } else if (this.gunzip) {
+        if (!this.gunzip.write(chunk)) source.pause();
+      } else {
+        this.toParser(chunk);
+      }
+    });
+    finished(source, { writable: false }, (err) => {
+      if (this.error) return;
+      if (err) return this.fail(err);
+      if (!decided && head) decide(head);
+      if (this.error) return;
+      if (this.gunzip) this.gunzip.end();
+      else this.parser.end(null);
+    });
+  }
+
+  /** Tar bytes for the parser, in bounded pieces; tracks positions and the trailing zeros. */
+  private toParser(chunk: Buffer): void {
+    if (this.error) return;
+    try {
+      for (let off = 0; off < chunk.length; off += MAX_PIECE) {
+        const piece = off === 0 && chunk.length <= MAX_PIECE ? chunk : chunk.subarray(off, off + MAX_PIECE);
+        this.track(piece);
+        if (!this.parser.write(piece)) this.parserFull = true;
+        if (this.error) return;
+      }
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (this.parserFull || this.inFlight > MAX_IN_FLIGHT) this.producer?.pause();
+  }
+
+  private maybeResume(): void {
+    if (this.error || this.parserFull || this.inFlight > MAX_IN_FLIGHT) return;
+    this.producer?.resume();
+  }
+
+  private track(piece: Buffer): void {
+    this.stall?.refresh();
+    const last = lastNonZero(piece);
+    if (last >= 0) this.zeroRunStart = this.fed + last + 1;
+    this.fed += piece.length;
+    if (this.fed - Math.max(this.zeroRunStart, this.lastEntryEnd) > MAX_TRAILING_ZEROS) {
+      throw new ExtractError(`the archive is followed by more than ${MAX_TRAILING_ZEROS >> 20} MiB of zero padding`, 'limit');
+    }
+  }
+
+  /**
+   * The one place a failure goes: records the first one (later ones are consequences), closes
+   * the open file, destroys the parser, the gunzip stream and the source, and settles once the
+   * writes in flight have.
+   */
+  private fail(err: unknown): void {
+    if (this.settled || this.error) return;
+    this.error = this.wrap(err);
     this.closeFile();
-    inner.abort(this.error);
+    this.parser.destroy();
+    this.gunzip?.destroy();
+    this.source?.destroy();
+    this.settle();
+  }
+
+  /** Resolves (or rejects) after every write in flight has settled and its descriptor is closed. */
+  private settle(): void {
+    if (this.settling) return;
+    this.settling = true;
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+    clearTimeout(this.stall);
+    void (async () => {
+      while (this.pending.size) await Promise.allSettled([...this.pending]);
+      let result: ExtractResult | undefined;
+      if (!this.error) {
+        try {
+          this.checkEnd();
+          result = this.finish();
+        } catch (err) {
+          this.error = this.wrap(err);
+        }
+      }
+      this.settled = true;
+      if (this.error) this.reject(this.error);
+      else this.resolve(result!);
+    })();
+  }
+
+  /** Success once the parser has taken all input and the last entry is done. */
+  private maybeComplete(): void {
+    if (this.parsed && !this.entryOpen && !this.error) this.settle();
   }
 
   /** Closes the file being received (after its writes in flight, so no write hits a reused fd). */
@@ -342,7 +466,7 @@ class Extraction {
         () => this.written(bytes),
         (err: unknown) => {
           this.written(bytes);
-          this.failLater(this.entryError(err, f.raw));
+          this.fail(this.entryError(err, f.raw));
           throw err;
         },
       ),
@@ -352,20 +476,7 @@ class Extraction {
 
   private written(bytes: number): void {
     this.inFlight -= bytes;
-    if (this.inFlight <= MAX_IN_FLIGHT / 2 && this.drained) {
-      const go = this.drained;
-      this.drained = undefined;
-      go();
-    }
-  }
-
-  /** A failure found off the main path (a write on the thread pool): stops the extraction. */
-  private failLater(err: unknown): void {
-    if (this.inner) this.fail(err, this.inner);
-    else this.error ??= this.wrap(err);
-    const go = this.drained;
-    this.drained = undefined;
-    go?.();
+    if (this.inFlight <= MAX_IN_FLIGHT / 2) this.maybeResume();
   }
 
   private wrap(err: unknown): ExtractError {
@@ -381,241 +492,75 @@ class Extraction {
     if (typeof e?.code === 'string' && e.code.startsWith('Z_')) {
       return new ExtractError(`the gzip stream is corrupt: ${msg}`, 'corrupt', undefined, { cause: err });
     }
+    // tar-stream's messages: its parser saw the input end inside an entry or a header block...
+    if (/Unexpected end of data/.test(msg)) {
+      const f = this.file;
+      if (f && f.left > 0) {
+        return new ExtractError(`the archive ends in the middle of entry ${showName(f.rel)} (truncated transfer)`, 'truncated', f.rel.toString(), { cause: err });
+      }
+      return new ExtractError('the archive ends in the middle of an entry (truncated transfer)', 'truncated', undefined, { cause: err });
+    }
+    // ...or a header that is not tar (bad checksum, unknown format, bad size, huge pax record).
+    if (/Invalid tar header|Invalid header|Header exceeds max size/.test(msg)) {
+      return new ExtractError(`the data is not a valid tar archive: ${msg}`, 'corrupt', undefined, { cause: err });
+    }
     return new ExtractError(`extraction failed: ${msg}`, 'io', undefined, { cause: err });
   }
 
-  /**
-   * A Node stream: its 'data' events feed the parser directly, with no async iteration per
-   * chunk (gunzipped first when it starts with the gzip magic). Pauses while too many writes are
-   * in flight. Resolves when all of it is written; rejects on a stream error or premature close.
-   */
-  private flow(source: Readable): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let stopped = false;
-      let head: Buffer | undefined;
-      let gz: Gunzip | undefined;
-      let decided = false;
-      const stop = (err: unknown) => {
-        if (stopped) return;
-        stopped = true;
-        source.pause();
-        reject(err);
-      };
-      const take = (tar: Readable, chunk: Buffer) => {
-        if (stopped || this.error) return;
-        try {
-          this.track(chunk);
-          this.feed(chunk);
-          this.opts.onProgress?.(this.bytes);
-        } catch (err) {
-          stop(err);
-          return;
-        }
-        if (this.inFlight > MAX_IN_FLIGHT && !this.error) {
-          tar.pause();
-          this.drained = () => tar.resume();
-        }
-      };
-      const finish = () => {
-        if (stopped || this.error) return;
-        try {
-          this.endOfInput();
-        } catch (err) {
-          stop(err);
-          return;
-        }
-        void (async () => {
-          while (this.pending.size) await Promise.all(this.pending);
-        })().then(resolve, stop);
-      };
-      const decide = (first: Buffer) => {
-        decided = true;
-        if (first[0] !== GZIP[0] || first[1] !== GZIP[1]) return take(source, first);
-        const z = createGunzip({ chunkSize: GUNZIP_CHUNK });
-        gz = z;
-        z.on('data', (c: Buffer) => take(z, c));
-        z.on('error', stop);
-        z.on('end', finish);
-        z.on('drain', () => source.resume());
-        if (!z.write(first)) source.pause();
-      };
-      source.on('data', (data: Buffer | string) => {
-        if (stopped || this.error) return;
-        const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data);
-        if (!decided) {
-          head = head ? Buffer.concat([head, chunk]) : chunk;
-          if (head.length >= GZIP.length) {
-            const first = head;
-            head = undefined;
-            decide(first);
-          }
-        } else if (gz) {
-          if (!gz.write(chunk)) source.pause();
-        } else {
-          take(source, chunk);
-        }
-      });
-      finished(source, { writable: false }, (err) => {
-        if (err) return stop(err);
-        if (!decided && head) decide(head);
-        if (gz) gz.end();
-        else finish();
-      });
-    });
-  }
-
-  /** Gunzips when the stream starts with the gzip magic; tracks tar positions. */
-  private async *decode(src: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>): AsyncGenerator<Buffer> {
-    const it = Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : src[Symbol.iterator]();
-    const head: Buffer[] = [];
-    let headBytes = 0;
-    while (headBytes < GZIP.length) {
-      const r = await it.next();
-      if (r.done) break;
-      const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
-      head.push(b);
-      headBytes += b.length;
-    }
-    const first = Buffer.concat(head);
-    async function* raw(): AsyncGenerator<Buffer> {
-      if (first.length) yield first;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return;
-        yield Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
-      }
-    }
-    let body: AsyncIterable<Buffer> = raw();
-    if (first[0] === GZIP[0] && first[1] === GZIP[1]) {
-      const gz = createGunzip({ chunkSize: GUNZIP_CHUNK });
-      pipeline(Readable.from(body, { objectMode: false }), gz).catch(() => {});
-      body = gz;
-    }
-    try {
-      for await (const chunk of body) {
-        this.track(chunk);
-        yield chunk;
-      }
-    } finally {
-      // Close a source iterator we stopped early (a Node stream is also destroyed by pipeline).
-      void Promise.resolve(it.return?.()).catch(() => {});
-    }
-  }
-
-  private track(piece: Buffer): void {
-    this.stall?.refresh();
-    const last = lastNonZero(piece);
-    if (last >= 0) this.zeroRunStart = this.fed + last + 1;
-    this.fed += piece.length;
-    if (this.fed - Math.max(this.zeroRunStart, this.lastEntryEnd) > MAX_TRAILING_ZEROS) {
-      throw new ExtractError(`the archive is followed by more than ${MAX_TRAILING_ZEROS >> 20} MiB of zero padding`, 'limit');
-    }
-  }
-
-  /** Parses one chunk of the tar stream and does all it says, synchronously. */
-  private feed(chunk: Buffer): void {
-    const base = this.fed - chunk.length;
-    const n = chunk.length;
-    let off = 0;
-    while (off < n) {
-      const f = this.file;
-      if (f) {
-        const take = Math.min(f.left, n - off);
-        this.fileData(f, chunk.subarray(off, off + take));
-        off += take;
-        if (f.left === 0) this.endFile(f);
-      } else if (this.skip > 0) {
-        const take = Math.min(this.skip, n - off);
-        this.skip -= take;
-        off += take;
-      } else if (this.long) {
-        const l = this.long;
-        const take = Math.min(l.buf.length - l.fill, n - off);
-        chunk.copy(l.buf, l.fill, off, off + take);
-        l.fill += take;
-        off += take;
-        if (l.fill === l.buf.length) this.endLong(l);
-      } else if (this.headerFill === 0 && n - off >= BLOCK) {
-        off += BLOCK;
-        this.onHeader(chunk.subarray(off - BLOCK, off), base + off);
-      } else {
-        const take = Math.min(BLOCK - this.headerFill, n - off);
-        chunk.copy(this.header, this.headerFill, off, off + take);
-        this.headerFill += take;
-        off += take;
-        if (this.headerFill === BLOCK) {
-          this.headerFill = 0;
-          this.onHeader(this.header, base + off);
-        }
-      }
-    }
-  }
-
-  /** A header block; `dataStart` is the tar offset just after it. */
-  private onHeader(block: Buffer, dataStart: number): void {
-    let h: TarHeader | null;
-    try {
-      h = decodeHeader(block);
-    } catch (err) {
-      throw new ExtractError(`the data is not a valid tar archive: ${(err as Error).message}`, 'corrupt', undefined, { cause: err });
-    }
-    if (h === null) return;
-    switch (h.type) {
-      case 'pax-header':
-      case 'pax-global-header':
-      case 'gnu-long-path':
-      case 'gnu-long-link-path':
-        if (!Number.isSafeInteger(h.size) || h.size < 0 || h.size > MAX_LONG_HEADER) {
-          throw new ExtractError(`the data is not a valid tar archive: a ${h.type} record of ${h.size} bytes`, 'corrupt');
-        }
-        this.long = { type: h.type, buf: Buffer.alloc(h.size), fill: 0 };
-        if (h.size === 0) this.endLong(this.long);
-        return;
-    }
-    this.entry(h, dataStart);
-  }
-
-  private endLong(l: LongRecord): void {
-    this.long = undefined;
-    this.skip = padding(l.buf.length);
-    try {
-      if (l.type === 'gnu-long-path') this.longName = decodeLongName(l.buf);
-      else if (l.type === 'gnu-long-link-path') this.longLink = decodeLongName(l.buf);
-      else if (l.type === 'pax-global-header') this.paxGlobal = decodePax(l.buf, { other: new Map(this.paxGlobal?.other ?? []), path: this.paxGlobal?.path, linkpath: this.paxGlobal?.linkpath });
-      else this.pax = decodePax(l.buf);
-    } catch (err) {
-      throw new ExtractError(`the data is not a valid tar archive: ${(err as Error).message}`, 'corrupt', undefined, { cause: err });
-    }
-  }
-
-  /** A real entry: applies pending long names and pax records, checks it, creates it. */
-  private entry(h: TarHeader, dataStart: number): void {
-    const pax = this.pax;
-    const global = this.paxGlobal;
-    this.pax = undefined;
-    let rawName = this.longName ?? h.name;
-    let link = this.longLink ?? h.linkname;
-    this.longName = this.longLink = undefined;
-    const path = pax?.path ?? global?.path;
-    if (path?.length) rawName = path;
-    const linkpath = pax?.linkpath ?? global?.linkpath;
-    if (linkpath?.length) link = linkpath;
-    const paxValue = (key: string) => pax?.other.get(key) ?? global?.other.get(key);
+  /** A real entry (tar-stream has applied its pax records and GNU long names): check, create. */
+  private entry(h: Header, stream: EntryStream, next: () => void): void {
+    // Every entry stream gets an error listener: a stream destroyed with the parser would
+    // otherwise throw from inside tar-stream.
+    stream.on('error', this.onError);
+    if (this.error) return;
+    this.entryOpen = true;
+    const pax = h.pax;
+    const rawName = Buffer.from(h.name, pax?.path ? 'utf8' : 'latin1');
     try {
       if (++this.count > this.maxEntries) throw new TarRuleError(`is entry number ${this.count}, over the limit of ${this.maxEntries} entries`, 'limit');
-      const kind = entryKind(h.type);
-      const paxSize = paxValue('size');
+      // tar-stream means to read a type-0 entry whose name ends in '/' as an old-style
+      // directory, but computes the type before it checks (3.2.2); the rule is applied here.
+      const kind = entryKind(h.type === 'file' && h.name.endsWith('/') ? 'directory' : (h.type ?? 'unknown'));
+      const paxSize = pax?.size;
       if (paxSize !== undefined && !/^[0-9]{1,16}$/.test(paxSize)) throw new TarRuleError(`has an invalid pax size (${JSON.stringify(paxSize)})`, 'corrupt');
-      const size = checkSize(paxSize !== undefined ? Number(paxSize) : h.size, kind);
-      checkMode(checkModeField(h.mode));
+      const size = checkSize(h.size ?? NaN, kind);
+      checkMode(checkModeField(h.mode ?? NaN));
       const rel = normalizePath(rawName, kind === 'dir');
-      this.lastEntryEnd = dataStart + size + padding(size);
-      if (kind === 'file') this.openFile(rel, rawName, size, entryMtime(paxValue('mtime'), h.mtime), isExecutable(h.mode));
-      else if (kind === 'dir') this.dir(rel, entryMtime(paxValue('mtime'), h.mtime));
-      else this.symlink(rel, link);
+      this.lastEntryEnd = h.byteOffset + size + padding(size);
+      const mtime = () => entryMtime(pax?.mtime, h.mtime.getTime() / 1000);
+      if (kind === 'file') {
+        const f = this.openFile(rel, rawName, size, mtime(), isExecutable(h.mode!));
+        if (size > 0) {
+          stream.on('data', (chunk) => this.fileData(f, chunk));
+          stream.on('end', () => this.endEntry(f, next));
+          return;
+        }
+        this.endFile(f);
+      } else if (kind === 'dir') {
+        this.dir(rel, mtime());
+      } else {
+        this.symlink(rel, Buffer.from(h.linkname ?? '', pax?.linkpath ? 'utf8' : 'latin1'));
+      }
     } catch (err) {
-      throw this.entryError(err, rawName);
+      this.fail(this.entryError(err, rawName));
+      return;
     }
+    this.entryOpen = false;
+    next();
+  }
+
+  /** A file's data stream ended: finish the file, then let the parser go on. */
+  private endEntry(f: OpenFile, next: () => void): void {
+    if (this.error) return;
+    try {
+      this.endFile(f);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.entryOpen = false;
+    next();
+    this.maybeComplete();
   }
 
   private entryError(err: unknown, rawName: Buffer): unknown {
@@ -681,7 +626,7 @@ class Extraction {
     this.files.push({ path: rel, kind: 'symlink', size: target.length, hash: createHash(this.hash).update(target).digest('hex') });
   }
 
-  private openFile(rel: Buffer, raw: Buffer, size: number, mtime: bigint, exec: boolean): void {
+  private openFile(rel: Buffer, raw: Buffer, size: number, mtime: bigint, exec: boolean): OpenFile {
     if (rel.length === 0) throw new TarRuleError('is a file in place of the root directory', 'unsafe');
     if (size > this.maxBytes - this.bytes) {
       throw new TarRuleError(`is ${size} bytes, more than the ${this.maxBytes - this.bytes} bytes left of the ${this.maxBytes}-byte limit`, 'limit');
@@ -691,10 +636,12 @@ class Extraction {
     const fd = openSync(this.abs(rel), FILE_FLAGS, mode);
     const f: OpenFile = { fd, rel, raw, size, left: size, hash: createHash(this.hash), batch: [], batchBytes: 0, mtime, exec, mode, pos: 0 };
     this.file = f;
-    if (size === 0) this.endFile(f);
+    return f;
   }
 
+  /** A piece of a file's data: hash it and write it (small files now, large ones in batches). */
   private fileData(f: OpenFile, piece: Buffer): void {
+    if (this.error || this.file !== f) return;
     f.left -= piece.length;
     this.bytes += piece.length;
     f.hash.update(piece);
@@ -705,31 +652,33 @@ class Extraction {
         this.writeLater(f, f.batch, f.batchBytes);
         f.batch = [];
         f.batchBytes = 0;
+        if (this.inFlight > MAX_IN_FLIGHT) this.producer?.pause();
       }
-      return;
-    }
-    try {
-      // A whole small file (or a file's last piece with nothing batched): one write.
-      if (f.batchBytes === 0 && (f.left === 0 || piece.length >= WRITE_BATCH)) {
-        writeAll(f.fd, [piece], piece.length);
+    } else {
+      try {
+        // A whole small file (or a file's last piece with nothing batched): one write.
+        if (f.batchBytes === 0 && (f.left === 0 || piece.length >= WRITE_BATCH)) {
+          writeAll(f.fd, [piece], piece.length);
+        } else {
+          f.batch.push(piece);
+          f.batchBytes += piece.length;
+          if (f.left === 0 || f.batchBytes >= WRITE_BATCH || f.batch.length >= MAX_IOV) {
+            writeAll(f.fd, f.batch, f.batchBytes);
+            f.batch = [];
+            f.batchBytes = 0;
+          }
+        }
+      } catch (err) {
+        this.fail(this.entryError(err, f.raw));
         return;
       }
-      f.batch.push(piece);
-      f.batchBytes += piece.length;
-      if (f.left === 0 || f.batchBytes >= WRITE_BATCH || f.batch.length >= MAX_IOV) {
-        writeAll(f.fd, f.batch, f.batchBytes);
-        f.batch = [];
-        f.batchBytes = 0;
-      }
-    } catch (err) {
-      throw this.entryError(err, f.raw);
     }
+    this.opts.onProgress?.(this.bytes);
   }
 
   /** The file's data is complete: mtime, check what the file system stored, close (after its writes). */
   private endFile(f: OpenFile): void {
     this.file = undefined;
-    this.skip = padding(f.size);
     this.files.push({ path: f.rel, kind: 'file', exec: f.exec, mtime: f.mtime, size: f.size, hash: f.hash.digest('hex') });
     if (f.writes) {
       const done = f.writes.then(
@@ -737,7 +686,7 @@ class Extraction {
           try {
             this.finishFile(f);
           } catch (err) {
-            this.failLater(err);
+            this.fail(err);
           }
         },
         () => {
@@ -767,17 +716,6 @@ class Extraction {
       throw this.entryError(err, f.raw);
     } finally {
       closeSync(f.fd);
-    }
-  }
-
-  /** The input ended: it must not end inside an entry. */
-  private endOfInput(): void {
-    if (this.file) {
-      const rel = this.file.rel;
-      throw new ExtractError(`the archive ends in the middle of entry ${showName(rel)} (truncated transfer)`, 'truncated', rel.toString());
-    }
-    if (this.skip > 0 || this.long || this.headerFill > 0) {
-      throw new ExtractError('the archive ends in the middle of an entry (truncated transfer)', 'truncated');
     }
   }
 

@@ -66,6 +66,20 @@ async function refused(entries: RawEntry[] | Buffer, code: ExtractError['code'],
   return error as ExtractError;
 }
 
+/** The archive with its first header block changed by `patch`, then re-checksummed (unless `resum` is false). */
+function patchHeader(archive: Buffer, patch: (h: Buffer) => void, resum = true): Buffer {
+  const out = Buffer.from(archive);
+  const h = out.subarray(0, 512);
+  patch(h);
+  if (resum) {
+    h.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const x of h) sum += x;
+    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  }
+  return out;
+}
+
 const sample: RawEntry[] = [
   { name: './', type: '5', mtime: 5 },
   { name: './bin/', type: '5', mtime: 7 },
@@ -134,6 +148,20 @@ describe('extractTar: good archives', () => {
     expect(paths).toContain(raw.toString('latin1'));
     expect(paths).toContain(long.toString('latin1'));
     expect(paths).toContain(Buffer.from('é'.repeat(80)).toString('latin1'));
+  });
+
+  it('reads what tar-stream parses: the ustar prefix, GNU headers, base-256 sizes, old-style directories', async () => {
+    const prefixed = patchHeader(rawTar([{ name: 'file', data: 'p' }]), (h) => h.write('dir/sub', 345, 'latin1'));
+    const gnuBig = patchHeader(rawTar([{ name: 'g', data: 'xyz' }]), (h) => {
+      h.write('ustar  \0', 257, 'latin1');
+      Buffer.from([0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3]).copy(h, 124);
+    });
+    const oldDir = patchHeader(rawTar([{ name: 'old/', type: '5', mtime: 9 }]), (h) => (h[156] = 0));
+    const { result, error } = await run(Buffer.concat([prefixed.subarray(0, 1024), gnuBig.subarray(0, 1024), oldDir]));
+    expect(error).toBeUndefined();
+    expect(readFileSync(join(dest, 'dir/sub/file'), 'utf8')).toBe('p');
+    expect(readFileSync(join(dest, 'g'), 'utf8')).toBe('xyz');
+    expect(renderManifest(result!.entries, 'sha1').toString()).toContain('D 9 /old\n');
   });
 
   it('accepts an explicit directory after its implicit creation, and an empty archive', async () => {
@@ -281,6 +309,8 @@ describe('extractTar: hostile archives', () => {
 
   it('refuses data that is not tar, and data after the end', async () => {
     await refused(Buffer.alloc(2048, 0x41), 'corrupt', /not a valid tar archive/);
+    await refused(patchHeader(rawTar([{ name: 'a', data: 'x' }]), (h) => h.write('nottar', 257, 'latin1')), 'corrupt', /not a valid tar archive.*unknown format/);
+    await refused(patchHeader(rawTar([{ name: 'a', data: 'x' }]), (h) => (h[150] = h[150]! ^ 1), false), 'corrupt', /not a valid tar archive/);
     await refused(Buffer.concat([rawTar([{ name: 'a', data: 'x' }]), Buffer.alloc(512, 0x41)]), 'corrupt', /not a valid tar/);
     await refused(Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.alloc(100, 7)]), 'corrupt', /gzip/);
   });
