@@ -8,7 +8,8 @@ import { join } from 'node:path';
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 const live = new Set<string>();
 
-function removeTreeSync(path: string): void {
+/** Removes a tree, read-only (store-form) directories too; best effort, never throws. */
+export function removeTreeSync(path: string): void {
   const unlock = (p: string): void => {
     let st;
     try {

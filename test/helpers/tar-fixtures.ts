@@ -3,7 +3,7 @@
 // the end-of-archive blocks. Plus a snapshot of a directory tree to prove nothing changed outside
 // the extraction directory.
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface RawEntry {
@@ -137,18 +137,4 @@ export function openFds(): number {
 }
 
 /** Removes a tree even when it is read-only (the extractor leaves directories 0555, as a store does). */
-export function removeAll(path: string): void {
-  const unlock = (p: string) => {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return;
-    }
-    if (!st.isDirectory()) return;
-    chmodSync(p, 0o755);
-    for (const n of readdirSync(p)) unlock(join(p, n));
-  };
-  unlock(path);
-  rmSync(path, { recursive: true, force: true });
-}
+export { removeTreeSync as removeAll } from '../../src/io/tmp-registry.js';
