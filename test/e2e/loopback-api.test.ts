@@ -6,7 +6,7 @@ import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetch, type FetchEvent } from '../../src/api/fetch.js';
@@ -25,6 +25,21 @@ let peer: ServeHandle;
 
 function freshStore(): string {
   return mkdtempSync(join(root, 'store-'));
+}
+
+/**
+ * A UDP socket on 127.0.0.1 (port 0: any) that offers `digest` to every query but the first
+ * `lose`; `queries` counts what it received.
+ */
+async function offerer(port: number, lose = 0): Promise<Socket & { readonly queries: number }> {
+  const udp = createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(port, '127.0.0.1', () => r()));
+  let queries = 0;
+  udp.on('message', (_m, rinfo) => {
+    if (++queries <= lose) return; // "lost"
+    for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
+  });
+  return Object.defineProperty(udp, 'queries', { get: () => queries }) as Socket & { readonly queries: number };
 }
 
 function tmpLeft(store: string): string[] {
@@ -115,11 +130,7 @@ describe('fetch/query against a real peer on loopback', () => {
     });
     await new Promise<void>((r) => half.listen(0, '127.0.0.1', () => r()));
     const port = (half.address() as AddressInfo).port;
-    const udp = createSocket('udp4');
-    await new Promise<void>((r) => udp.bind(port, '127.0.0.1', () => r()));
-    udp.on('message', (_m, rinfo) => {
-      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
-    });
+    const udp = await offerer(port);
     try {
       const store = freshStore();
       const [r] = await fetch([digest], { hosts: [`127.0.0.1:${port}`], stores: [store], timeout: 150 });
@@ -159,16 +170,10 @@ describe('fetch/query against a real peer on loopback', () => {
   });
 
   it('retransmits: a peer that misses the first query is still found within the window', async () => {
-    const udp = createSocket('udp4');
-    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
-    let queries = 0;
-    udp.on('message', (_m, rinfo) => {
-      if (++queries === 1) return; // "lost"
-      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
-    });
+    const udp = await offerer(0, 1);
     try {
       const out = await query([digest], { hosts: [`127.0.0.1:${udp.address().port}`], timeout: 600 });
-      expect(queries).toBeGreaterThanOrEqual(2);
+      expect(udp.queries).toBeGreaterThanOrEqual(2);
       expect(out.peers[formatDigest(digest)]).toEqual([{ host: '127.0.0.1', port: udp.address().port }]);
     } finally {
       udp.close();
@@ -179,11 +184,7 @@ describe('fetch/query against a real peer on loopback', () => {
     const out = await query([digest], { hosts: [host()], timeout: 60_000 });
     expect(out.peers[formatDigest(digest)]).toEqual([{ host: '127.0.0.1', port: peer.address.port }]);
     // The only host offers it over UDP and refuses TCP: nobody else can answer, so fail now.
-    const udp = createSocket('udp4');
-    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
-    udp.on('message', (_m, rinfo) => {
-      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
-    });
+    const udp = await offerer(0);
     try {
       const [r] = await fetch([digest], { hosts: [`127.0.0.1:${udp.address().port}`], stores: [freshStore()], timeout: 60_000 });
       expect(r).toMatchObject({ status: 'failed', failure: 'peers-failed' });
@@ -194,16 +195,10 @@ describe('fetch/query against a real peer on loopback', () => {
   }, 30_000);
 
   it('a window counted from long before the query (windowFrom) still gives peers time to answer, retransmits included', async () => {
-    const udp = createSocket('udp4');
-    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
-    let queries = 0;
-    udp.on('message', (_m, rinfo) => {
-      if (++queries === 1) return; // "lost"
-      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
-    });
+    const udp = await offerer(0, 1);
     try {
       const [r] = await fetch([digest], { hosts: [`127.0.0.1:${udp.address().port}`], stores: [freshStore()], timeout: 600, windowFrom: performance.now() - 60_000 });
-      expect(queries).toBeGreaterThanOrEqual(2);
+      expect(udp.queries).toBeGreaterThanOrEqual(2);
       // Heard on the retransmit: tried (nothing serves TCP there), so the attempt is recorded.
       expect(r!.attempts.map((a) => a.peer.port)).toEqual([udp.address().port]);
     } finally {
@@ -244,11 +239,7 @@ describe('fetch/query against a real peer on loopback', () => {
     });
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
     const port = (slow.address() as AddressInfo).port;
-    const udp = createSocket('udp4');
-    await new Promise<void>((r) => udp.bind(port, '127.0.0.1', () => r()));
-    udp.on('message', (_m, rinfo) => {
-      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
-    });
+    const udp = await offerer(port);
     try {
       const store = freshStore();
       const ac = new AbortController();
@@ -286,11 +277,7 @@ describe('fetch/query against a real peer on loopback', () => {
       });
       await new Promise<void>((r) => liar.listen(0, '127.0.0.1', () => r()));
       liarPort = (liar.address() as AddressInfo).port;
-      udp = createSocket('udp4');
-      await new Promise<void>((r) => udp.bind(liarPort, '127.0.0.1', () => r()));
-      udp.on('message', (_msg, rinfo) => {
-        for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
-      });
+      udp = await offerer(liarPort);
     });
 
     afterAll(async () => {
