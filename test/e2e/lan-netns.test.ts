@@ -7,14 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
 import {
   addWith0install,
+  fetchKillingTheSender,
   makeBigTree,
   makeSmallTree,
   run0share,
-  servingConnections,
-  sleep,
   startPeer,
   storeEntries,
   storeProblems,
@@ -110,38 +108,16 @@ describe.skipIf(!canUseNetns() || !need0install())('LAN sharing between namespac
   it('survives the first holder being killed mid-transfer and gets it from the second', async () => {
     const sbB = fresh();
     // Both holders of the big implementation: A (already serving) and C.
-    A.limitRate('100mbit');
-    C.limitRate('100mbit');
-    const fetch = B.spawn(process.execPath, [CLI, 'fetch', big, '-H', A.ip, '-H', C.ip], { env: sbB.env });
-    let killed: NetHost | undefined;
-    const t0 = Date.now();
-    while (!killed && Date.now() - t0 < 60_000) {
-      for (const [host, peer] of [
-        [A, peerA],
-        [C, peerC],
-      ] as const) {
-        const conns = servingConnections(host).filter((c) => c.peer === B.ip);
-        if (conns.some((c) => c.bytesAcked > 4 * 1024 * 1024)) {
-          peer.kill('SIGKILL');
-          killed = host;
-          break;
-        }
-      }
-      if (!killed) await sleep(20);
-      const ex = await Promise.race([fetch.exited, sleep(0).then(() => undefined)]);
-      if (ex && !killed) throw new Error(`fetch ended before any transfer was seen:\n${fetch.stdout()}${fetch.stderr()}`);
-    }
-    expect(killed, 'a transfer was under way to kill').toBeDefined();
-    const ex = await fetch.exited;
-    const out = fetch.stdout() + fetch.stderr();
-    const said = out.split('\n').filter((l) => l.includes(killed!.ip) && !l.includes(' has '));
-    process.stderr.write(`[lan-netns] killed the peer on ${killed!.ip} mid-transfer; the client said: ${said.join(' | ')}\n`);
-    expect(ex.code, out).toBe(0);
-    expect(fetch.stdout()).toMatch(/Success/);
-    expect(out).toContain(killed!.ip); // the client says which peer failed
+    const { killed, code, stdout, out } = await fetchKillingTheSender(B, sbB.env, big, [
+      [A, peerA],
+      [C, peerC],
+    ]);
+    const said = out.split('\n').filter((l) => l.includes(killed.ip) && !l.includes(' has '));
+    process.stderr.write(`[lan-netns] killed the peer on ${killed.ip} mid-transfer; the client said: ${said.join(' | ')}\n`);
+    expect(code, out).toBe(0);
+    expect(stdout).toMatch(/Success/);
+    expect(out).toContain(killed.ip); // the client says which peer failed
     expect(storeEntries(sbB.userStore)).toEqual([big]);
     expect(storeProblems(sbB)).toEqual([]);
-    A.exec('tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
-    C.exec('tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
   }, 120_000);
 });

@@ -142,3 +142,41 @@ export function servingConnections(host: NetHost): Array<{ peer: string; bytesAc
 }
 
 export const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+
+export interface KilledFetch {
+  /** The holder whose peer was killed while it was sending. */
+  killed: NetHost;
+  code: number | null;
+  stdout: string;
+  /** stdout and stderr together. */
+  out: string;
+}
+
+/**
+ * Runs `0share fetch DIGEST -H …` on `client` against every holder (throttled to 100 Mbit so the
+ * transfer takes a while), kills (SIGKILL) the peer of whichever holder has sent more than 4 MiB,
+ * and waits for the fetch to end. Removes the throttles afterwards.
+ */
+export async function fetchKillingTheSender(client: NetHost, env: NodeJS.ProcessEnv, digest: string, holders: Array<[NetHost, HostProcess]>): Promise<KilledFetch> {
+  for (const [h] of holders) h.limitRate('100mbit');
+  try {
+    const fetch = client.spawn(process.execPath, [CLI, 'fetch', digest, ...holders.flatMap(([h]) => ['-H', h.ip])], { env });
+    let killed: NetHost | undefined;
+    const t0 = Date.now();
+    while (!killed && Date.now() - t0 < 60_000) {
+      const sender = holders.find(([h]) => servingConnections(h).some((c) => c.peer === client.ip && c.bytesAcked > 4 * 1024 * 1024));
+      if (sender) {
+        sender[1].kill('SIGKILL');
+        killed = sender[0];
+        break;
+      }
+      const ex = await Promise.race([fetch.exited, sleep(20).then(() => undefined)]);
+      if (ex) throw new Error(`fetch ended before a transfer was seen:\n${fetch.stdout()}${fetch.stderr()}`);
+    }
+    if (!killed) throw new Error('no transfer was seen within 60 s');
+    const ex = await fetch.exited;
+    return { killed, code: ex.code, stdout: fetch.stdout(), out: fetch.stdout() + fetch.stderr() };
+  } finally {
+    for (const [h] of holders) h.exec('tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
+  }
+}
