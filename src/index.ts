@@ -17,4 +17,3 @@ export { extractTar, ExtractError, type ExtractOptions, type ExtractResult } fro
 export { packTree, PackError } from './io/tar-pack.js';
 
 export * from './machines/index.js';
-export { serverSessionMachine } from './machines/server-session.machine.js';

@@ -1,5 +1,7 @@
-// The client machines and their types, for embedding (`0share/machines`).
+// The machines and their types, for embedding (`0share/machines`): the client's transfer and
+// query machines and the peer's per-request server session.
 export * from './types.js';
 export { LocalFailure } from './ports.js';
 export * from './transfer.machine.js';
 export * from './query.machine.js';
+export * from './server-session.machine.js';
