@@ -1,4 +1,7 @@
-// Option parsers shared by the client commands (fetch, query).
+// Options and option parsers shared by the client commands (fetch, query).
+import { type Command, Option } from 'commander';
+import { DEFAULT_WINDOW } from '../../api/client-ports.js';
+import { DEFAULT_PORT } from '../../core/protocol.js';
 import { UserError } from '../cli-errors.js';
 
 /** A repeatable option: every value, in order (undefined when never given). */
@@ -22,4 +25,13 @@ export function parseByteSize(name: string) {
     if (!Number.isSafeInteger(n) || n < 1) throw new UserError(`${name} must be a size such as 500M or 2G, not '${value}'`);
     return n;
   };
+}
+
+/** How a client finds peers: -H hosts, the discovery window, the peers' port, and (for tests) the broadcast address. */
+export function discoveryOptions(cmd: Command): Command {
+  return cmd
+    .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable)', collect)
+    .option('--timeout <ms>', 'how long to wait for peers to answer', wholeNumber('--timeout', 1, 600_000), DEFAULT_WINDOW)
+    .option('--port <n>', "the peers' port (UDP and TCP)", wholeNumber('--port', 1, 65535), DEFAULT_PORT)
+    .addOption(new Option('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).hideHelp());
 }

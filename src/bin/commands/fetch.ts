@@ -4,13 +4,11 @@
 // exit status 1 with one message per failed digest.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { DigestError, formatDigest, parseDigestLoose, type Digest } from '../../core/digest.js';
-import { DEFAULT_PORT } from '../../core/protocol.js';
 import { SelectionsError } from '../../core/selections.js';
 import { fetch, fetchSelections, type FetchEvent, type FetchOptions } from '../../api/fetch.js';
-import { DEFAULT_WINDOW } from '../../api/client-ports.js';
 import type { TransferOutput } from '../../machines/transfer.machine.js';
 import { createLogger, type Logger } from '../../io/logger.js';
 import { defaultStores } from '../../io/stores.js';
@@ -19,7 +17,7 @@ import { removeAllTmpDirsSync } from '../../io/tmp-registry.js';
 import { DiscoveryError } from '../../io/udp-discovery.js';
 import { UserError } from '../cli-errors.js';
 import { failureMessage, hasLine, jsonResult, showPeer, successLine, type ReportContext } from '../fetch-report.js';
-import { collect, parseByteSize, wholeNumber } from './client-options.js';
+import { collect, discoveryOptions, parseByteSize, wholeNumber } from './client-options.js';
 
 interface FetchCliOptions {
   host?: string[];
@@ -130,20 +128,18 @@ function report(results: readonly TransferOutput[], opts: FetchCliOptions, ctx: 
 }
 
 export function registerFetch(program: Command): void {
-  program
-    .command('fetch')
-    .description('get implementations from peers on the local network into the store (also: 0share -f DIGEST)')
-    .argument('[digest...]', 'implementation digests (sha256new_…, sha1new=…)')
-    .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable)', collect)
-    .option('--timeout <ms>', 'how long to wait for peers to answer', wholeNumber('--timeout', 1, 600_000), DEFAULT_WINDOW)
-    .option('--port <n>', "the peers' UDP and TCP port", wholeNumber('--port', 1, 65535), DEFAULT_PORT)
+  discoveryOptions(
+    program
+      .command('fetch')
+      .description('get implementations from peers on the local network into the store (also: 0share -f DIGEST)')
+      .argument('[digest...]', 'implementation digests (sha256new_…, sha1new=…)'),
+  )
     .option('--store <dir>', 'store to add to and look in (repeatable; the first receives; default: 0install\'s stores)', collect)
     .option('--json', 'print the result as JSON on stdout')
     .option('--selections <file>', 'fetch every implementation of a selections document (0install select --xml) not yet in a store')
     .option('--system', "add to the system store through 0install's secure-add route")
     .option('--max-bytes <size>', 'refuse an implementation larger than this (e.g. 2G; default 8G)', parseByteSize('--max-bytes'))
     .option('--stall-timeout <ms>', 'drop a peer that sends (almost) nothing for this long', wholeNumber('--stall-timeout', 100, 3_600_000), 10_000)
-    .addOption(new Option('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).hideHelp())
     .action(async (args: string[], opts: FetchCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
       if (opts.selections && args.length) throw new UserError('give digests or --selections FILE, not both');

@@ -1,15 +1,13 @@
 // `0share query DIGEST…`: only asks who has these implementations (`10.0.0.1 has …` on stdout,
 // or `--json`); downloads nothing. Exit status 1 when some digest has no peer.
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { DigestError, parseDigestLoose } from '../../core/digest.js';
-import { DEFAULT_PORT } from '../../core/protocol.js';
 import { query } from '../../api/query.js';
-import { DEFAULT_WINDOW } from '../../api/client-ports.js';
 import { createLogger } from '../../io/logger.js';
 import { DiscoveryError } from '../../io/udp-discovery.js';
 import { UserError } from '../cli-errors.js';
 import { hasLine } from '../fetch-report.js';
-import { collect, wholeNumber } from './client-options.js';
+import { discoveryOptions } from './client-options.js';
 
 interface QueryCliOptions {
   host?: string[];
@@ -20,15 +18,13 @@ interface QueryCliOptions {
 }
 
 export function registerQuery(program: Command): void {
-  program
-    .command('query')
-    .description('ask the local network which peers have these implementations (downloads nothing)')
-    .argument('<digest...>', 'implementation digests (sha256new_…, sha1new=…)')
-    .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable)', collect)
-    .option('--timeout <ms>', 'how long to wait for answers', wholeNumber('--timeout', 1, 600_000), DEFAULT_WINDOW)
-    .option('--port <n>', "the peers' UDP port", wholeNumber('--port', 1, 65535), DEFAULT_PORT)
+  discoveryOptions(
+    program
+      .command('query')
+      .description('ask the local network which peers have these implementations (downloads nothing)')
+      .argument('<digest...>', 'implementation digests (sha256new_…, sha1new=…)'),
+  )
     .option('--json', 'print {digest: [{host, port}…]} as JSON on stdout')
-    .addOption(new Option('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).hideHelp())
     .action(async (args: string[], opts: QueryCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
       const digests = args.map((a) => {
