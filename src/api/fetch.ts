@@ -18,7 +18,7 @@ import type { TimingOptions } from './client-ports.js';
 export type FetchEvent =
   | { type: 'reply'; digest: string; peer: Peer }
   | { type: 'connecting'; digest: string; peer: Peer }
-  | { type: 'progress'; digest: string; peer: Peer; bytes: number }
+  | { type: 'progress'; digest: string; peer: Peer; bytes: number; expected?: number }
   | { type: 'peer-failed'; digest: string; peer: Peer; reason: string }
   | { type: 'done'; result: TransferOutput };
 
@@ -62,7 +62,7 @@ function watch(opts: FetchOptions, digest: string) {
       opts.onEvent?.({ type: 'connecting', digest, peer: c.current });
     }
     if (c.current && s.matches('transferring') && c.bytes !== p?.bytes) {
-      opts.onEvent?.({ type: 'progress', digest, peer: c.current, bytes: c.bytes });
+      opts.onEvent?.({ type: 'progress', digest, peer: c.current, bytes: c.bytes, expected: c.expected });
       opts.onProgress?.(digest, c.bytes);
     }
     for (const a of c.attempts.slice(p?.attempts.length ?? 0)) opts.onEvent?.({ type: 'peer-failed', digest, peer: a.peer, reason: a.reason });

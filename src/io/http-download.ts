@@ -124,7 +124,8 @@ export async function downloadImplementation(opts: DownloadOptions): Promise<Sta
     throw new LocalFailure(`could not create a temp dir in ${opts.store}: ${(err as Error).message}`);
   }
   trackTmpDir(tmpDir);
-  opts.onConnected();
+  const announced = Number(res.headers['x-0share-size']);
+  opts.onConnected(Number.isSafeInteger(announced) && announced >= 0 ? announced : undefined);
   let bytes = 0;
   let netError: unknown;
   try {

@@ -23,7 +23,7 @@ export interface TransferInput {
 
 export type TransferEvent =
   | { type: 'REPLY'; peer: Peer }
-  | { type: 'CONNECTED' }
+  | { type: 'CONNECTED'; expected?: number }
   | { type: 'PROGRESS'; bytes: number }
   | { type: 'RECEIVED'; staged: Staged }
   | { type: 'DOWNLOAD_FAILED'; reason: string; local: boolean }
@@ -51,6 +51,8 @@ export interface TransferContext {
   readonly windowOpen: boolean;
   /** Bytes received from the current (or committing) peer. */
   readonly bytes: number;
+  /** The size of the tree's files as the current peer announced it, if it did (progress display only). */
+  readonly expected?: number;
   /** `bytes` when the stall timer last restarted. */
   readonly mark: number;
   readonly staged?: Staged;
@@ -93,7 +95,7 @@ export function transferActors(ports: TransferPorts) {
           digest: input.digest,
           peer: input.peer,
           signal: ac.signal,
-          onConnected: () => sendBack({ type: 'CONNECTED' }),
+          onConnected: (expected) => sendBack({ type: 'CONNECTED', expected }),
           onProgress: (bytes) => sendBack({ type: 'PROGRESS', bytes }),
         })
         .then(
@@ -154,6 +156,7 @@ export const transferMachine = setup({
       candidates: context.candidates.slice(1),
       bytes: 0,
       mark: 0,
+      expected: undefined,
     })),
     closeWindow: assign({ windowOpen: false }),
     // Every possible responder has answered: there is nothing more to wait for.
@@ -229,7 +232,7 @@ export const transferMachine = setup({
       states: {
         connecting: {
           on: {
-            CONNECTED: { target: 'streaming' },
+            CONNECTED: { target: 'streaming', actions: assign({ expected: ({ event }) => event.expected }) },
             PROGRESS: { target: 'streaming', actions: assign({ bytes: ({ event }) => event.bytes, mark: ({ event }) => event.bytes }) },
           },
           after: {

@@ -56,8 +56,11 @@ export interface DownloadRequest {
   readonly digest: Digest;
   readonly peer: Peer;
   readonly signal: AbortSignal;
-  /** The peer accepted the request and data is about to flow. */
-  readonly onConnected: () => void;
+  /**
+   * The peer accepted the request and data is about to flow; `expectedBytes` is the size of the
+   * tree's files when the peer said it (X-0share-Size), for progress display only.
+   */
+  readonly onConnected: (expectedBytes?: number) => void;
   /** Total bytes received so far. */
   readonly onProgress: (bytes: number) => void;
 }

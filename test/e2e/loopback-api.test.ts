@@ -75,6 +75,9 @@ describe('fetch/query against a real peer on loopback', () => {
     expect(r!.bytes).toBeGreaterThan(3 * 1024 * 1024);
     expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['reply', 'connecting', 'progress', 'done']));
+    // The peer announced the size of the tree's files (X-0share-Size), for progress bars.
+    const files = 'hello\n'.length + '#!/bin/sh\necho hi\n'.length + 3 * 1024 * 1024;
+    expect(events.filter((e) => e.type === 'progress').map((e) => e.expected)).toContain(files);
     expect(tmpLeft(store)).toEqual([]);
   });
 

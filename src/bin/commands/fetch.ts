@@ -48,18 +48,34 @@ function showBytes(n: number): string {
   return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
+interface BarPayload {
+  peer: string;
+  digest: string;
+  /** The tree's size as the peer announced it; the bar shows a fraction only when it is known. */
+  expected?: number;
+}
+
+const BAR_WIDTH = 24;
+
+/** One bar's line: peer, digest, then `[####----] 42% | 12.0 MiB of 28.6 MiB`, or just the bytes so far. */
+function barLine(_options: unknown, params: { value: number }, payload: BarPayload): string {
+  const head = ` ${payload.peer} ${payload.digest} `;
+  if (!payload.expected) return `${head}| ${showBytes(params.value)}`;
+  // Tar headers make the stream a little longer than the files it carries: cap at 100%.
+  const frac = Math.min(1, params.value / payload.expected);
+  const full = Math.round(frac * BAR_WIDTH);
+  return `${head}[${'#'.repeat(full)}${'-'.repeat(BAR_WIDTH - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% | ${showBytes(params.value)} of ${showBytes(payload.expected)}`;
+}
+
 /** Progress bars on a TTY: one per transfer, created when it connects. */
 function progressBars(enabled: boolean) {
   if (!enabled) return { update: () => undefined, stop: () => undefined };
-  const multi = new MultiBar(
-    { format: ' {peer} {digest} | {size}', hideCursor: true, clearOnComplete: false, stream: process.stderr, fps: 10 },
-    Presets.shades_classic,
-  );
+  const multi = new MultiBar({ format: barLine, hideCursor: true, clearOnComplete: false, stream: process.stderr, fps: 10 }, Presets.shades_classic);
   const bars = new Map<string, SingleBar>();
   let stopped = false;
   return {
-    update(digest: string, peer: string, bytes: number) {
-      const payload = { peer, digest: `${digest.slice(0, 24)}…`, size: showBytes(bytes) };
+    update(digest: string, peer: string, bytes: number, expected?: number) {
+      const payload: BarPayload = { peer, digest: `${digest.slice(0, 24)}…`, expected };
       const bar = bars.get(digest) ?? multi.create(0, 0, payload);
       bars.set(digest, bar);
       bar.update(bytes, payload);
@@ -81,13 +97,13 @@ function onEvent(log: Logger, json: boolean, bars: ReturnType<typeof progressBar
         log.info(`Connecting to ${showPeer(e.peer)} to request ${e.digest}`);
         break;
       case 'progress':
-        bars.update(e.digest, showPeer(e.peer), e.bytes);
+        bars.update(e.digest, showPeer(e.peer), e.bytes, e.expected);
         break;
       case 'peer-failed':
         log.warn(`${showPeer(e.peer)} ${e.reason}; trying the next peer if there is one`);
         break;
       case 'done':
-        if (e.result.status === 'committed') bars.update(formatDigest(e.result.digest), showPeer(e.result.peer!), e.result.bytes);
+        if (e.result.status === 'committed') bars.update(formatDigest(e.result.digest), showPeer(e.result.peer!), e.result.bytes, e.result.bytes);
         break;
     }
   };
