@@ -375,7 +375,7 @@ describe.skipIf(!need0install())('0share serve on loopback', () => {
   });
 
   it('drops a response the client stops reading after --stall-timeout, freeing its upload slot', async () => {
-    const strict = await startPeer(store, sb.env, ['--max-uploads', '1', '--stall-timeout', '1']);
+    const strict = await startPeer(store, sb.env, ['--max-uploads', '1', '--stall-timeout', '1000']);
     try {
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
         request({ host: HOST, port: strict.port, path: `/implementation/${big}?format=tar`, localAddress: '127.0.0.31', agent: false }, resolve).on('error', reject).end();

@@ -68,7 +68,7 @@ export function registerServe(program: Command): void {
     .option('--store <dir>', 'serve this store instead of the 0install ones (repeatable)', collect)
     .option('--allow <cidr>', 'sources that may query and download (repeatable; default: private, link-local and loopback addresses)', cidr)
     .option('--max-uploads <n>', 'uploads at once; more get 503 (Retry-After)', wholeNumber('--max-uploads', 1, 1000), 8)
-    .option('--stall-timeout <seconds>', 'drop a download whose client takes no data for this long', wholeNumber('--stall-timeout', 1, 3600), 30)
+    .option('--stall-timeout <ms>', 'drop a download whose client takes no data for this long', wholeNumber('--stall-timeout', 100, 3_600_000), 30_000)
     .action(async (opts: ServeCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
       const logger = createLogger(globals.debug ? { level: 'debug' } : {});
@@ -81,7 +81,7 @@ export function registerServe(program: Command): void {
           stores: opts.store?.map((s) => resolve(s)) ?? defaultStores(),
           allow: opts.allow,
           maxUploads: opts.maxUploads,
-          stallTimeout: opts.stallTimeout * 1000,
+          stallTimeout: opts.stallTimeout,
           logger,
         });
       } catch (err) {
