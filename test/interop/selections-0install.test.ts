@@ -16,49 +16,37 @@ describe.skipIf(!need0install())('selections printed by 0install select --xml', 
   let work: string;
   let sb: ZeroSandbox;
 
+  /** Writes `<name>.xml` in `work`: a feed whose only implementation is `impl`. */
+  const writeFeed = (name: string, summary: string, impl: string) =>
+    writeFileSync(
+      join(work, `${name}.xml`),
+      `<?xml version="1.0" ?>
+<interface xmlns="${NS}">
+  <name>${name}</name><summary>${summary}</summary>
+  ${impl}
+</interface>
+`,
+    );
+
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), '0share-sel-'));
     sb = zeroSandbox();
     mkdirSync(join(work, 'local-impl'));
-    writeFileSync(
-      join(work, 'lib.xml'),
-      `<?xml version="1.0" ?>
-<interface xmlns="${NS}">
-  <name>lib</name><summary>a library</summary>
-  <implementation id="lib-1.0" version="1.0">
+    writeFeed('lib', 'a library', `<implementation id="lib-1.0" version="1.0">
     <manifest-digest sha256="${SHA256}"/>
     <archive href="http://127.0.0.1:1/lib.tar.gz" size="10"/>
-  </implementation>
-</interface>
-`,
-    );
-    writeFileSync(
-      join(work, 'tool.xml'),
-      `<?xml version="1.0" ?>
-<interface xmlns="${NS}">
-  <name>tool</name><summary>a tool</summary>
-  <implementation id="local-impl" version="0.1" local-path="local-impl">
+  </implementation>`);
+    writeFeed('tool', 'a tool', `<implementation id="local-impl" version="0.1" local-path="local-impl">
     <command name="build" path="build.sh"/>
-  </implementation>
-</interface>
-`,
-    );
-    writeFileSync(
-      join(work, 'app.xml'),
-      `<?xml version="1.0" ?>
-<interface xmlns="${NS}">
-  <name>app</name><summary>an app</summary>
-  <implementation id="sha1new=${SHA1}" version="2.0">
+  </implementation>`);
+    writeFeed('app', 'an app', `<implementation id="sha1new=${SHA1}" version="2.0">
     <manifest-digest sha256new="${B32}"/>
     <command name="run" path="run.sh">
       <runner interface="${join(work, 'tool.xml')}" command="build"/>
     </command>
     <requires interface="${join(work, 'lib.xml')}"/>
     <archive href="http://127.0.0.1:1/app.tar.gz" size="10"/>
-  </implementation>
-</interface>
-`,
-    );
+  </implementation>`);
   });
 
   afterAll(() => {
