@@ -1,9 +1,9 @@
-// What the peer may serve for a digest: the digest directory in the first store that has it as
-// a real directory (a digest dir that is itself a symlink is never served), and its .manifest
-// opened without following symlinks. Shared by the UDP responder and the HTTP server so both
-// give the same answer.
+// What the peer may serve for a digest over HTTP: the digest directory in the first store that
+// has it as a real directory (lookupDigest: a digest dir that is itself a symlink is never
+// served, and the UDP responder asks the same lookup), and its .manifest opened without
+// following symlinks.
 import { constants } from 'node:fs';
-import { type FileHandle, lstat, open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { manifestFileBytes } from '../core/manifest-format.js';
@@ -12,17 +12,6 @@ import { lookupDigest } from './stores.js';
 
 /** A .manifest larger than this is not read just to announce a size. */
 const MAX_MANIFEST_FOR_SIZE = 16 * 1024 * 1024;
-
-/** The digest directory to serve, or undefined when no store has it as a real directory. */
-export async function findServable(stores: readonly string[], digest: Digest): Promise<string | undefined> {
-  for (const store of stores) {
-    const dir = await lookupDigest([store], digest);
-    if (dir === undefined) continue;
-    const st = await lstat(dir).catch(() => undefined);
-    if (st?.isDirectory()) return dir;
-  }
-  return undefined;
-}
 
 /** Opens `<dir>/.manifest` read-only, refusing a symlink or anything but a regular file. */
 export async function openManifest(dir: string): Promise<{ handle: FileHandle; size: number } | undefined> {
@@ -40,7 +29,7 @@ export async function openManifest(dir: string): Promise<{ handle: FileHandle; s
 
 /** The implementation to serve for `kind`, with its size when its .manifest says it cheaply. */
 export async function resolveServed(stores: readonly string[], digest: Digest, kind: 'tree' | 'manifest'): Promise<ServedImplementation | undefined> {
-  const dir = await findServable(stores, digest);
+  const dir = await lookupDigest(stores, digest);
   if (dir === undefined) return undefined;
   const manifest = await openManifest(dir);
   if (!manifest) return kind === 'tree' ? { dir } : undefined;

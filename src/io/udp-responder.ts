@@ -9,7 +9,7 @@ import { type Digest, formatDigest } from '../core/digest.js';
 import { decodeQuery, encodeReply, MAX_DATAGRAM } from '../core/protocol.js';
 import { createRateLimiter } from '../core/rate-limit.js';
 import type { Logger } from './logger.js';
-import { findServable } from './served-implementation.js';
+import { lookupDigest } from './stores.js';
 
 export type DropReason = 'oversized' | 'not-text' | 'bad-magic' | 'no-digest' | 'bad-digest' | 'not-allowed' | 'rate-limited' | 'low-port';
 
@@ -81,7 +81,7 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
   const answer = async ({ digests, from }: { digests: Digest[]; from: RemoteInfo }) => {
     const have: Digest[] = [];
     try {
-      for (const d of digests) if ((await findServable(opts.stores, d)) !== undefined) have.push(d);
+      for (const d of digests) if ((await lookupDigest(opts.stores, d)) !== undefined) have.push(d);
     } catch (err) {
       log.warn(`Store lookup for ${from.address}:${from.port} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
