@@ -2,6 +2,7 @@
 // `digest  store  bytes  size` (size human-readable), or a JSON array with --json.
 import type { Command } from 'commander';
 import { defaultStores, implementationSize, listImplementations } from '../../io/stores.js';
+import { collect } from './client-options.js';
 
 function human(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -13,8 +14,6 @@ function human(bytes: number): string {
   }
   return i === 0 ? `${bytes} B` : `${v.toFixed(1)} ${units[i]}`;
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerList(program: Command): void {
   program

@@ -8,8 +8,7 @@ import { StoreError, verifyEntry } from '../../io/store-add.js';
 import { defaultStores, lookupDigest } from '../../io/stores.js';
 import { TreeError } from '../../io/tree-walk.js';
 import { UserError } from '../cli-errors.js';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
+import { collect } from './client-options.js';
 
 function parseUserDigest(s: string): Digest {
   try {
