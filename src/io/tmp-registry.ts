@@ -64,10 +64,6 @@ export function untrackTmpDir(path: string): void {
   if (live.size === 0) uninstall();
 }
 
-export function liveTmpDirs(): string[] {
-  return [...live];
-}
-
 /** Removes every registered temp dir now (synchronously: used on the way out). */
 export function removeAllTmpDirsSync(): void {
   for (const p of live) {

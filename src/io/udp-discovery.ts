@@ -44,7 +44,6 @@ export interface Discovery {
   send(digests: readonly Digest[]): Promise<void>;
   /** Replies offering at least one digest asked for (other digests are dropped). */
   readonly replies$: ReplyStream;
-  readonly targets: readonly Target[];
   /** With `-H`: those hosts, as the peers their replies come from (nobody else can answer). Undefined when broadcasting. */
   readonly hosts?: readonly Peer[];
   close(): void;
@@ -188,7 +187,6 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
   };
 
   return {
-    targets,
     hosts: opts.hosts?.length ? targets.map((t) => ({ host: t.address, port: t.port })) : undefined,
     replies$,
     send(digests) {
