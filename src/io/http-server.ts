@@ -3,6 +3,7 @@
 // stream the tree as (gzipped) tar or the .manifest with backpressure, write the rejection, or
 // destroy the response. It also caps connections per source and sets the timeouts that keep
 // slow or silent clients (slowloris, readers that stop) from holding the server.
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
@@ -201,13 +202,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     else socket.destroy();
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.bind, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  server.listen(opts.port, opts.bind);
+  await once(server, 'listening');
   server.on('error', (err) => log.warn({ err }, `HTTP server error: ${err.message}`));
 
   return {

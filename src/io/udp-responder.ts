@@ -3,6 +3,7 @@
 // none). Oversized, malformed and binary datagrams, sources outside --allow, privileged source
 // ports and sources over their rate are dropped with debug-level counters; replies only ever list digests the query
 // asked for, so they are about the query's size, and each source gets a bounded number a second.
+import { once } from 'node:events';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { filter, fromEvent, map, mergeMap, type Subscription } from 'rxjs';
 import { type Digest, formatDigest } from '../core/digest.js';
@@ -55,13 +56,8 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
   };
 
   const socket: Socket = createSocket({ type: opts.bind.includes(':') ? 'udp6' : 'udp4', reuseAddr: true });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(opts.port, opts.bind, () => {
-      socket.off('error', reject);
-      resolve();
-    });
-  });
+  socket.bind(opts.port, opts.bind);
+  await once(socket, 'listening');
   socket.on('error', (err) => log.warn({ err }, `UDP socket error: ${err.message}`));
 
   const screen = (msg: Buffer, from: RemoteInfo): Screened => {
