@@ -26,7 +26,7 @@ export interface RateLimiter {
 }
 
 /** The bucket's tokens at `now`: refilled for the elapsed time, never above `burst`. */
-export function refill(bucket: Bucket, now: number, opts: Pick<RateLimitOptions, 'burst' | 'perSecond'>): number {
+function refill(bucket: Bucket, now: number, opts: Pick<RateLimitOptions, 'burst' | 'perSecond'>): number {
   const elapsed = Math.max(0, now - bucket.at);
   return Math.min(opts.burst, bucket.tokens + (elapsed * opts.perSecond) / 1000);
 }
