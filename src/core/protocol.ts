@@ -43,8 +43,8 @@ export function encodeReply(digests: readonly Digest[]): Buffer[] {
 
 function decode(magic: string, msg: Uint8Array): DecodeResult {
   if (msg.length > MAX_DATAGRAM) return { ok: false, reason: 'oversized' };
-  for (const b of msg) if (b < 0x20 && b !== 0x0a && b !== 0x0d) return { ok: false, reason: 'not-text' };
-  for (const b of msg) if (b > 0x7e) return { ok: false, reason: 'not-text' };
+  // Printable ASCII lines (LF or CRLF) only.
+  for (const b of msg) if (b > 0x7e || (b < 0x20 && b !== 0x0a && b !== 0x0d)) return { ok: false, reason: 'not-text' };
   const lines = Buffer.from(msg).toString('ascii').split('\n').map((l) => l.replace(/\r$/, ''));
   if (lines[0] !== magic) return { ok: false, reason: 'bad-magic' };
   const digests: Digest[] = [];
