@@ -66,10 +66,10 @@ import {
   showName,
   storeFileMode,
 } from '../core/tar-rules.js';
+import { BLOCK, padding } from './tar-header.js';
 
 export const DEFAULT_MAX_BYTES = 8 * 1024 ** 3;
 export const DEFAULT_MAX_ENTRIES = 1_000_000;
-const BLOCK = 512;
 /** Zero padding tolerated after the last entry (tar pads to its record size; gzip adds none). */
 const MAX_TRAILING_ZEROS = 16 * 1024 * 1024;
 /** Input is handed to tar-stream in pieces of at most this size (bounded work per write). */
@@ -177,7 +177,6 @@ function isNodeReadable(source: TarSource): source is Readable {
   const s = source as Partial<Readable>;
   return typeof s.on === 'function' && typeof s.pause === 'function' && typeof s.resume === 'function' && typeof s.destroy === 'function';
 }
-const padding = (size: number) => (BLOCK - (size % BLOCK)) % BLOCK;
 
 function errnoMessage(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
@@ -723,7 +722,7 @@ class Extraction {
     if (this.zeroRunStart > this.lastEntryEnd) {
       throw new ExtractError('the archive has data after its last entry that is not a tar entry', 'corrupt');
     }
-    if (this.fed - this.lastEntryEnd < 1024) {
+    if (this.fed - this.lastEntryEnd < 2 * BLOCK) {
       throw new ExtractError('the archive ends without its end-of-archive blocks (truncated transfer)', 'truncated');
     }
   }

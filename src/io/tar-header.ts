@@ -151,8 +151,5 @@ export function gnuLongRecord(type: 'L' | 'K', value: Buffer): Buffer {
 
 /** A pax extended header carrying only an mtime, for the next entry. */
 export function paxMtimeRecord(mtime: bigint): Buffer {
-  const body = ` mtime=${mtime}\n`;
-  let len = body.length + 1;
-  while (String(len).length + body.length !== len) len = String(len).length + body.length;
-  return extensionRecord('PaxHeader', 'x', Buffer.from(`${len}${body}`, 'latin1'), false);
+  return extensionRecord('PaxHeader', 'x', Buffer.from(paxLine('mtime', mtime.toString()), 'latin1'), false);
 }
