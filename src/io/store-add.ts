@@ -8,9 +8,9 @@ import { chmod, copyFile, lstat, mkdir, open, readFile, readdir, readlink, renam
 import { basename, join } from 'node:path';
 import { type Digest, DigestError, formatDigest, parseDigest, sameDigest } from '../core/digest.js';
 import { diffManifests } from '../core/manifest-diff.js';
-import { manifestDigest, renderManifest } from '../core/manifest-format.js';
+import { manifestDigest } from '../core/manifest-format.js';
 import { type TimeSlicer, timeSlicer } from './time-slice.js';
-import { walkTree } from './tree-walk.js';
+import { manifestOfTree } from './tree-walk.js';
 
 export class StoreError extends Error {
   override name = 'StoreError';
@@ -121,8 +121,9 @@ export async function commitStaged(opts: CommitOptions): Promise<string> {
       throw new StoreError(`Directory '${tmpDir}' already contains a .manifest file! An implementation must not contain a top-level .manifest.`);
     }
     if (!opts.permissionsFixed) await fixPermissions(tmpDir);
-    const manifest = opts.manifest ?? renderManifest(await walkTree(tmpDir, digest.alg), digest.alg);
-    const actual = manifestDigest(manifest, digest.alg);
+    const { manifest, digest: actual } = opts.manifest
+      ? { manifest: opts.manifest, digest: manifestDigest(opts.manifest, digest.alg) }
+      : await manifestOfTree(tmpDir, digest.alg);
     if (!sameDigest(actual, digest)) {
       throw new StoreError(
         `Incorrect manifest -- archive is corrupted.\nRequired digest: ${formatDigest(digest)}\nActual digest: ${formatDigest(actual)}`,
@@ -223,8 +224,7 @@ export async function verifyEntry(path: string, digest?: Digest): Promise<Verify
     }
     throw err;
   }
-  const manifest = renderManifest(await walkTree(path, expected.alg), expected.alg);
-  const actual = manifestDigest(manifest, expected.alg);
+  const { manifest, digest: actual } = await manifestOfTree(path, expected.alg);
   const stored = await readFile(join(path, '.manifest')).catch(() => undefined);
   const recorded = stored && manifestDigest(stored, expected.alg);
   const differences: string[] = [];
