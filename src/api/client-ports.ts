@@ -1,5 +1,5 @@
-// Wires the client machines to the real world: the shared discovery socket, the stores, the
-// HTTP download into a temp dir, and the verify-then-commit step (user store, or the system
+// Wires the client machines to the real world: the discovery socket (for `query`), the stores,
+// the HTTP download into a temp dir, and the verify-then-commit step (user store, or the system
 // store with `system`). Also the timing defaults shared by `fetch` and `query`.
 import { formatDigest, sameDigest, type Digest } from '../core/digest.js';
 import { manifestDigest } from '../core/manifest-format.js';
@@ -56,7 +56,6 @@ export function queryPorts(discovery: Discovery): QueryPorts {
 }
 
 export interface TransferPortOptions {
-  discovery: Discovery;
   /** Stores to look in; the first receives downloads (their temp dirs too). */
   stores: readonly string[];
   /** Commit into the system store instead of the user store. */
@@ -81,8 +80,12 @@ async function commit(opts: TransferPortOptions, digest: Digest, tmpDir: string,
   }
 }
 
-/** The ports, and `settled()`: resolves once every download, commit and discard started has finished (temp dirs gone or committed). */
-export function transferPorts(opts: TransferPortOptions): TransferPorts & { settled(): Promise<void> } {
+/**
+ * The store and download ports (`fetch` provides `sendQuery` and `replies` itself, from the
+ * session's shared first query), and `settled()`: resolves once every download, commit and
+ * discard started has finished (temp dirs gone or committed).
+ */
+export function transferPorts(opts: TransferPortOptions): Omit<TransferPorts, 'sendQuery' | 'replies'> & { settled(): Promise<void> } {
   const store = opts.stores[0]!;
   const inFlight = new Set<Promise<unknown>>();
   const tracked = <T>(p: Promise<T>): Promise<T> => {
@@ -95,7 +98,6 @@ export function transferPorts(opts: TransferPortOptions): TransferPorts & { sett
     return p;
   };
   return {
-    ...queryPorts(opts.discovery),
     lookup: (digest) => lookupDigest(opts.stores, digest),
     download: (req) => tracked(downloadImplementation({ ...req, store, maxBytes: opts.maxBytes })),
     commit: ({ digest, staged }) =>

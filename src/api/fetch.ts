@@ -172,7 +172,7 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
     import('../io/logger.js'),
   ]);
   const log = opts.logger ?? silentLogger();
-  const ports = transferPorts({ discovery: s.discovery, stores: s.stores, system: opts.system, maxBytes: opts.maxBytes, env: opts.env });
+  const ports = transferPorts({ stores: s.stores, system: opts.system, maxBytes: opts.maxBytes, env: opts.env });
   const joined = new Set<string>();
   const machine = provideTransferPorts({
     ...ports,
