@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { buffer } from 'node:stream/consumers';
 import fc from 'fast-check';
 import { removeAll } from '../helpers/tar-fixtures.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,19 +71,13 @@ function makeTree(t: Tree): string {
   return root;
 }
 
-async function collect(s: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c);
-  return Buffer.concat(chunks);
-}
-
 describe('packTree → extractTar round trip', () => {
   it('reproduces the manifest of random trees, plain and gzip', async () => {
     await fc.assert(
       fc.asyncProperty(tree, fc.boolean(), async (t, gz) => {
         const src = makeTree(t);
         const expected = renderManifest(await walkTree(src, 'sha256new'), 'sha256new');
-        const tar = await collect(packTree(src));
+        const tar = await buffer(packTree(src));
         const dest = mkdtempSync(join(base, 'dst-'));
         const result = await extractTar([gz ? gzipSync(tar) : tar], dest, { alg: 'sha256new' });
         expect(result.manifest.toString('latin1')).toBe(expected.toString('latin1'));
@@ -107,7 +102,7 @@ describe('packTree → extractTar round trip', () => {
           const digest = formatDigest(manifestDigest(renderManifest(await walkTree(src, 'sha256new'), 'sha256new'), 'sha256new'));
           expect(zi(sandbox, ['digest', '--algorithm=sha256new', src]).trim()).toBe(digest);
           const tgz = join(base, `t-${Date.now()}.tar.gz`);
-          writeFileSync(tgz, gzipSync(await collect(packTree(src))));
+          writeFileSync(tgz, gzipSync(await buffer(packTree(src))));
           const out = mkdtempSync(join(base, 'gnutar-'));
           execFileSync('tar', ['-xzf', tgz, '-C', out], { stdio: 'ignore' });
           expect(zi(sandbox, ['digest', '--algorithm=sha256new', out]).trim()).toBe(digest);

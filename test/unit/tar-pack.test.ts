@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
+import { buffer } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { packTree } from '../../src/io/tar-pack.js';
 import { openFds } from '../helpers/tar-fixtures.js';
@@ -32,15 +33,9 @@ beforeEach(() => {
 
 afterEach(() => rmSync(base, { recursive: true, force: true }));
 
-async function collect(s: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c);
-  return Buffer.concat(chunks);
-}
-
 describe('packTree', () => {
   it('writes relative names, modes, mtimes and raw symlinks, without the top-level .manifest', async () => {
-    const tar = await collect(packTree(tree));
+    const tar = await buffer(packTree(tree));
     const file = join(base, 't.tar');
     writeFileSync(file, tar);
     const list = execFileSync('tar', ['-tvf', file, '--utc'], { encoding: 'utf8' }).trim().split('\n');
@@ -63,7 +58,7 @@ describe('packTree', () => {
     ];
     for (const [name, target] of links) symlinkSync(target, Buffer.concat([Buffer.from(`${src}/`), name]));
     const file = join(base, 'raw.tar');
-    writeFileSync(file, await collect(packTree(src)));
+    writeFileSync(file, await buffer(packTree(src)));
     const out = join(base, 'raw-out');
     mkdirSync(out);
     execFileSync('tar', ['-xf', file, '-C', out]);
@@ -75,21 +70,21 @@ describe('packTree', () => {
   });
 
   it('produces the same bytes every time', async () => {
-    expect((await collect(packTree(tree))).equals(await collect(packTree(tree)))).toBe(true);
+    expect((await buffer(packTree(tree))).equals(await buffer(packTree(tree)))).toBe(true);
   });
 
   it('fails the stream on a special file, after what it already sent', async () => {
     execFileSync('mkfifo', [join(tree, 'sub', 'zz-fifo')]);
-    const err = await collect(packTree(tree)).catch((e: unknown) => e);
+    const err = await buffer(packTree(tree)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/"sub\/zz-fifo": not a regular file, directory or symlink/);
   });
 
   it('fails the stream when the directory is missing or aborted', async () => {
-    await expect(collect(packTree(join(base, 'nope')))).rejects.toThrow(/ENOENT/);
+    await expect(buffer(packTree(join(base, 'nope')))).rejects.toThrow(/ENOENT/);
     const ac = new AbortController();
     ac.abort(new Error('client went away'));
-    await expect(collect(packTree(tree, { signal: ac.signal }))).rejects.toThrow(/client went away/);
+    await expect(buffer(packTree(tree, { signal: ac.signal }))).rejects.toThrow(/client went away/);
   });
 
   it('leaves no descriptor open when the consumer goes away mid-file, and buffers little when it stalls', async () => {
