@@ -9,6 +9,7 @@ import { basename, join } from 'node:path';
 import { type Digest, DigestError, formatDigest, parseDigest, sameDigest } from '../core/digest.js';
 import { diffManifests } from '../core/manifest-diff.js';
 import { manifestDigest } from '../core/manifest-format.js';
+import { isRealDirectory } from './stores.js';
 import { type TimeSlicer, timeSlicer } from './time-slice.js';
 import { manifestOfTree } from './tree-walk.js';
 
@@ -82,10 +83,6 @@ async function writeManifestFile(dir: string, manifest: Uint8Array): Promise<voi
   await rename(tmp, join(dir, '.manifest'));
 }
 
-async function isDirectory(path: string): Promise<boolean> {
-  return (await lstat(path).catch(() => undefined))?.isDirectory() ?? false;
-}
-
 export interface CommitOptions {
   /** A `tmp-*` dir inside `store`, holding the received tree. */
   tmpDir: string;
@@ -132,7 +129,7 @@ export async function commitStaged(opts: CommitOptions): Promise<string> {
     await chmod(tmpDir, 0o755);
     await writeManifestFile(tmpDir, manifest);
     await mkdir(store, { recursive: true, mode: 0o755 });
-    if (await isDirectory(target)) {
+    if (await isRealDirectory(target)) {
       await removeTree(tmpDir);
       return target;
     }
@@ -140,7 +137,7 @@ export async function commitStaged(opts: CommitOptions): Promise<string> {
       await rename(tmpDir, target);
     } catch (err) {
       // Someone else added it meanwhile: rename refuses to replace a non-empty directory.
-      if ((errno(err) === 'ENOTEMPTY' || errno(err) === 'EEXIST') && (await isDirectory(target))) {
+      if ((errno(err) === 'ENOTEMPTY' || errno(err) === 'EEXIST') && (await isRealDirectory(target))) {
         await removeTree(tmpDir);
         return target;
       }

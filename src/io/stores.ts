@@ -72,7 +72,7 @@ export function defaultStores(env: NodeJS.ProcessEnv = process.env): string[] {
 }
 
 /** A real directory: a symlink in a store is never followed (it could lead out of the store). */
-async function isRealDirectory(path: string): Promise<boolean> {
+export async function isRealDirectory(path: string): Promise<boolean> {
   try {
     return (await lstat(path)).isDirectory();
   } catch {
