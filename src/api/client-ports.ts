@@ -13,10 +13,10 @@ import { untrackTmpDir } from '../io/tmp-registry.js';
 import type { Discovery } from '../io/udp-discovery.js';
 
 export const DEFAULT_WINDOW = 250;
-export const DEFAULT_CONNECT_TIMEOUT = 5_000;
+const DEFAULT_CONNECT_TIMEOUT = 5_000;
 export const DEFAULT_STALL_TIMEOUT = 10_000;
 /** Bytes a peer must deliver per stall window: 64 KiB per 10 s by default. */
-export const DEFAULT_MIN_PROGRESS = 64 * 1024;
+const DEFAULT_MIN_PROGRESS = 64 * 1024;
 const SENDS = 3;
 
 export interface TimingOptions {

@@ -1,8 +1,21 @@
-// Options and option parsers shared by the client commands (fetch, query).
+// Options and argument/option parsers shared by the client commands (fetch, query).
 import { type Command, Option } from 'commander';
 import { DEFAULT_WINDOW } from '../../api/client-ports.js';
+import { DigestError, parseDigestLoose, type Digest } from '../../core/digest.js';
 import { DEFAULT_PORT } from '../../core/protocol.js';
 import { UserError } from '../cli-errors.js';
+
+/** The DIGEST arguments; a malformed one is the user's to fix. */
+export function parseDigests(args: readonly string[]): Digest[] {
+  return args.map((a) => {
+    try {
+      return parseDigestLoose(a);
+    } catch (err) {
+      if (err instanceof DigestError) throw new UserError(err.message);
+      throw err;
+    }
+  });
+}
 
 /** A repeatable option: every value, in order (undefined when never given). */
 export const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];

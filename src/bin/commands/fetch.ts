@@ -6,8 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import { DigestError, formatDigest, parseDigestLoose, type Digest } from '../../core/digest.js';
+import { formatDigest } from '../../core/digest.js';
 import { SelectionsError } from '../../core/selections.js';
+import { DEFAULT_STALL_TIMEOUT } from '../../api/client-ports.js';
 import { fetch, fetchSelections, type FetchEvent, type FetchOptions } from '../../api/fetch.js';
 import type { TransferOutput } from '../../machines/transfer.machine.js';
 import { createLogger, type Logger } from '../../io/logger.js';
@@ -17,7 +18,7 @@ import { removeAllTmpDirsSync } from '../../io/tmp-registry.js';
 import { DiscoveryError } from '../../io/udp-discovery.js';
 import { UserError } from '../cli-errors.js';
 import { failureMessage, hasLine, jsonResult, showPeer, successLine, type ReportContext } from '../fetch-report.js';
-import { collect, discoveryOptions, parseByteSize, wholeNumber } from './client-options.js';
+import { collect, discoveryOptions, parseByteSize, parseDigests, wholeNumber } from './client-options.js';
 
 interface FetchCliOptions {
   host?: string[];
@@ -30,17 +31,6 @@ interface FetchCliOptions {
   maxBytes?: number;
   stallTimeout: number;
   broadcast?: string[];
-}
-
-function parseDigests(args: readonly string[]): Digest[] {
-  return args.map((a) => {
-    try {
-      return parseDigestLoose(a);
-    } catch (err) {
-      if (err instanceof DigestError) throw new UserError(err.message);
-      throw err;
-    }
-  });
 }
 
 function showBytes(n: number): string {
@@ -155,7 +145,7 @@ export function registerFetch(program: Command): void {
     .option('--selections <file>', 'fetch every implementation of a selections document (0install select --xml) not yet in a store')
     .option('--system', "add to the system store through 0install's secure-add route")
     .option('--max-bytes <size>', 'refuse an implementation larger than this (e.g. 2G; default 8G)', parseByteSize('--max-bytes'))
-    .option('--stall-timeout <ms>', 'drop a peer that sends (almost) nothing for this long', wholeNumber('--stall-timeout', 100, 3_600_000), 10_000)
+    .option('--stall-timeout <ms>', 'drop a peer that sends (almost) nothing for this long', wholeNumber('--stall-timeout', 100, 3_600_000), DEFAULT_STALL_TIMEOUT)
     .action(async (args: string[], opts: FetchCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
       if (opts.selections && args.length) throw new UserError('give digests or --selections FILE, not both');

@@ -1,13 +1,12 @@
 // `0share query DIGEST…`: only asks who has these implementations (`10.0.0.1 has …` on stdout,
 // or `--json`); downloads nothing. Exit status 1 when some digest has no peer.
 import type { Command } from 'commander';
-import { DigestError, parseDigestLoose } from '../../core/digest.js';
 import { query } from '../../api/query.js';
 import { createLogger } from '../../io/logger.js';
 import { DiscoveryError } from '../../io/udp-discovery.js';
 import { UserError } from '../cli-errors.js';
 import { hasLine } from '../fetch-report.js';
-import { discoveryOptions } from './client-options.js';
+import { discoveryOptions, parseDigests } from './client-options.js';
 
 interface QueryCliOptions {
   host?: string[];
@@ -27,14 +26,7 @@ export function registerQuery(program: Command): void {
     .option('--json', 'print {digest: [{host, port}…]} as JSON on stdout')
     .action(async (args: string[], opts: QueryCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
-      const digests = args.map((a) => {
-        try {
-          return parseDigestLoose(a);
-        } catch (err) {
-          if (err instanceof DigestError) throw new UserError(err.message);
-          throw err;
-        }
-      });
+      const digests = parseDigests(args);
       const logger = createLogger(globals.debug ? { level: 'debug' } : {});
       let out;
       try {
