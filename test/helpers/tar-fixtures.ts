@@ -1,10 +1,17 @@
 // Raw tar archives for extractor tests: any name bytes (NUL, newline, '..'), any type flag, mode,
 // size (including sizes that lie about the data), pax records and GNU long names, with or without
 // the end-of-archive blocks. Plus a snapshot of a directory tree to prove nothing changed outside
-// the extraction directory.
+// the extraction directory, the sandbox the extractor tests share, and the run that checks what
+// must hold whatever the archive.
 import { createHash } from 'node:crypto';
-import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { renderManifest } from '../../src/core/manifest-format.js';
+import { extractTar, type ExtractOptions, type ExtractResult, type TarSource } from '../../src/io/tar-extract.js';
+import { removeTreeSync } from '../../src/io/tmp-registry.js';
+import { walkTree } from '../../src/io/tree-walk.js';
 
 export interface RawEntry {
   name: string | Buffer;
@@ -137,4 +144,54 @@ export function openFds(): number {
 }
 
 /** Removes a tree even when it is read-only (the extractor leaves directories 0555, as a store does). */
-export { removeTreeSync as removeAll } from '../../src/io/tmp-registry.js';
+export { removeTreeSync as removeAll };
+
+/** A temp dir `base` holding the extraction directory `dest` and, beside it, the victims a hostile archive aims at. */
+export interface ExtractionSandbox {
+  base: string;
+  /** `victim` (a file), `victim-link` (a symlink to it) and `sub/`. */
+  outside: string;
+  dest: string;
+}
+
+export function extractionSandbox(prefix: string): ExtractionSandbox {
+  const base = mkdtempSync(join(tmpdir(), prefix));
+  const outside = join(base, 'outside');
+  const dest = join(base, 'dest');
+  mkdirSync(join(outside, 'sub'), { recursive: true });
+  mkdirSync(dest);
+  writeFileSync(join(outside, 'victim'), 'original');
+  symlinkSync('victim', join(outside, 'victim-link'));
+  return { base, outside, dest };
+}
+
+/**
+ * Extracts `source` into a fresh `dest` of the sandbox and checks what holds whatever the archive:
+ * nothing else under `base` changed, no descriptor stayed open, no more than `maxBytes` of files
+ * were written, and on success the manifest returned is the manifest of the tree on disk.
+ */
+export async function checkedExtract(
+  sb: ExtractionSandbox,
+  source: TarSource,
+  opts: Partial<ExtractOptions> = {},
+): Promise<{ result?: ExtractResult; error?: unknown }> {
+  removeTreeSync(sb.dest);
+  mkdirSync(sb.dest);
+  const before = snapshot(sb.base, [sb.dest]);
+  const fds = openFds();
+  let result: ExtractResult | undefined;
+  let error: unknown;
+  try {
+    result = await extractTar(source, sb.dest, { alg: 'sha256new', ...opts });
+  } catch (err) {
+    error = err;
+  }
+  expect(snapshot(sb.base, [sb.dest])).toEqual(before);
+  expect(openFds()).toBe(fds);
+  if (opts.maxBytes !== undefined) expect(filesIn(sb.dest).bytes).toBeLessThanOrEqual(opts.maxBytes);
+  if (result) {
+    const onDisk = renderManifest(await walkTree(sb.dest, 'sha256new'), 'sha256new');
+    expect(result.manifest.toString('latin1')).toBe(onDisk.toString('latin1'));
+  }
+  return { result, error };
+}

@@ -1,60 +1,34 @@
 // The safe extractor, case by case: good archives (plain, gzip, byte-by-byte, pax times, implicit
 // parents, raw-byte names) give the manifest of the tree on disk; each hostile archive is refused
 // with an ExtractError naming the entry, and nothing outside the extraction directory changes.
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { PassThrough, Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ExtractError, extractTar, type ExtractOptions } from '../../src/io/tar-extract.js';
+import { ExtractError, extractTar, type ExtractOptions, type TarSource } from '../../src/io/tar-extract.js';
 import { walkTree } from '../../src/io/tree-walk.js';
 import { renderManifest } from '../../src/core/manifest-format.js';
-import { filesIn, openFds, rawTar, snapshot, type RawEntry, removeAll } from '../helpers/tar-fixtures.js';
+import { checkedExtract, extractionSandbox, type ExtractionSandbox, openFds, rawTar, type RawEntry, removeAll } from '../helpers/tar-fixtures.js';
 
+let sandbox: ExtractionSandbox;
 let base: string;
 let dest: string;
 let outside: string;
 
 beforeEach(() => {
-  base = mkdtempSync(join(tmpdir(), '0share-tarx-'));
-  outside = join(base, 'outside');
-  dest = join(base, 'dest');
-  mkdirSync(outside);
-  mkdirSync(dest);
-  writeFileSync(join(outside, 'victim'), 'original');
-  symlinkSync('victim', join(outside, 'victim-link'));
+  sandbox = extractionSandbox('0share-tarx-');
+  ({ base, dest, outside } = sandbox);
 });
 
 afterEach(() => {
   removeAll(base);
 });
 
-type Source = Parameters<typeof extractTar>[0];
-
 /** Runs the extractor and checks the invariants that hold whatever the archive. */
-async function run(source: Source | Buffer, opts: Partial<ExtractOptions> = {}) {
-  removeAll(dest);
-  mkdirSync(dest);
-  const before = snapshot(base, [dest]);
-  const fds = openFds();
-  const input = Buffer.isBuffer(source) ? [source] : source;
-  let result: Awaited<ReturnType<typeof extractTar>> | undefined;
-  let error: unknown;
-  try {
-    result = await extractTar(input, dest, { alg: 'sha256new', ...opts });
-  } catch (err) {
-    error = err;
-  }
-  expect(snapshot(base, [dest])).toEqual(before);
-  expect(openFds()).toBe(fds);
-  if (opts.maxBytes !== undefined) expect(filesIn(dest).bytes).toBeLessThanOrEqual(opts.maxBytes);
-  if (result) {
-    const onDisk = renderManifest(await walkTree(dest, 'sha256new'), 'sha256new');
-    expect(result.manifest.toString('latin1')).toBe(onDisk.toString('latin1'));
-  }
-  return { result, error };
+function run(source: TarSource | Buffer, opts: Partial<ExtractOptions> = {}) {
+  return checkedExtract(sandbox, Buffer.isBuffer(source) ? [source] : source, opts);
 }
 
 async function refused(entries: RawEntry[] | Buffer, code: ExtractError['code'], message: RegExp, opts: Partial<ExtractOptions> = {}) {
