@@ -14,6 +14,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { feedXml } from '../test/helpers/feed.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/bin/0share.js', import.meta.url));
 const say = (s) => process.stdout.write(`${s}\n`);
@@ -95,20 +96,7 @@ try {
   const digest = zi(cached, ['store', 'manifest', impl, 'sha256new']).trim().split('\n').pop();
   zi(cached, ['store', 'add', digest, impl]);
   const feed = join(work, 'prog.xml');
-  writeFileSync(
-    feed,
-    `<?xml version="1.0" ?>
-<interface xmlns="http://zero-install.sourceforge.net/2004/injector/interface">
-  <name>prog</name>
-  <summary>prints hello</summary>
-  <implementation id="prog-1.0" version="1.0">
-    <manifest-digest sha256new="${digest.slice('sha256new_'.length)}"/>
-    <command name="run" path="prog"/>
-    <archive href="http://localhost:1/prog-1.0.tar.gz" size="100"/>
-  </implementation>
-</interface>
-`,
-  );
+  writeFileSync(feed, feedXml({ name: 'prog', summary: 'prints hello', digest, archive: 'http://localhost:1/prog-1.0.tar.gz' }));
   const node = process.execPath;
   say(`run overhead: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; peers' port ${port} (nobody there)`);
   const cachedCost = await compare('cached run', [node, [CLI, 'run', '--port', String(port), feed]], ['0install', ['run', feed]], cached.env, 0);

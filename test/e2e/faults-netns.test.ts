@@ -3,8 +3,7 @@
 // datagrams. After each: the server still answers a valid query and download, the stores hold
 // only verified entries, no tmp-* dir remains, and nothing outside the stores' new entries
 // changed (snapshots of every sandbox and of a sentinel dir that hostile archives aim at).
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,6 +15,7 @@ import {
   makeSmallTree,
   PROBE,
   run0share,
+  scratch,
   sleep,
   snapshot,
   snapshotDiff,
@@ -24,7 +24,7 @@ import {
   storeProblems,
 } from '../helpers/lan-fixture.js';
 import { canUseNetns, createLan, type HostProcess, type Lan, type NetHost } from '../helpers/netns.js';
-import { need0install, type ZeroSandbox, zeroSandbox } from '../helpers/zeroinstall.js';
+import { need0install, type ZeroSandbox } from '../helpers/zeroinstall.js';
 
 const log = (s: string) => process.stderr.write(`[faults-netns] ${s}\n`);
 
@@ -37,14 +37,9 @@ describe.skipIf(!canUseNetns() || !need0install())('faults and abuse between nam
   let work: string, sentinel: string;
   let small: string, big: string;
   let peerA: HostProcess, peerC: HostProcess;
-  const sandboxes: ZeroSandbox[] = [];
+  const tmp = scratch('0share-faults-');
+  const { fresh } = tmp;
   let serverSnaps: Array<[string, Map<string, string>]>;
-
-  const fresh = () => {
-    const sb = zeroSandbox();
-    sandboxes.push(sb);
-    return sb;
-  };
 
   /** A fresh client sandbox and a check that only `allowed` digests appeared in its store. */
   function client() {
@@ -83,7 +78,7 @@ describe.skipIf(!canUseNetns() || !need0install())('faults and abuse between nam
   beforeAll(async () => {
     lan = createLan(5, { subnet: 41 });
     [A, B, C, L, D] = lan.hosts as [NetHost, NetHost, NetHost, NetHost, NetHost];
-    work = mkdtempSync(join(tmpdir(), '0share-faults-'));
+    work = tmp.work;
     sentinel = join(work, 'sentinel');
     mkdirSync(sentinel);
     writeFileSync(join(sentinel, 'precious'), 'do not touch\n');
@@ -102,8 +97,7 @@ describe.skipIf(!canUseNetns() || !need0install())('faults and abuse between nam
 
   afterAll(() => {
     lan?.destroy();
-    for (const sb of sandboxes) rmSync(sb.root, { recursive: true, force: true });
-    if (work) rmSync(work, { recursive: true, force: true });
+    tmp.remove();
   });
 
   it('a peer killed mid-transfer: the client moves to the other holder', async () => {

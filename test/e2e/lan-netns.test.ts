@@ -3,8 +3,6 @@
 // B fetches by broadcast and with -H, and `0install store verify` accepts what it got; a digest
 // nobody has fails with a clear message; killing the first holder mid-transfer still succeeds
 // from the second.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -13,12 +11,13 @@ import {
   makeBigTree,
   makeSmallTree,
   run0share,
+  scratch,
   startPeer,
   storeEntries,
   storeProblems,
 } from '../helpers/lan-fixture.js';
 import { canUseNetns, createLan, type HostProcess, type Lan, type NetHost } from '../helpers/netns.js';
-import { need0install, type ZeroSandbox, zeroSandbox, ziResult } from '../helpers/zeroinstall.js';
+import { need0install, type ZeroSandbox, ziResult } from '../helpers/zeroinstall.js';
 
 const NOBODY = 'sha256new_2CVLJ3ROTXBBCS5CRIUBVQUSFBB6RHXRRPY4AJHPKDD4W4UJDW5A';
 
@@ -29,18 +28,14 @@ describe.skipIf(!canUseNetns() || !need0install())('LAN sharing between namespac
   let work: string;
   let small: string;
   let big: string;
-  const sandboxes: ZeroSandbox[] = [];
-  const fresh = () => {
-    const sb = zeroSandbox();
-    sandboxes.push(sb);
-    return sb;
-  };
+  const tmp = scratch('0share-lan-');
+  const { fresh } = tmp;
   let peerA: HostProcess, peerC: HostProcess;
 
   beforeAll(async () => {
     lan = createLan(3, { subnet: 31 });
     [A, B, C] = lan.hosts as [NetHost, NetHost, NetHost];
-    work = mkdtempSync(join(tmpdir(), '0share-lan-'));
+    work = tmp.work;
     sbA = fresh();
     sbC = fresh();
     makeSmallTree(join(work, 'small'), 'small');
@@ -55,8 +50,7 @@ describe.skipIf(!canUseNetns() || !need0install())('LAN sharing between namespac
 
   afterAll(() => {
     lan?.destroy();
-    for (const sb of sandboxes) rmSync(sb.root, { recursive: true, force: true });
-    if (work) rmSync(work, { recursive: true, force: true });
+    tmp.remove();
   });
 
   it('fetches by broadcast with `0share -f DIGEST`, and 0install verifies the result', () => {

@@ -2,12 +2,13 @@
 // peer queries go by unicast to loopback, never to the LAN): arguments, exit status and signals
 // pass through; failures look exactly like 0install's own.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
-import { need0install, type ZeroSandbox, zeroSandbox, zi, ziResult } from '../helpers/zeroinstall.js';
+import { feedXml } from '../helpers/feed.mjs';
+import { addWith0install, scratch } from '../helpers/lan-fixture.js';
+import { need0install, type ZeroSandbox, ziResult } from '../helpers/zeroinstall.js';
 
 const ARCHIVE = 'http://127.0.0.1:1/prog-1.0.tar.gz';
 /** Peers are asked on loopback only, on a port where nothing answers. */
@@ -18,45 +19,26 @@ describe.skipIf(!need0install())('0share run and download (single machine)', () 
   let work: string;
   let feed: string;
   let digest: string;
-  const sandboxes: ZeroSandbox[] = [];
-  const fresh = () => {
-    const sb = zeroSandbox();
-    sandboxes.push(sb);
-    return sb;
-  };
+  const tmp = scratch('0share-runcli-');
+  const { fresh } = tmp;
   let cached: ZeroSandbox;
 
   beforeAll(() => {
-    work = mkdtempSync(join(tmpdir(), '0share-runcli-'));
+    work = tmp.work;
     const impl = join(work, 'impl');
     mkdirSync(impl);
     // Prints its arguments, one per line; `die` makes it kill itself with SIGTERM.
     writeFileSync(join(impl, 'prog'), '#!/bin/sh\nfor a in "$@"; do echo "arg: $a"; done\ncase " $* " in *" die "*) kill -TERM $$;; esac\nexit 5\n');
     chmodSync(join(impl, 'prog'), 0o755);
     cached = fresh();
-    digest = zi(cached, ['store', 'manifest', impl, 'sha256new']).trim().split('\n').pop()!;
-    zi(cached, ['store', 'add', digest, impl]);
+    digest = addWith0install(cached, impl);
     feed = join(work, 'prog.xml');
-    writeFileSync(
-      feed,
-      `<?xml version="1.0" ?>
-<interface xmlns="http://zero-install.sourceforge.net/2004/injector/interface">
-  <name>prog</name>
-  <summary>prints its arguments</summary>
-  <implementation id="prog-1.0" version="1.0">
-    <manifest-digest sha256new="${digest.slice('sha256new_'.length)}"/>
-    <command name="run" path="prog"><arg>first</arg></command>
-    <command name="other" path="prog"><arg>other</arg></command>
-    <archive href="${ARCHIVE}" size="100"/>
-  </implementation>
-</interface>
-`,
-    );
+    const commands = ['<command name="run" path="prog"><arg>first</arg></command>', '<command name="other" path="prog"><arg>other</arg></command>'];
+    writeFileSync(feed, feedXml({ name: 'prog', summary: 'prints its arguments', digest, archive: ARCHIVE, commands: commands.join('\n    ') }));
   });
 
   afterAll(() => {
-    for (const sb of sandboxes) rmSync(sb.root, { recursive: true, force: true });
-    if (work) rmSync(work, { recursive: true, force: true });
+    tmp.remove();
   });
 
   it('runs a cached program with its arguments (options included) and passes its exit status through', () => {

@@ -3,14 +3,14 @@
 // serves it; on host B `0share run FEED` gets it from A and 0install runs it, `0share download`
 // stores it, and `0install store verify` accepts it. With no peer holding it, `0share run FEED`
 // fails exactly as `0install run FEED` does (same exit code, same message).
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
-import { addWith0install, run0share, sleep, storeEntries, storeProblems } from '../helpers/lan-fixture.js';
+import { feedXml } from '../helpers/feed.mjs';
+import { addWith0install, run0share, scratch, startPeer, storeEntries, storeProblems } from '../helpers/lan-fixture.js';
 import { canUseNetns, createLan, type HostProcess, type Lan, type NetHost } from '../helpers/netns.js';
-import { need0install, type ZeroSandbox, zeroSandbox } from '../helpers/zeroinstall.js';
+import { need0install } from '../helpers/zeroinstall.js';
 
 const LINE = 'hello from a LAN peer';
 /** Nothing listens on port 1 of the loopback interface: the archive can never be downloaded. */
@@ -19,65 +19,33 @@ const ARCHIVE = 'http://127.0.0.1:1/hello-1.0.tar.gz';
 /** 0install's curl messages include how long a refused connection took; that alone may differ. */
 const normalize = (s: string) => s.replace(/after \d+ ms/g, 'after N ms');
 
-/** `0share serve` on `host` with the sandbox's stores (as root, `0install store add` puts the
- * implementation in the sandbox's system store), once `client` sees it offer `digest`. */
-async function startPeer(host: NetHost, client: NetHost, sb: ZeroSandbox, digest: string): Promise<HostProcess> {
-  const p = host.spawn(process.execPath, [CLI, 'serve'], { env: sb.env });
-  for (let i = 0; i < 50; i++) {
-    const r = client.exec(process.execPath, [CLI, 'query', '-H', host.ip, '--timeout', '300', digest], { env: sb.env });
-    if (r.status === 0 && r.stdout.includes(digest)) return p;
-    const ended = await Promise.race([p.exited, sleep(100).then(() => undefined)]);
-    if (ended) throw new Error(`0share serve on ${host.ip} exited (${ended.code ?? ended.signal}):\n${p.stdout()}${p.stderr()}`);
-  }
-  throw new Error(`0share serve on ${host.ip} never offered ${digest}:\n${p.stdout()}${p.stderr()}`);
-}
-
 describe.skipIf(!canUseNetns() || !need0install())('0share run/download with stock 0install between namespace hosts', () => {
   let lan: Lan;
   let A: NetHost, B: NetHost;
-  let work: string;
   let feed: string;
   let digest: string;
   let peer: HostProcess;
-  const sandboxes: ZeroSandbox[] = [];
-  const fresh = () => {
-    const sb = zeroSandbox();
-    sandboxes.push(sb);
-    return sb;
-  };
+  const tmp = scratch('0share-run-');
+  const { fresh } = tmp;
 
   beforeAll(async () => {
     lan = createLan(2, { subnet: 55 });
     [A, B] = lan.hosts as [NetHost, NetHost];
-    work = mkdtempSync(join(tmpdir(), '0share-run-'));
-    const impl = join(work, 'impl');
+    const impl = join(tmp.work, 'impl');
     mkdirSync(impl);
     writeFileSync(join(impl, 'run.sh'), `#!/bin/sh\necho "${LINE}: $*"\nexit 3\n`);
     chmodSync(join(impl, 'run.sh'), 0o755);
     const sbA = fresh();
     digest = addWith0install(sbA, impl);
-    feed = join(work, 'hello.xml');
-    writeFileSync(
-      feed,
-      `<?xml version="1.0" ?>
-<interface xmlns="http://zero-install.sourceforge.net/2004/injector/interface">
-  <name>hello</name>
-  <summary>prints a known line</summary>
-  <implementation id="hello-1.0" version="1.0">
-    <manifest-digest sha256new="${digest.slice('sha256new_'.length)}"/>
-    <command name="run" path="run.sh"/>
-    <archive href="${ARCHIVE}" size="180"/>
-  </implementation>
-</interface>
-`,
-    );
+    feed = join(tmp.work, 'hello.xml');
+    writeFileSync(feed, feedXml({ name: 'hello', summary: 'prints a known line', digest, path: 'run.sh', archive: ARCHIVE, size: 180 }));
+    // As root, `0install store add` put the implementation in the sandbox's system store.
     peer = await startPeer(A, B, sbA, digest);
   }, 120_000);
 
   afterAll(() => {
     lan?.destroy();
-    for (const sb of sandboxes) rmSync(sb.root, { recursive: true, force: true });
-    if (work) rmSync(work, { recursive: true, force: true });
+    tmp.remove();
   });
 
   it('runs the program fetched from the peer, passing its arguments and exit status through', () => {

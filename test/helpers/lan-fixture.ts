@@ -1,19 +1,52 @@
-// Building blocks for the multi-host e2e tests: implementation trees added to a host's store by
-// the real `0install store add`, a 0share peer started inside a namespace, and the "after each"
-// checks of issue 4 (only verified entries, no tmp-* dir, nothing else changed).
+// Building blocks for the e2e tests with the real 0install (mostly multi-host): a test file's
+// temporary dirs, implementation trees added to a host's store by the real `0install store add`,
+// a 0share peer started inside a namespace, and the "after each" checks of issue 4 (only
+// verified entries, no tmp-* dir, nothing else changed).
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI } from './cli.js';
 import type { HostProcess, NetHost } from './netns.js';
-import { type ZeroSandbox, zi, ziResult } from './zeroinstall.js';
+import { type ZeroSandbox, zeroSandbox, zi, ziResult } from './zeroinstall.js';
 
 export const PROBE = fileURLToPath(new URL('./net-probe.mjs', import.meta.url));
 export const FAKE_PEER = fileURLToPath(new URL('./fake-peer.mjs', import.meta.url));
 export const ABUSE = fileURLToPath(new URL('./abuse.mjs', import.meta.url));
 
 const MiB = 1024 * 1024;
+
+/** The temporary dirs of one test file: a work dir and 0install sandboxes, all gone after `remove()`. */
+export interface Scratch {
+  /** The work dir under os.tmpdir() (created on first use). */
+  readonly work: string;
+  /** A fresh 0install sandbox. */
+  fresh(): ZeroSandbox;
+  /** Removes the work dir and every sandbox made so far. */
+  remove(): void;
+}
+
+/** Nothing is created until used: the tests of a skipped describe leave nothing behind. */
+export function scratch(prefix: string): Scratch {
+  let work: string | undefined;
+  const sandboxes: ZeroSandbox[] = [];
+  return {
+    get work() {
+      return (work ??= mkdtempSync(join(tmpdir(), prefix)));
+    },
+    fresh() {
+      const sb = zeroSandbox();
+      sandboxes.push(sb);
+      return sb;
+    },
+    remove() {
+      for (const sb of sandboxes.splice(0)) rmSync(sb.root, { recursive: true, force: true });
+      if (work) rmSync(work, { recursive: true, force: true });
+      work = undefined;
+    },
+  };
+}
 
 /** A small but varied tree: nested dirs, an executable, a symlink, an empty file, random data. */
 export function makeSmallTree(dir: string, tag: string): void {
