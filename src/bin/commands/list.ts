@@ -19,10 +19,10 @@ export function registerList(program: Command): void {
   program
     .command('list')
     .description('list the implementations in the 0install stores (tab-separated: digest, store, bytes, size)')
-    .option('--store <dir>', 'look in this store instead of the 0install ones (repeatable)', collect, [])
+    .option('--store <dir>', 'look in this store instead of the 0install ones (repeatable)', collect)
     .option('--json', 'print a JSON array of {digest, store, path, bytes}')
-    .action(async (opts: { store: string[]; json?: boolean }) => {
-      const stores = opts.store.length ? opts.store : defaultStores();
+    .action(async (opts: { store?: string[]; json?: boolean }) => {
+      const stores = opts.store ?? defaultStores();
       const rows = [];
       for (const impl of await listImplementations(stores)) {
         rows.push({ digest: impl.name, store: impl.store, path: impl.path, bytes: await implementationSize(impl.path) });

@@ -2,22 +2,13 @@
 // `0install store verify`; exit 0 only if it matches, otherwise says what differs (exit 1).
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { type Digest, DigestError, formatDigest, parseDigestLoose } from '../../core/digest.js';
+import { type Digest, formatDigest, parseDigestLoose } from '../../core/digest.js';
 import { ManifestError } from '../../core/manifest-format.js';
 import { StoreError, verifyEntry } from '../../io/store-add.js';
 import { defaultStores, lookupDigest } from '../../io/stores.js';
 import { TreeError } from '../../io/tree-walk.js';
 import { UserError } from '../cli-errors.js';
-import { collect } from './client-options.js';
-
-function parseUserDigest(s: string): Digest {
-  try {
-    return parseDigestLoose(s);
-  } catch (err) {
-    if (err instanceof DigestError) throw new UserError(err.message);
-    throw err;
-  }
-}
+import { collect, parseDigests } from './client-options.js';
 
 /** The directory to verify: an existing directory as given, else a digest looked up in the stores. */
 async function resolveTarget(target: string, stores: string[]): Promise<string> {
@@ -39,11 +30,11 @@ export function registerVerify(program: Command): void {
     .description("check that a store entry's contents match its digest (as `0install store verify`)")
     .argument('<target>', 'a digest (looked up in the stores) or a directory')
     .argument('[digest]', 'the digest DIR should have (default: its name)')
-    .option('--store <dir>', 'look in this store instead of the 0install ones (repeatable)', collect, [])
-    .action(async (target: string, digestArg: string | undefined, opts: { store: string[] }) => {
-      const stores = opts.store.length ? opts.store : defaultStores();
+    .option('--store <dir>', 'look in this store instead of the 0install ones (repeatable)', collect)
+    .action(async (target: string, digestArg: string | undefined, opts: { store?: string[] }) => {
+      const stores = opts.store ?? defaultStores();
       const path = await resolveTarget(target, stores);
-      const digest = digestArg === undefined ? undefined : parseUserDigest(digestArg);
+      const [digest] = digestArg === undefined ? [] : parseDigests([digestArg]);
       let result;
       try {
         result = await verifyEntry(path, digest);
