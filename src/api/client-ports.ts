@@ -1,46 +1,16 @@
 // Wires the client machines to the real world: the discovery socket (for `query`), the stores,
 // the HTTP download into a temp dir, and the verify-then-commit step (user store, or the system
-// store with `system`). Also the timing defaults shared by `fetch` and `query`.
+// store with `system`).
 import { formatDigest, sameDigest, type Digest } from '../core/digest.js';
 import { manifestDigest } from '../core/manifest-format.js';
 import { LocalFailure } from '../machines/ports.js';
-import type { DiscoveryTiming, QueryPorts, TransferPorts, TransferTiming } from '../machines/types.js';
+import type { QueryPorts, TransferPorts } from '../machines/types.js';
 import { discardStaged, downloadImplementation } from '../io/http-download.js';
 import { commitStaged, removeTree } from '../io/store-add.js';
 import { lookupDigest } from '../io/stores.js';
 import { commitToSystemStore } from '../io/system-store.js';
 import { untrackTmpDir } from '../io/tmp-registry.js';
 import type { Discovery } from '../io/udp-discovery.js';
-
-export const DEFAULT_WINDOW = 250;
-const DEFAULT_CONNECT_TIMEOUT = 5_000;
-export const DEFAULT_STALL_TIMEOUT = 10_000;
-/** Bytes a peer must deliver per stall window: 64 KiB per 10 s by default. */
-const DEFAULT_MIN_PROGRESS = 64 * 1024;
-const SENDS = 3;
-
-export interface TimingOptions {
-  /** Discovery window in ms (`--timeout`). */
-  timeout?: number;
-  connectTimeout?: number;
-  stallTimeout?: number;
-}
-
-export function discoveryTiming(opts: TimingOptions): DiscoveryTiming {
-  const discoveryWindow = opts.timeout ?? DEFAULT_WINDOW;
-  // Three sends spread over the window: a lost datagram costs a third of it, not the answer.
-  return { discoveryWindow, maxSends: SENDS, retransmit: Math.max(10, Math.floor(discoveryWindow / SENDS)) };
-}
-
-export function transferTiming(opts: TimingOptions): TransferTiming {
-  const stallTimeout = opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT;
-  return {
-    ...discoveryTiming(opts),
-    connectTimeout: opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
-    stallTimeout,
-    minProgress: Math.round((DEFAULT_MIN_PROGRESS * stallTimeout) / DEFAULT_STALL_TIMEOUT),
-  };
-}
 
 export function queryPorts(discovery: Discovery): QueryPorts {
   return {

@@ -13,7 +13,7 @@ import { peerKey, type Peer } from '../machines/types.js';
 import type { Logger } from '../io/logger.js';
 import { defaultStores, lookupAny, lookupDigest } from '../io/stores.js';
 import { openDiscovery, type Discovery } from '../io/udp-discovery.js';
-import type { TimingOptions } from './client-ports.js';
+import { transferTiming, type TimingOptions } from './client-timing.js';
 
 export type FetchEvent =
   | { type: 'reply'; digest: string; peer: Peer }
@@ -165,7 +165,7 @@ interface Session {
 /** Runs one transfer machine per digest, at most `concurrency` at once, all within the first query's window. */
 async function transfer(unique: readonly Digest[], s: Session): Promise<TransferOutput[]> {
   const { opts } = s;
-  const [{ createActor }, { provideTransferPorts }, { transferPorts, transferTiming }, { silentLogger }] = await Promise.all([
+  const [{ createActor }, { provideTransferPorts }, { transferPorts }, { silentLogger }] = await Promise.all([
     import('xstate'),
     import('../machines/transfer.machine.js'),
     import('./client-ports.js'),

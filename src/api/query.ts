@@ -6,7 +6,8 @@ import { provideQueryPorts, type QueryOutput } from '../machines/query.machine.j
 import { peerKey, type Peer } from '../machines/types.js';
 import { type Logger, silentLogger } from '../io/logger.js';
 import { openDiscovery } from '../io/udp-discovery.js';
-import { discoveryTiming, queryPorts } from './client-ports.js';
+import { queryPorts } from './client-ports.js';
+import { discoveryTiming } from './client-timing.js';
 
 export interface QueryOptions {
   /** Discovery window in ms (default 250). */

@@ -1,6 +1,6 @@
 // Options and argument/option parsers shared by the client commands (fetch, query).
 import { type Command, Option } from 'commander';
-import { DEFAULT_WINDOW } from '../../api/client-ports.js';
+import { DEFAULT_WINDOW } from '../../api/client-timing.js';
 import { DigestError, parseDigestLoose, type Digest } from '../../core/digest.js';
 import { DEFAULT_PORT } from '../../core/protocol.js';
 import { UserError } from '../cli-errors.js';

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { formatDigest } from '../../core/digest.js';
 import { SelectionsError } from '../../core/selections.js';
-import { DEFAULT_STALL_TIMEOUT } from '../../api/client-ports.js';
+import { DEFAULT_STALL_TIMEOUT } from '../../api/client-timing.js';
 import { fetch, fetchSelections, type FetchEvent, type FetchOptions } from '../../api/fetch.js';
 import type { TransferOutput } from '../../machines/transfer.machine.js';
 import { createLogger, type Logger } from '../../io/logger.js';

@@ -1,0 +1,34 @@
+// The client's timing: the defaults of `--timeout`, `--stall-timeout` and the connect timeout,
+// and the machines' timing derived from them. Its own small module, so that the command line and
+// `fetch` read the defaults without loading the download code before the first query goes out.
+import type { DiscoveryTiming, TransferTiming } from '../machines/types.js';
+
+export const DEFAULT_WINDOW = 250;
+const DEFAULT_CONNECT_TIMEOUT = 5_000;
+export const DEFAULT_STALL_TIMEOUT = 10_000;
+/** Bytes a peer must deliver per stall window: 64 KiB per 10 s by default. */
+const DEFAULT_MIN_PROGRESS = 64 * 1024;
+const SENDS = 3;
+
+export interface TimingOptions {
+  /** Discovery window in ms (`--timeout`). */
+  timeout?: number;
+  connectTimeout?: number;
+  stallTimeout?: number;
+}
+
+export function discoveryTiming(opts: TimingOptions): DiscoveryTiming {
+  const discoveryWindow = opts.timeout ?? DEFAULT_WINDOW;
+  // Three sends spread over the window: a lost datagram costs a third of it, not the answer.
+  return { discoveryWindow, maxSends: SENDS, retransmit: Math.max(10, Math.floor(discoveryWindow / SENDS)) };
+}
+
+export function transferTiming(opts: TimingOptions): TransferTiming {
+  const stallTimeout = opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT;
+  return {
+    ...discoveryTiming(opts),
+    connectTimeout: opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
+    stallTimeout,
+    minProgress: Math.round((DEFAULT_MIN_PROGRESS * stallTimeout) / DEFAULT_STALL_TIMEOUT),
+  };
+}
