@@ -26,7 +26,7 @@ export function parseRequestTarget(raw: string): RequestTarget {
   try {
     digest = parseDigestLoose(name);
   } catch {
-    return { ok: false, status: 400, reason: 'not a strict digest' };
+    return { ok: false, status: 400, reason: 'not a digest (sha256new_…, sha256=…, sha1new=… or sha1=…)' };
   }
   const kind = rest.length === 0 ? 'tree' : rest.length === 1 && rest[0] === 'manifest' ? 'manifest' : undefined;
   if (!kind) return { ok: false, status: 404, reason: 'no such route' };
