@@ -4,7 +4,7 @@
 // send) or aborted (client gone, stalled, read error). The I/O lives in the ports (src/io).
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import type { Digest } from '../core/digest.js';
-import { isAllowedMethod, parseRequestTarget } from '../core/http-route.js';
+import { isAllowedMethod, parseRequestTarget, type RequestTarget } from '../core/http-route.js';
 
 /** An implementation found in a store, ready to be served. */
 export interface ServedImplementation {
@@ -79,15 +79,18 @@ export type ServerSessionEvent =
 
 interface Context {
   input: ServerSessionInput;
-  kind: 'tree' | 'manifest';
-  digest?: Digest;
-  plainTar: boolean;
+  /** The request target, parsed once; past `routing` it is a valid route. */
+  route: RequestTarget;
   found?: ServedImplementation;
   status: number;
   bytes: number;
   outcome: SessionOutcome;
   reason?: string;
 }
+
+type Route = Extract<RequestTarget, { ok: true }>;
+/** The route in the states after `routing`, which only a valid route reaches. */
+const routeOf = (context: Context): Route => context.route as Route;
 
 export const serverSessionMachine = setup({
   types: {
@@ -125,14 +128,14 @@ export const serverSessionMachine = setup({
   },
   guards: {
     methodNotAllowed: ({ context }) => !isAllowedMethod(context.input.method),
-    badTarget: ({ context }) => !parseRequestTarget(context.input.target).ok,
+    badTarget: ({ context }) => !context.route.ok,
   },
   delays: {
     stall: ({ context }) => context.input.stallTimeout,
   },
 }).createMachine({
   id: 'serverSession',
-  context: ({ input }) => ({ input, kind: 'tree', plainTar: input.wantsPlainTar, status: 0, bytes: 0, outcome: 'aborted' }),
+  context: ({ input }) => ({ input, route: parseRequestTarget(input.target), status: 0, bytes: 0, outcome: 'aborted' }),
   initial: 'checkingAccess',
   on: {
     CLIENT_CLOSED: { target: '.aborted', actions: assign({ reason: 'client closed the connection' }) },
@@ -156,25 +159,16 @@ export const serverSessionMachine = setup({
         {
           guard: 'badTarget',
           target: 'rejected',
-          actions: assign(({ context }) => {
-            const t = parseRequestTarget(context.input.target);
-            return t.ok ? {} : { status: t.status, reason: t.reason };
-          }),
+          actions: assign(({ context }) => (context.route.ok ? {} : { status: context.route.status, reason: context.route.reason })),
         },
-        {
-          target: 'resolving',
-          actions: assign(({ context }) => {
-            const t = parseRequestTarget(context.input.target);
-            return t.ok ? { kind: t.kind, digest: t.digest, plainTar: context.plainTar || t.plainTar } : {};
-          }),
-        },
+        { target: 'resolving' },
       ],
     },
     resolving: {
       invoke: {
         id: 'resolve',
         src: 'resolve',
-        input: ({ context }) => ({ ports: context.input.ports, digest: context.digest!, kind: context.kind }),
+        input: ({ context }) => ({ ports: context.input.ports, digest: routeOf(context).digest, kind: routeOf(context).kind }),
         onDone: [
           { guard: ({ event }) => event.output !== undefined, target: 'uploading', actions: assign({ found: ({ event }) => event.output }) },
           { target: 'rejected', actions: assign({ status: 404, reason: 'not in any store' }) },
@@ -199,10 +193,11 @@ export const serverSessionMachine = setup({
           invoke: {
             id: 'body',
             src: 'body',
-            input: ({ context }) => ({
-              ports: context.input.ports,
-              req: { kind: context.kind, digest: context.digest!, found: context.found!, head: context.input.method === 'HEAD', plainTar: context.plainTar },
-            }),
+            input: ({ context }) => {
+              const { kind, digest, plainTar } = routeOf(context);
+              const { method, wantsPlainTar, ports } = context.input;
+              return { ports, req: { kind, digest, found: context.found!, head: method === 'HEAD', plainTar: wantsPlainTar || plainTar } };
+            },
           },
           initial: 'flowing',
           states: {
