@@ -40,9 +40,16 @@ function numberOption(name: string, value: string | undefined, min: number, max:
   return n;
 }
 
+/** 0share's numeric options, checked before 0install is started. */
+interface PeerOptions {
+  timeout?: number;
+  port?: number;
+}
+
 /** Fetches from peers what no store holds yet; never throws (0install gets the rest). */
 async function prefetch(
   cl: RunCommandLine,
+  peers: PeerOptions,
   xml: string,
   log: LazyLogger,
   client: Promise<typeof import('../../api/fetch.js')>,
@@ -54,12 +61,10 @@ async function prefetch(
       await log.log('info', `not asking peers (${cl.offline ? '--offline' : '--dry-run'})`);
       return;
     }
-    const timeout = numberOption('timeout', cl.timeout, 1, 600_000);
-    const port = numberOption('port', cl.port, 1, 65_535);
     const { fetchSelections } = await client;
     const results = await fetchSelections(xml, {
-      ...(timeout !== undefined ? { timeout } : {}),
-      ...(port !== undefined ? { port } : {}),
+      timeout: peers.timeout,
+      port: peers.port,
       hosts: cl.hosts,
       stores: [...defaultStores(), ...cl.withStores],
       // fetch writes debug lines only: below that level it gets no logger, so pino does not
@@ -101,8 +106,8 @@ async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> 
     process.exitCode = 1;
     return;
   }
-  numberOption('timeout', cl.timeout, 1, 600_000);
-  numberOption('port', cl.port, 1, 65_535);
+  const timeout = numberOption('timeout', cl.timeout, 1, 600_000);
+  const port = numberOption('port', cl.port, 1, 65_535);
 
   const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
   const verbose = cl.zeroinstallOptions.some((o) => o === '--verbose' || o === '-v');
@@ -130,7 +135,7 @@ async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> 
   };
   for (const sig of INTERRUPTS) process.on(sig, onSignal);
   try {
-    await prefetch(cl, selected.xml, log, client, abort.signal);
+    await prefetch(cl, { timeout, port }, selected.xml, log, client, abort.signal);
   } finally {
     for (const sig of INTERRUPTS) process.off(sig, onSignal);
   }
