@@ -11,11 +11,11 @@ import { formatDigest, type Digest } from '../core/digest.js';
 import { addDirectory, commitStaged, removeTree } from './store-add.js';
 import { defaultStores } from './stores.js';
 
-export const SECURE_ADD_HELPER = '0store-secure-add-helper';
+const SECURE_ADD_HELPER = '0store-secure-add-helper';
 /** Where `0store-secure-add` puts implementations (hard-coded in 0install's secureadd.ml). */
-export const SECURE_ADD_STORE = '/var/cache/0install.net/implementations';
+const SECURE_ADD_STORE = '/var/cache/0install.net/implementations';
 
-export const HELPER_SETUP = [
+const HELPER_SETUP = [
   `an administrator can let users add to it through 0install's secure-add helper:`,
   `  /usr/local/bin/${SECURE_ADD_HELPER} (mode 0755):`,
   `    #!/bin/sh`,
@@ -72,20 +72,18 @@ async function sameFilesystem(a: string, b: string): Promise<boolean> {
   }
 }
 
-function findOnPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const dirs = (env.PATH ?? '').split(delimiter).filter((d) => d !== '');
-  return (async () => {
-    for (const d of dirs) {
-      const p = join(d, name);
-      try {
-        await access(p, constants.X_OK);
-        if ((await stat(p)).isFile()) return p;
-      } catch {
-        // not here
-      }
+async function findOnPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  for (const d of (env.PATH ?? '').split(delimiter)) {
+    if (d === '') continue;
+    const p = join(d, name);
+    try {
+      await access(p, constants.X_OK);
+      if ((await stat(p)).isFile()) return p;
+    } catch {
+      // not here
     }
-    return undefined;
-  })();
+  }
+  return undefined;
 }
 
 /** Like 0install's fixup_permissions: readable by everyone (the helper runs as another user). */
@@ -152,8 +150,8 @@ export async function commitToSystemStore(opts: SystemStoreOptions): Promise<str
     await removeTree(opts.tmpDir);
     throw err;
   }
-  const access = await writable(store);
-  if (access.ok) {
+  const canWrite = await writable(store);
+  if (canWrite.ok) {
     try {
       await mkdir(store, { recursive: true, mode: 0o755 });
     } catch (err) {
@@ -174,7 +172,7 @@ export async function commitToSystemStore(opts: SystemStoreOptions): Promise<str
   if (helper) return viaHelper(helper, opts, env);
   await removeTree(opts.tmpDir);
   throw new SystemStoreError(
-    `cannot add ${formatDigest(opts.digest)} to the system store ${store} (${access.reason}).\n` +
+    `cannot add ${formatDigest(opts.digest)} to the system store ${store} (${canWrite.reason}).\n` +
       (opts.digest.alg === 'sha1'
         ? `Old sha1 digests can't go through 0install's secure-add helper.\n`
         : `No ${SECURE_ADD_HELPER} on PATH; ${HELPER_SETUP}\n`) +
