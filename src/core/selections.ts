@@ -2,9 +2,9 @@
 // selections.xml) and lists the digests of every implementation that lives in a store, following
 // 0install's own reader (Selections.get_source + Stores.get_digests; reference §5).
 import { DOMParser, type Element } from '@xmldom/xmldom';
-import { formatDigest, isAlgorithm, parseDigest, type Digest } from './digest.js';
+import { formatDigest, isAlgorithm, parseDigest, sameDigest, type Digest } from './digest.js';
 
-export const INTERFACE_NS = 'http://zero-install.sourceforge.net/2004/injector/interface';
+const INTERFACE_NS = 'http://zero-install.sourceforge.net/2004/injector/interface';
 
 export interface SelectionDigests {
   interface: string;
@@ -65,7 +65,7 @@ function digest(alg: string, value: string, id: string): Digest | undefined {
 function selectionDigests(sel: Element, id: string): Digest[] {
   const found: Digest[] = [];
   const add = (d: Digest | undefined) => {
-    if (d && !found.some((f) => f.alg === d.alg && f.value === d.value)) found.push(d);
+    if (d && !found.some((f) => sameDigest(f, d))) found.push(d);
   };
   const eq = id.indexOf('=');
   if (eq > 0) {
