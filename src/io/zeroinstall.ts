@@ -6,7 +6,7 @@ import { constants } from 'node:os';
 
 const osSignals = constants.signals as Partial<Record<NodeJS.Signals, number>>;
 
-export const ZEROINSTALL = '0install';
+const ZEROINSTALL = '0install';
 
 export type SelectResult =
   | { ok: true; xml: string }
