@@ -12,7 +12,7 @@ import type { TransferOutput, TransferSnapshot } from '../machines/transfer.mach
 import { peerKey, type Peer } from '../machines/types.js';
 import type { Logger } from '../io/logger.js';
 import { defaultStores, lookupAny, lookupDigest } from '../io/stores.js';
-import { openDiscovery, type Discovery } from '../io/udp-discovery.js';
+import { openDiscovery, type Discovery, type DiscoveryOptions } from '../io/udp-discovery.js';
 import { transferTiming, type TimingOptions } from './client-timing.js';
 
 export type FetchEvent =
@@ -22,13 +22,8 @@ export type FetchEvent =
   | { type: 'peer-failed'; digest: string; peer: Peer; reason: string }
   | { type: 'done'; result: TransferOutput };
 
-export interface FetchOptions extends TimingOptions {
-  /** `HOST[:PORT]` peers to ask by unicast instead of broadcasting. */
-  hosts?: readonly string[];
-  /** Peers' UDP/TCP port (default 38339). */
-  port?: number;
-  /** Broadcast addresses instead of the interfaces' (default $ZSHARE_BROADCAST). */
-  broadcast?: readonly string[];
+/** How to find peers (`hosts`, `port`, `broadcast`, `logger`: see DiscoveryOptions), the timing, and what to do. */
+export interface FetchOptions extends TimingOptions, DiscoveryOptions {
   /** Stores to look in; the first receives downloads. Default: 0install's stores. */
   stores?: readonly string[];
   /** Add to the system store through 0install's secure-add route. */
@@ -37,7 +32,6 @@ export interface FetchOptions extends TimingOptions {
   maxBytes?: number;
   /** Transfers at once (default 8). */
   concurrency?: number;
-  logger?: Logger;
   onEvent?: (e: FetchEvent) => void;
   /** Called with the bytes received so far for each transfer (also delivered as 'progress' events). */
   onProgress?: (digest: string, bytes: number) => void;
@@ -130,7 +124,7 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
   const unique = [...new Map(digests.map((d) => [formatDigest(d), d])).values()];
   if (unique.length === 0) return [];
   const stores = opts.stores?.length ? opts.stores : defaultStores(opts.env);
-  const discovery = await openDiscovery({ port: opts.port, hosts: opts.hosts, broadcast: opts.broadcast, logger: opts.logger });
+  const discovery = await openDiscovery(opts);
   const responders = new Responders();
   const replySub = discovery.replies$.subscribe((r) => {
     for (const d of r.digests) {

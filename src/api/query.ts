@@ -4,25 +4,21 @@ import { createActor, toPromise } from 'xstate';
 import type { Digest } from '../core/digest.js';
 import { provideQueryPorts, type QueryOutput } from '../machines/query.machine.js';
 import { peerKey, type Peer } from '../machines/types.js';
-import { type Logger, silentLogger } from '../io/logger.js';
-import { openDiscovery } from '../io/udp-discovery.js';
+import { openDiscovery, type DiscoveryOptions } from '../io/udp-discovery.js';
 import { queryPorts } from './client-ports.js';
 import { discoveryTiming } from './client-timing.js';
 
-export interface QueryOptions {
+/** How to find peers (`hosts`, `port`, `broadcast`, `logger`: see DiscoveryOptions), for how long, and what to do. */
+export interface QueryOptions extends DiscoveryOptions {
   /** Discovery window in ms (default 250). */
   timeout?: number;
-  hosts?: readonly string[];
-  port?: number;
-  broadcast?: readonly string[];
-  logger?: Logger;
   /** Each new (digest, peer) pair as it is heard. */
   onReply?: (digest: string, peer: Peer) => void;
   signal?: AbortSignal;
 }
 
 export async function query(digests: readonly Digest[], opts: QueryOptions = {}): Promise<QueryOutput> {
-  const discovery = await openDiscovery({ port: opts.port, hosts: opts.hosts, broadcast: opts.broadcast, logger: opts.logger ?? silentLogger() });
+  const discovery = await openDiscovery(opts);
   const actor = createActor(provideQueryPorts(queryPorts(discovery)), { input: { digests, timing: discoveryTiming(opts), hosts: discovery.hosts } });
   const reported = new Set<string>();
   actor.subscribe({
