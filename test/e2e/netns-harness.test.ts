@@ -1,11 +1,10 @@
 // Checks the network-namespace harness itself: hosts reach each other, directed and limited
 // broadcast reach every host, and destroy() removes every namespace it made.
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROBE } from '../helpers/lan-fixture.js';
 import { canUseNetns, createLan, type Lan } from '../helpers/netns.js';
 
-const PROBE = fileURLToPath(new URL('../helpers/net-probe.mjs', import.meta.url));
 // A tiny UDP echo-ish responder: answers every datagram with "pong <own address>".
 const RESPONDER = `
 const d = require('node:dgram'); const s = d.createSocket({ type: 'udp4', reuseAddr: true });
