@@ -10,7 +10,6 @@ import { bestDigest, formatDigest, type Digest } from '../core/digest.js';
 import { selectionsDigests } from '../core/selections.js';
 import type { TransferOutput, TransferSnapshot } from '../machines/transfer.machine.js';
 import { peerKey, type Peer } from '../machines/types.js';
-import type { Logger } from '../io/logger.js';
 import { defaultStores, lookupAny, lookupDigest } from '../io/stores.js';
 import { openDiscovery, type Discovery, type DiscoveryOptions } from '../io/udp-discovery.js';
 import { transferTiming, type TimingOptions } from './client-timing.js';
@@ -159,13 +158,11 @@ interface Session {
 /** Runs one transfer machine per digest, at most `concurrency` at once, all within the first query's window. */
 async function transfer(unique: readonly Digest[], s: Session): Promise<TransferOutput[]> {
   const { opts } = s;
-  const [{ createActor }, { provideTransferPorts }, { transferPorts }, { silentLogger }] = await Promise.all([
+  const [{ createActor }, { provideTransferPorts }, { transferPorts }] = await Promise.all([
     import('xstate'),
     import('../machines/transfer.machine.js'),
     import('./client-ports.js'),
-    import('../io/logger.js'),
   ]);
-  const log = opts.logger ?? silentLogger();
   const ports = transferPorts({ stores: s.stores, system: opts.system, maxBytes: opts.maxBytes, env: opts.env });
   const joined = new Set<string>();
   const machine = provideTransferPorts({
@@ -214,7 +211,7 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
       try {
         const out = await result;
         joined.delete(key);
-        log.debug({ digest: key, status: out.status }, 'transfer finished');
+        opts.logger?.debug({ digest: key, status: out.status }, 'transfer finished');
         opts.onEvent?.({ type: 'done', result: out });
         return out;
       } finally {
