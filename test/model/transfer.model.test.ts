@@ -10,7 +10,7 @@ import { createTestModel } from 'xstate/graph';
 import { parseDigest } from '../../src/core/digest.js';
 import { LocalFailure } from '../../src/machines/ports.js';
 import { provideTransferPorts, type TransferActor } from '../../src/machines/transfer.machine.js';
-import type { DownloadRequest, TransferTiming } from '../../src/machines/types.js';
+import type { DownloadRequest, Staged, TransferPorts, TransferTiming } from '../../src/machines/types.js';
 import { FakeLan, flush } from './fake-lan.js';
 
 const DIGEST = parseDigest('sha256new_' + 'A'.repeat(52));
@@ -121,13 +121,21 @@ interface World {
 
 const HOSTS = PEERS.map((host) => ({ host, port: 38339 }));
 
-function start(hosts = false): World {
+/** The real transfer actor on a fresh FakeLan; `ports` replaces some of the LAN's ports. */
+function start(opts: { hosts?: boolean; timing?: TransferTiming; ports?: (lan: FakeLan) => Partial<TransferPorts> } = {}): World {
   const lan = new FakeLan();
-  const input = { digest: DIGEST, timing: TIMING, ...(hosts ? { hosts: HOSTS } : {}) };
-  const actor = createActor(provideTransferPorts(lan.ports), { input, clock: lan.clock });
+  const input = { digest: DIGEST, timing: opts.timing ?? TIMING, ...(opts.hosts ? { hosts: HOSTS } : {}) };
+  const actor = createActor(provideTransferPorts({ ...lan.ports, ...opts.ports?.(lan) }), { input, clock: lan.clock });
   actor.subscribe({ error: () => undefined });
   actor.start();
   return { lan, actor };
+}
+
+/** Nothing in the cache; both peers answer. */
+async function bothReply(lan: FakeLan): Promise<void> {
+  await lan.answerLookup(undefined);
+  await lan.reply('10.0.0.1', DIGEST);
+  await lan.reply('10.0.0.2', DIGEST);
 }
 
 // Shortest paths to every distinct final situation (who answered, who was tried, how many sends).
@@ -167,7 +175,7 @@ describe('transfer machine, model-based', () => {
   ];
   for (const { hosts, name, paths } of variants) for (const path of paths) {
     it(name + path.description, async () => {
-      const w = start(hosts);
+      const w = start({ hosts });
       const ctx = () => w.actor.getSnapshot().context;
       await path.test({
         events: {
@@ -233,9 +241,7 @@ describe('transfer machine, model-based', () => {
 
 describe('transfer machine, edge cases', () => {
   it('records a failing query send and reports it with the no-reply failure', async () => {
-    const lan = new FakeLan();
-    const ports = { ...lan.ports, sendQuery: () => Promise.reject(new Error('send ENETUNREACH 255.255.255.255:38339')) };
-    const actor = createActor(provideTransferPorts(ports), { input: { digest: DIGEST, timing: TIMING }, clock: lan.clock }).start();
+    const { lan, actor } = start({ ports: () => ({ sendQuery: () => Promise.reject(new Error('send ENETUNREACH 255.255.255.255:38339')) }) });
     await lan.answerLookup(undefined);
     await lan.advance(TIMING.discoveryWindow);
     await lan.advance(TIMING.discoveryWindow);
@@ -254,17 +260,16 @@ describe('transfer machine, edge cases', () => {
   });
 
   it('a download that finishes after its peer was dropped is discarded, not committed', async () => {
-    const lan = new FakeLan();
     let finish: (() => void) | undefined;
-    const ports = {
-      ...lan.ports,
-      download: () =>
-        new Promise<{ tmpDir: string; manifest: Uint8Array; bytes: number }>((resolve) => {
-          lan.tmpDirs.add('/store/tmp-late');
-          finish = () => resolve({ tmpDir: '/store/tmp-late', manifest: new Uint8Array(), bytes: 1 });
-        }),
-    };
-    const actor = createActor(provideTransferPorts(ports), { input: { digest: DIGEST, timing: TIMING }, clock: lan.clock }).start();
+    const { lan, actor } = start({
+      ports: (lan) => ({
+        download: () =>
+          new Promise<Staged>((resolve) => {
+            lan.tmpDirs.add('/store/tmp-late');
+            finish = () => resolve({ tmpDir: '/store/tmp-late', manifest: new Uint8Array(), bytes: 1 });
+          }),
+      }),
+    });
     await lan.answerLookup(undefined);
     await lan.reply('10.0.0.1', DIGEST);
     await lan.advance(TIMING.connectTimeout);
@@ -276,11 +281,11 @@ describe('transfer machine, edge cases', () => {
   });
 
   it('a peer that drips data below minProgress per stall window is dropped as too slow', async () => {
-    const lan = new FakeLan();
-    const timing = { ...TIMING, minProgress: 1000 };
     let req: DownloadRequest | undefined;
-    const ports = { ...lan.ports, download: (r: DownloadRequest) => ((req = r), new Promise<never>(() => undefined)) };
-    const actor = createActor(provideTransferPorts(ports), { input: { digest: DIGEST, timing }, clock: lan.clock }).start();
+    const { lan, actor } = start({
+      timing: { ...TIMING, minProgress: 1000 },
+      ports: () => ({ download: (r) => ((req = r), new Promise<never>(() => undefined)) }),
+    });
     await lan.answerLookup(undefined);
     await lan.reply('10.0.0.1', DIGEST);
     req!.onConnected();
@@ -295,23 +300,15 @@ describe('transfer machine, edge cases', () => {
   });
 
   it('a local failure (disk full) ends the transfer at once instead of blaming the next peer', async () => {
-    const lan = new FakeLan();
-    const ports = { ...lan.ports, download: () => Promise.reject(new LocalFailure('could not write it here: ENOSPC')) };
-    const actor = createActor(provideTransferPorts(ports), { input: { digest: DIGEST, timing: TIMING }, clock: lan.clock }).start();
-    await lan.answerLookup(undefined);
-    await lan.reply('10.0.0.1', DIGEST);
-    await lan.reply('10.0.0.2', DIGEST);
+    const { lan, actor } = start({ ports: () => ({ download: () => Promise.reject(new LocalFailure('could not write it here: ENOSPC')) }) });
+    await bothReply(lan);
     await flush();
     expect(actor.getSnapshot().output).toMatchObject({ status: 'failed', failure: 'local', localError: 'could not write it here: ENOSPC', attempts: [] });
   });
 
   it('a commit that fails locally is not the peer’s fault either', async () => {
-    const lan = new FakeLan();
-    const ports = { ...lan.ports, commit: () => Promise.reject(new LocalFailure('EACCES: permission denied, rename')) };
-    const actor = createActor(provideTransferPorts(ports), { input: { digest: DIGEST, timing: TIMING }, clock: lan.clock }).start();
-    await lan.answerLookup(undefined);
-    await lan.reply('10.0.0.1', DIGEST);
-    await lan.reply('10.0.0.2', DIGEST);
+    const { lan, actor } = start({ ports: () => ({ commit: () => Promise.reject(new LocalFailure('EACCES: permission denied, rename')) }) });
+    await bothReply(lan);
     await lan.good();
     expect(actor.getSnapshot().output).toMatchObject({ status: 'failed', failure: 'local', localError: 'EACCES: permission denied, rename', attempts: [] });
     expect(lan.downloadsFrom).toEqual(['10.0.0.1']);
