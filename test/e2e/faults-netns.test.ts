@@ -117,6 +117,22 @@ describe.skipIf(!canUseNetns() || !need0install())('faults and abuse between nam
     afterFault('peer killed mid-transfer', [c.sb]);
   }, 180_000);
 
+  it('the fake peer in honest mode serves a tar the client accepts (so each lie below is what fails)', async () => {
+    const peer = L.spawn(process.execPath, [FAKE_PEER, '--mode', 'honest', '--tree', join(work, 'small')]);
+    await peer.waitFor(/ready/);
+    try {
+      const c = client();
+      const r = run0share(B, c.sb, ['fetch', small, '-H', L.ip]);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(peer.stdout()).toMatch(/^GET \/implementation\//m);
+      expect(storeEntries(c.sb.userStore)).toEqual([small]);
+      expect(storeProblems(c.sb)).toEqual([]);
+    } finally {
+      peer.kill('SIGKILL');
+      await peer.exited;
+    }
+  });
+
   // Each lie, the extra fake-peer arguments, and client options that keep the test short.
   const LIES: Array<[string, string[], string[]]> = [
     ['wrong', [], []],
