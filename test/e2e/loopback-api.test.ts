@@ -28,15 +28,17 @@ function freshStore(): string {
 }
 
 /**
- * A UDP socket on 127.0.0.1 (port 0: any) that offers `digest` to every query but the first
- * `lose`; `queries` counts what it received.
+ * A UDP socket on 127.0.0.1 (port 0: any) that offers `digest` to every query asking for it but
+ * the first `lose` queries; `queries` counts what it received.
  */
 async function offerer(port: number, lose = 0): Promise<Socket & { readonly queries: number }> {
   const udp = createSocket('udp4');
   await new Promise<void>((r) => udp.bind(port, '127.0.0.1', () => r()));
   let queries = 0;
-  udp.on('message', (_m, rinfo) => {
+  udp.on('message', (m, rinfo) => {
     if (++queries <= lose) return; // "lost"
+    const asked = decodeQuery(m);
+    if (!asked.ok || !asked.digests.some((d) => formatDigest(d) === formatDigest(digest))) return;
     for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
   });
   return Object.defineProperty(udp, 'queries', { get: () => queries }) as Socket & { readonly queries: number };
@@ -148,13 +150,9 @@ describe('fetch/query against a real peer on loopback', () => {
   });
 
   it('a peer that answers UDP but refuses TCP is named with the firewall advice; every attempt is announced', async () => {
-    // A UDP socket that offers everything, on a port where nothing listens for TCP.
-    const udp = createSocket('udp4');
-    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+    // A UDP socket that offers the digest, on a port where nothing listens for TCP.
+    const udp = await offerer(0);
     const port = udp.address().port;
-    udp.on('message', (_m, rinfo) => {
-      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
-    });
     try {
       const alone = await fetch([digest], { hosts: [`127.0.0.1:${port}`], stores: [freshStore()], timeout: 150 });
       expect(alone[0]!.attempts.map((a) => a.reason)).toEqual([
@@ -214,16 +212,7 @@ describe('fetch/query against a real peer on loopback', () => {
     // Y, misses the first query and answers the resends, which X's machine makes: Y must be in
     // them, or Y would start after the window with nobody heard.
     const x = parseDigest('sha256new_' + 'X'.repeat(52));
-    const udp = createSocket('udp4');
-    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
-    let queries = 0;
-    udp.on('message', (m, rinfo) => {
-      if (++queries === 1) return; // "lost"
-      const asked = decodeQuery(m);
-      if (asked.ok && asked.digests.some((d) => formatDigest(d) === formatDigest(digest))) {
-        for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
-      }
-    });
+    const udp = await offerer(0, 1);
     try {
       const [rx, ry] = await fetch([x, digest], { hosts: [`127.0.0.1:${udp.address().port}`], stores: [freshStore()], timeout: 300, concurrency: 1 });
       expect(rx).toMatchObject({ status: 'failed', failure: 'no-reply' });
