@@ -7,7 +7,6 @@ import { type ServeHandle, serve } from '../../api/serve.js';
 import { CidrError, parseCidr } from '../../core/cidr.js';
 import { DEFAULT_PORT } from '../../core/protocol.js';
 import { createLogger } from '../../io/logger.js';
-import { defaultStores } from '../../io/stores.js';
 import { UserError } from '../cli-errors.js';
 
 /**
@@ -78,7 +77,7 @@ export function registerServe(program: Command): void {
         peer = await serve({
           port: opts.port,
           bind: opts.bind,
-          stores: opts.store?.map((s) => resolve(s)) ?? defaultStores(),
+          stores: opts.store?.map((s) => resolve(s)),
           allow: opts.allow,
           maxUploads: opts.maxUploads,
           stallTimeout: opts.stallTimeout,
