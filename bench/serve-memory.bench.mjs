@@ -82,7 +82,6 @@ async function scenario(store, digest, clients, rounds, gzip = false) {
   try {
     await new Promise((r) => setTimeout(r, 300));
     const idle = memKB(child.pid, 'VmRSS');
-    const idleHwm = memKB(child.pid, 'VmHWM');
     let peak = idle;
     const sampler = setInterval(() => (peak = Math.max(peak, memKB(child.pid, 'VmRSS'))), 5);
     const times = [];
@@ -95,7 +94,7 @@ async function scenario(store, digest, clients, rounds, gzip = false) {
       bytes = got[0];
     }
     clearInterval(sampler);
-    return { idle, idleHwm, peak, hwm: memKB(child.pid, 'VmHWM'), time: median(times), times, bytes };
+    return { idle, peak, hwm: memKB(child.pid, 'VmHWM'), time: median(times), times, bytes };
   } finally {
     child.kill('SIGKILL');
   }
