@@ -188,7 +188,7 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
       const key = formatDigest(digest);
       // Every digest asked in the first query shares its window: a machine queued behind others
       // (only `concurrency` run at once) starts with what is left of it, at least 1 ms, and the
-      // responders heard meanwhile, so n digests nobody has cost one window, not n/concurrency.
+      // responders heard meanwhile, so n digests nobody has cost one window, not n/concurrency windows.
       const join = s.unsent.delete(key);
       if (join) joined.add(key);
       const left = Math.max(1, Math.round(windowEnd - performance.now()));

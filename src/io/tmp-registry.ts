@@ -8,7 +8,7 @@ import { join } from 'node:path';
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 const live = new Set<string>();
 
-/** Removes a tree, read-only (store-form) directories too; best effort, never throws. */
+/** Removes a tree, read-only (store-form) directories too; throws only if the final rmSync fails. */
 export function removeTreeSync(path: string): void {
   const unlock = (p: string): void => {
     let st;
