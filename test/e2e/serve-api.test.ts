@@ -1,6 +1,7 @@
 // The peer through its programmatic API, in-process on 127.0.0.1: the drop counters and their
 // debug log lines, --allow refusals over UDP (silence) and HTTP (403), and close() freeing the port.
 import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -104,10 +105,8 @@ describe('serve() API', () => {
     const s = createSocket('udp4');
     const replies: Buffer[] = [];
     s.on('message', (m: Buffer) => replies.push(m));
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(600 + Math.floor(Math.random() * 400), HOST, resolve);
-    });
+    s.bind(600 + Math.floor(Math.random() * 400), HOST);
+    await once(s, 'listening');
     const before = peer.udpStats.dropped['low-port'];
     s.send(Buffer.from(`0share\n${digest}`), peer.address.port, HOST);
     while (peer.udpStats.dropped['low-port'] === before) await new Promise((r) => setTimeout(r, 20));
