@@ -61,7 +61,6 @@ export interface TransferContext {
   readonly status?: TransferStatus;
   readonly failure?: TransferFailure;
   readonly path?: string;
-  readonly peer?: Peer;
 }
 
 export interface TransferOutput {
@@ -283,7 +282,7 @@ export const transferMachine = setup({
         id: 'commit',
         src: 'commit',
         input: ({ context }) => ({ digest: context.digest, peer: context.current!, staged: context.staged! }),
-        onDone: { target: 'committed', actions: assign({ path: ({ event }) => event.output, peer: ({ context }) => context.current, staged: undefined }) },
+        onDone: { target: 'committed', actions: assign({ path: ({ event }) => event.output, staged: undefined }) },
         onError: [
           {
             guard: ({ event }) => isLocalFailure(event.error),
@@ -309,7 +308,7 @@ export const transferMachine = setup({
     digest: context.digest,
     status: context.status ?? 'failed',
     path: context.path,
-    peer: context.peer,
+    peer: context.status === 'committed' ? context.current : undefined,
     attempts: context.attempts,
     bytes: context.status === 'cached' ? 0 : context.bytes,
     failure: context.failure,
