@@ -2,8 +2,9 @@
 // machine per digest, several at once, all sharing one discovery socket. `fetchSelections(xml)`
 // does the same for every implementation of a selections document that no store holds yet.
 //
-// The query goes out as soon as the socket is open: the transfer machines and the download code
-// (xstate, HTTP, tar, store) load during the discovery window, not before it. Each machine then
+// The query, for the digests no store holds, goes out as soon as the socket is open and the
+// stores are checked: the transfer machines and the download code (xstate, HTTP, tar, store add)
+// load during the discovery window, not before it. Each machine then
 // joins that first query (its first send is the one already made), is told what is left of the
 // window, and hears the replies that arrived while it was loading (or queued behind others).
 import { bestDigest, formatDigest, type Digest } from '../core/digest.js';
