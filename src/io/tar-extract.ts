@@ -638,39 +638,31 @@ class Extraction {
     return f;
   }
 
-  /** A piece of a file's data: hash it and write it (small files now, large ones in batches). */
+  /** A piece of a file's data: hash it; write small files once complete, large ones in batches on the thread pool. */
   private fileData(f: OpenFile, piece: Buffer): void {
     if (this.error || this.file !== f) return;
     f.left -= piece.length;
     this.bytes += piece.length;
     f.hash.update(piece);
-    if (f.size > ASYNC_FILE) {
-      f.batch.push(piece);
-      f.batchBytes += piece.length;
-      if (f.left === 0 || f.batchBytes >= WRITE_BATCH || f.batch.length >= MAX_IOV) {
-        this.writeLater(f, f.batch, f.batchBytes);
-        f.batch = [];
-        f.batchBytes = 0;
-        if (this.inFlight > MAX_IN_FLIGHT) this.producer?.pause();
-      }
-    } else {
-      try {
-        // A whole small file (or a file's last piece with nothing batched): one write.
-        if (f.batchBytes === 0 && (f.left === 0 || piece.length >= WRITE_BATCH)) {
-          writeAll(f.fd, [piece], piece.length);
-        } else {
-          f.batch.push(piece);
-          f.batchBytes += piece.length;
-          if (f.left === 0 || f.batchBytes >= WRITE_BATCH || f.batch.length >= MAX_IOV) {
-            writeAll(f.fd, f.batch, f.batchBytes);
-            f.batch = [];
-            f.batchBytes = 0;
-          }
+    const large = f.size > ASYNC_FILE;
+    try {
+      if (!large && f.left === 0 && f.batchBytes === 0) {
+        // A small file that came in one piece: one write.
+        writeAll(f.fd, [piece], piece.length);
+      } else {
+        f.batch.push(piece);
+        f.batchBytes += piece.length;
+        if (f.left === 0 || f.batchBytes >= WRITE_BATCH || f.batch.length >= MAX_IOV) {
+          if (large) this.writeLater(f, f.batch, f.batchBytes);
+          else writeAll(f.fd, f.batch, f.batchBytes);
+          f.batch = [];
+          f.batchBytes = 0;
+          if (this.inFlight > MAX_IN_FLIGHT) this.producer?.pause();
         }
-      } catch (err) {
-        this.fail(this.entryError(err, f.raw));
-        return;
       }
+    } catch (err) {
+      this.fail(this.entryError(err, f.raw));
+      return;
     }
     this.opts.onProgress?.(this.bytes);
   }
