@@ -49,9 +49,9 @@ export interface HttpServer {
 const RETRY_AFTER_SECONDS = 2;
 
 const REASONS: Record<number, string> = {
-  400: 'Bad request: the path must be /implementation/<digest> with a strict digest (sha256new_…, sha1new=…)',
+  400: 'Bad request: the digest must be a strict digest (sha256new_…, sha1new=…), and the only query is ?format=tar',
   403: 'Forbidden: this peer does not serve your address (see its --allow)',
-  404: 'Not found: this peer does not have that implementation',
+  404: 'Not found: this peer serves only /implementation/<digest> and /implementation/<digest>/manifest of what it has',
   405: 'Method not allowed: only GET and HEAD',
   500: 'Internal error: the peer could not read its stores',
   503: 'Busy: too many uploads in progress; try another peer or again shortly',
