@@ -190,7 +190,7 @@ describe.skipIf(!canUseNetns() || !need0install())('faults and abuse between nam
   it('500 concurrent connections: each gets the implementation or 503 with Retry-After', () => {
     // Ten source addresses on B, 50 connections each: under the per-source cap, over the upload cap.
     const sources = Array.from({ length: 10 }, (_, i) => `10.77.41.${100 + i}`);
-    for (const a of sources) B.exec('ip', ['addr', 'add', `${a}/24`, 'dev', 'eth0']);
+    for (const a of sources) B.exec('ip', ['addr', 'add', `${a}/24`, 'dev', B.iface]);
     // The 40 MB implementation keeps uploads busy long enough for the cap to matter.
     const url = `http://${A.ip}:38339/implementation/${big}`;
     const r = B.exec(process.execPath, [ABUSE, 'conns', url, '500', sources.join(',')], { timeout: 170_000 });

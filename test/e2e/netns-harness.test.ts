@@ -20,7 +20,7 @@ describe.skipIf(!canUseNetns())('netns harness', () => {
 
   it('gives each host its address on one bridge', () => {
     const [a, b] = lan.hosts;
-    const r = a!.exec('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    const r = a!.exec('ip', ['-4', '-o', 'addr', 'show', 'dev', a!.iface]);
     expect(r.stdout).toContain('10.77.10.2/24 brd 10.77.10.255');
     expect(b!.ip).toBe('10.77.10.3');
   });

@@ -210,6 +210,6 @@ export async function fetchKillingTheSender(client: NetHost, env: NodeJS.Process
     const ex = await fetch.exited;
     return { killed, code: ex.code, stdout: fetch.stdout(), out: fetch.stdout() + fetch.stderr() };
   } finally {
-    for (const [h] of holders) h.exec('tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
+    for (const [h] of holders) h.exec('tc', ['qdisc', 'del', 'dev', h.iface, 'root']);
   }
 }

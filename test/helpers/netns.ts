@@ -56,7 +56,6 @@ export interface NetHost {
 
 export interface Lan {
   hosts: NetHost[];
-  subnet: string;
   broadcast: string;
   switchNs: string;
   destroy(): void;
@@ -65,9 +64,10 @@ export interface Lan {
 export interface LanOptions {
   /** The <k> of 10.77.<k>.0/24; use a different one per test file. Default 1. */
   subnet?: number;
-  /** Add a default route via the LAN interface (so 255.255.255.255 is routable). Default true. */
-  defaultRoute?: boolean;
 }
+
+/** Every host's LAN interface. */
+const IFACE = 'eth0';
 
 const PREFIX = `zs${process.pid}l`;
 let lanCount = 0;
@@ -195,7 +195,6 @@ export function createLan(n: number, opts: LanOptions = {}): Lan {
 
   const lan: Lan = {
     hosts: [],
-    subnet: `10.77.${k}.0/24`,
     broadcast: `10.77.${k}.255`,
     switchNs,
     destroy() {
@@ -221,16 +220,17 @@ export function createLan(n: number, opts: LanOptions = {}): Lan {
       names.push(ns);
       ip(['-n', ns, 'link', 'set', 'lo', 'up']);
       // Both ends are created inside namespaces: the host's own network never sees them.
-      ip(['-n', switchNs, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      ip(['-n', switchNs, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', IFACE, 'netns', ns]);
       ip(['-n', switchNs, 'link', 'set', `p${i}`, 'master', 'br0']);
       ip(['-n', switchNs, 'link', 'set', `p${i}`, 'up']);
-      ip(['-n', ns, 'addr', 'add', `${addr}/24`, 'brd', '+', 'dev', 'eth0']);
-      ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
-      if (opts.defaultRoute ?? true) ip(['-n', ns, 'route', 'add', 'default', 'dev', 'eth0']);
+      ip(['-n', ns, 'addr', 'add', `${addr}/24`, 'brd', '+', 'dev', IFACE]);
+      ip(['-n', ns, 'link', 'set', IFACE, 'up']);
+      // A default route, so that 255.255.255.255 is routable.
+      ip(['-n', ns, 'route', 'add', 'default', 'dev', IFACE]);
       lan.hosts.push({
         name: ns,
         ip: addr,
-        iface: 'eth0',
+        iface: IFACE,
         exec(cmd, args, o = {}) {
           const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], {
             env: o.env ?? process.env,
@@ -265,7 +265,7 @@ export function createLan(n: number, opts: LanOptions = {}): Lan {
           return hp;
         },
         limitRate(rate) {
-          const r = spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '400ms'], { encoding: 'utf8' });
+          const r = spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', IFACE, 'root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '400ms'], { encoding: 'utf8' });
           if (r.status === 0) return true;
           process.stderr.write(`\n*** WARNING: could not limit ${addr} to ${rate} (tc tbf: ${(r.stderr || r.error?.message || '').trim()}); transfers run at full speed ***\n\n`);
           return false;
