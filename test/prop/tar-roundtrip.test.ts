@@ -115,7 +115,6 @@ describe('packTree → extractTar round trip', () => {
         { numRuns: 6 },
       );
     } finally {
-      execFileSync('chmod', ['-R', 'u+w', sandbox.root]);
       removeAll(sandbox.root);
     }
   });
