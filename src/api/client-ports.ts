@@ -1,29 +1,15 @@
-// Wires the client machines to the real world: the discovery socket (for `query`), the stores,
-// the HTTP download into a temp dir, and the verify-then-commit step (user store, or the system
-// store with `system`).
+// Wires the transfer machine to the real world: the stores, the HTTP download into a temp dir,
+// and the verify-then-commit step (user store, or the system store with `system`). The query
+// ports come from the discovery socket's Responders (src/api/responders.ts).
 import { formatDigest, sameDigest, type Digest } from '../core/digest.js';
 import { manifestDigest } from '../core/manifest-format.js';
 import { LocalFailure } from '../machines/ports.js';
-import type { QueryPorts, TransferPorts } from '../machines/types.js';
+import type { TransferPorts } from '../machines/types.js';
 import { discardStaged, downloadImplementation } from '../io/http-download.js';
 import { commitStaged, removeTree } from '../io/store-add.js';
 import { lookupDigest } from '../io/stores.js';
 import { commitToSystemStore } from '../io/system-store.js';
 import { untrackTmpDir } from '../io/tmp-registry.js';
-import type { Discovery } from '../io/udp-discovery.js';
-
-export function queryPorts(discovery: Discovery): QueryPorts {
-  return {
-    sendQuery: (digests) => discovery.send(digests),
-    replies: (digest, onPeer) => {
-      const key = formatDigest(digest);
-      const sub = discovery.replies$.subscribe((r) => {
-        if (r.digests.some((d) => formatDigest(d) === key)) onPeer(r.peer);
-      });
-      return () => sub.unsubscribe();
-    },
-  };
-}
 
 export interface TransferPortOptions {
   /** Stores to look in; the first receives downloads (their temp dirs too). */

@@ -10,10 +10,11 @@
 import { bestDigest, formatDigest, type Digest } from '../core/digest.js';
 import { selectionsDigests } from '../core/selections.js';
 import type { TransferOutput, TransferSnapshot } from '../machines/transfer.machine.js';
-import { peerKey, type Peer } from '../machines/types.js';
+import type { Peer } from '../machines/types.js';
 import { defaultStores, lookupAny, lookupDigest } from '../io/stores.js';
 import { openDiscovery, type Discovery, type DiscoveryOptions } from '../io/udp-discovery.js';
 import { transferTiming, type TimingOptions } from './client-timing.js';
+import { Responders } from './responders.js';
 
 export type FetchEvent =
   | { type: 'reply'; digest: string; peer: Peer }
@@ -78,42 +79,6 @@ async function pool<T, R>(items: readonly T[], limit: number, work: (item: T) =>
   return results;
 }
 
-/** What was heard for each digest since the first query, replayed to machines that start later. */
-class Responders {
-  private readonly heard = new Map<string, Peer[]>();
-  private readonly listeners = new Map<string, Set<(peer: Peer) => void>>();
-
-  /** Whether anyone has answered for `key`. */
-  answered(key: string): boolean {
-    return this.heard.has(key);
-  }
-
-  /** Records a responder; false if it was already known for that digest. */
-  add(key: string, peer: Peer): boolean {
-    const peers = this.heard.get(key) ?? [];
-    if (peers.some((p) => peerKey(p) === peerKey(peer))) return false;
-    this.heard.set(key, [...peers, peer]);
-    for (const l of this.listeners.get(key) ?? []) l(peer);
-    return true;
-  }
-
-  /** Every responder for `key`, those heard so far first (on a microtask, so never during the caller's own start). */
-  listen(key: string, onPeer: (peer: Peer) => void): () => void {
-    let stopped = false;
-    queueMicrotask(() => {
-      if (stopped) return;
-      for (const p of this.heard.get(key) ?? []) onPeer(p);
-      const set = this.listeners.get(key) ?? new Set();
-      set.add(onPeer);
-      this.listeners.set(key, set);
-    });
-    return () => {
-      stopped = true;
-      this.listeners.get(key)?.delete(onPeer);
-    };
-  }
-}
-
 /** Digests of `digests` in no store (an unreadable store counts as not holding it). */
 async function missingFrom(stores: readonly string[], digests: readonly Digest[]): Promise<Digest[]> {
   const found = await Promise.all(digests.map((d) => lookupDigest(stores, d).catch(() => undefined)));
@@ -125,13 +90,7 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
   if (unique.length === 0) return [];
   const stores = opts.stores?.length ? opts.stores : defaultStores(opts.env);
   const discovery = await openDiscovery(opts);
-  const responders = new Responders();
-  const replySub = discovery.replies$.subscribe((r) => {
-    for (const d of r.digests) {
-      const key = formatDigest(d);
-      if (responders.add(key, r.peer)) opts.onEvent?.({ type: 'reply', digest: key, peer: r.peer });
-    }
-  });
+  const responders = new Responders(discovery, (digest, peer) => opts.onEvent?.({ type: 'reply', digest, peer }));
   try {
     // The first query, for what no store holds, before loading the transfer code.
     const toAsk = opts.signal?.aborted ? [] : await missingFrom(stores, unique);
@@ -140,7 +99,7 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
     firstQuery.catch(() => undefined); // each machine sees a send error through its own first send
     return await transfer(unique, { opts, stores, discovery, responders, firstQuery, askedAt, unsent: new Map(toAsk.map((d) => [formatDigest(d), d])) });
   } finally {
-    replySub.unsubscribe();
+    responders.close();
     discovery.close();
   }
 }

@@ -1,12 +1,12 @@
 // `query(digests)`: asks the LAN (or the `-H` hosts) who has these implementations, during the
 // discovery window, and returns every responder per digest. Nothing is downloaded.
 import { createActor, toPromise } from 'xstate';
-import type { Digest } from '../core/digest.js';
+import { formatDigest, type Digest } from '../core/digest.js';
 import { provideQueryPorts, type QueryOutput } from '../machines/query.machine.js';
-import { peerKey, type Peer } from '../machines/types.js';
+import type { Peer, QueryPorts } from '../machines/types.js';
 import { openDiscovery, type DiscoveryOptions } from '../io/udp-discovery.js';
-import { queryPorts } from './client-ports.js';
 import { discoveryTiming } from './client-timing.js';
+import { Responders } from './responders.js';
 
 /** How to find peers (`hosts`, `port`, `broadcast`, `logger`: see DiscoveryOptions), for how long, and what to do. */
 export interface QueryOptions extends DiscoveryOptions {
@@ -19,21 +19,12 @@ export interface QueryOptions extends DiscoveryOptions {
 
 export async function query(digests: readonly Digest[], opts: QueryOptions = {}): Promise<QueryOutput> {
   const discovery = await openDiscovery(opts);
-  const actor = createActor(provideQueryPorts(queryPorts(discovery)), { input: { digests, timing: discoveryTiming(opts), hosts: discovery.hosts } });
-  const reported = new Set<string>();
-  actor.subscribe({
-    next: (s) => {
-      for (const [d, peers] of Object.entries(s.context.peers)) {
-        for (const p of peers) {
-          const key = `${d} ${peerKey(p)}`;
-          if (reported.has(key)) continue;
-          reported.add(key);
-          opts.onReply?.(d, p);
-        }
-      }
-    },
-    error: () => undefined,
-  });
+  const responders = new Responders(discovery, opts.onReply);
+  const ports: QueryPorts = {
+    sendQuery: (d) => discovery.send(d),
+    replies: (digest, onPeer) => responders.listen(formatDigest(digest), onPeer),
+  };
+  const actor = createActor(provideQueryPorts(ports), { input: { digests, timing: discoveryTiming(opts), hosts: discovery.hosts } });
   const cancel = () => actor.send({ type: 'CANCEL' });
   opts.signal?.addEventListener('abort', cancel);
   try {
@@ -42,6 +33,7 @@ export async function query(digests: readonly Digest[], opts: QueryOptions = {})
     return await toPromise(actor);
   } finally {
     opts.signal?.removeEventListener('abort', cancel);
+    responders.close();
     discovery.close();
   }
 }
