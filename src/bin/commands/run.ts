@@ -8,6 +8,7 @@ import { parseRunCommandLine, RunUsageError, type RunCommandLine, type Verb } fr
 import { defaultStores } from '../../io/stores.js';
 import { exitLike, handOver, selectXml } from '../../io/zeroinstall.js';
 import { UserError } from '../cli-errors.js';
+import { wholeNumber } from './client-options.js';
 import { LazyLogger } from '../lazy-logger.js';
 
 const SUMMARY: Record<Verb, string> = {
@@ -32,13 +33,6 @@ With --offline or --dry-run, peers are not asked.
 `;
 
 const INTERRUPTS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-function numberOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UserError(`--${name} must be a whole number from ${min} to ${max}, not '${value}'`);
-  return n;
-}
 
 /** 0share's numeric options, checked before 0install is started. */
 interface PeerOptions {
@@ -106,8 +100,8 @@ async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> 
     process.exitCode = 1;
     return;
   }
-  const timeout = numberOption('timeout', cl.timeout, 1, 600_000);
-  const port = numberOption('port', cl.port, 1, 65_535);
+  const timeout = cl.timeout === undefined ? undefined : wholeNumber('--timeout', 1, 600_000)(cl.timeout);
+  const port = cl.port === undefined ? undefined : wholeNumber('--port', 1, 65_535)(cl.port);
 
   const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
   const verbose = cl.zeroinstallOptions.some((o) => o === '--verbose' || o === '-v');
