@@ -1,0 +1,66 @@
+// Responders: the client's per-digest record of who answered. A listener hears the responders
+// heard before it listened, then the new ones, each (digest, peer) pair once; a listener that
+// stops before its replay hears nothing; close() stops recording.
+import { describe, expect, it } from 'vitest';
+import { formatDigest, parseDigest } from '../../src/core/digest.js';
+import type { Peer } from '../../src/machines/types.js';
+import { Responders } from '../../src/api/responders.js';
+import type { Discovery, Reply } from '../../src/io/udp-discovery.js';
+
+const D1 = parseDigest('sha256new_' + 'A'.repeat(52));
+const D2 = parseDigest('sha1new=' + 'a'.repeat(40));
+const K1 = formatDigest(D1);
+const A: Peer = { host: '10.0.0.1', port: 38339 };
+const B: Peer = { host: '10.0.0.2', port: 38339 };
+
+/** A discovery socket whose replies the test delivers by hand. */
+function fakeDiscovery() {
+  const subscribers = new Set<(r: Reply) => void>();
+  const discovery: Discovery = {
+    send: async () => undefined,
+    replies$: {
+      subscribe(onReply) {
+        subscribers.add(onReply);
+        return { unsubscribe: () => void subscribers.delete(onReply) };
+      },
+    },
+    close: () => undefined,
+  };
+  return { discovery, deliver: (r: Reply) => subscribers.forEach((s) => s(r)), subscribers };
+}
+
+describe('Responders', () => {
+  it('replays earlier responders to a late listener, then the new ones, each pair once', async () => {
+    const lan = fakeDiscovery();
+    const fresh: string[] = [];
+    const r = new Responders(lan.discovery, (d, p) => fresh.push(`${d === K1 ? 1 : 2} ${p.host}`));
+    lan.deliver({ peer: A, digests: [D1, D2] });
+    lan.deliver({ peer: A, digests: [D1] }); // a retransmit's answer: nothing new
+    expect(r.answered(K1)).toBe(true);
+    expect(r.answered('sha1=00')).toBe(false);
+    const heard: Peer[] = [];
+    r.listen(K1, (p) => heard.push(p));
+    expect(heard).toEqual([]); // not during the caller's own start
+    await Promise.resolve();
+    expect(heard).toEqual([A]);
+    lan.deliver({ peer: B, digests: [D1] });
+    lan.deliver({ peer: B, digests: [D1] });
+    expect(heard).toEqual([A, B]);
+    expect(fresh).toEqual(['1 10.0.0.1', '2 10.0.0.1', '1 10.0.0.2']);
+  });
+
+  it('a listener stopped before its replay hears nothing; close() unsubscribes', async () => {
+    const lan = fakeDiscovery();
+    const r = new Responders(lan.discovery);
+    lan.deliver({ peer: A, digests: [D1] });
+    const heard: Peer[] = [];
+    const stop = r.listen(K1, (p) => heard.push(p));
+    stop();
+    await Promise.resolve();
+    lan.deliver({ peer: B, digests: [D1] });
+    expect(heard).toEqual([]);
+    expect(lan.subscribers.size).toBe(1);
+    r.close();
+    expect(lan.subscribers.size).toBe(0);
+  });
+});
