@@ -140,7 +140,8 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
   socket.setBroadcast(true);
 
   const asked = new Set<string>();
-  let pending: Digest[] = [];
+  /** Digests to send in the next flush, by formatted digest. */
+  let pending = new Map<string, Digest>();
   let flush: Promise<void> | undefined;
 
   const sendOne = (buf: Buffer, t: Target) =>
@@ -150,8 +151,8 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
 
   let closed = false;
   const flushNow = async (): Promise<void> => {
-    const digests = pending;
-    pending = [];
+    const digests = [...pending.values()];
+    pending = new Map();
     flush = undefined;
     if (closed) return;
     const results = await Promise.all(encodeQuery(digests).flatMap((buf) => targets.map((t) => sendOne(buf, t))));
@@ -193,7 +194,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
       for (const d of digests) {
         const k = formatDigest(d);
         asked.add(k);
-        if (!pending.some((p) => formatDigest(p) === k)) pending.push(d);
+        pending.set(k, d);
       }
       flush ??= new Promise<void>((r) => setImmediate(r)).then(flushNow);
       return flush;
