@@ -49,7 +49,7 @@ export interface HttpServer {
 const RETRY_AFTER_SECONDS = 2;
 
 const REASONS: Record<number, string> = {
-  400: 'Bad request: the digest must be a strict digest (sha256new_…, sha1new=…), and the only query is ?format=tar',
+  400: 'Bad request: the digest must be sha256new_…, sha256=…, sha1new=… or sha1=… (a store directory name), and the only query is ?format=tar',
   403: 'Forbidden: this peer does not serve your address (see its --allow)',
   404: 'Not found: this peer serves only /implementation/<digest> and /implementation/<digest>/manifest of what it has',
   405: 'Method not allowed: only GET and HEAD',
