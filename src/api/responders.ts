@@ -12,7 +12,7 @@ export class Responders {
 
   /** Records `discovery`'s replies from now until `close()`; `onNew` hears each new (digest, peer) pair. */
   constructor(discovery: Discovery, onNew?: (digest: string, peer: Peer) => void) {
-    this.sub = discovery.replies$.subscribe((r) => {
+    this.sub = discovery.replies.subscribe((r) => {
       for (const d of r.digests) {
         const key = formatDigest(d);
         if (this.add(key, r.peer)) onNew?.(key, r.peer);

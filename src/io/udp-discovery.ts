@@ -43,7 +43,7 @@ export interface Discovery {
   /** Sends the query for these digests to every target; rejects only if no target could be reached. */
   send(digests: readonly Digest[]): Promise<void>;
   /** Replies offering at least one digest asked for (other digests are dropped). */
-  readonly replies$: ReplyStream;
+  readonly replies: ReplyStream;
   /** With `-H`: those hosts, as the peers their replies come from (nobody else can answer). Undefined when broadcasting. */
   readonly hosts?: readonly Peer[];
   close(): void;
@@ -178,7 +178,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     const reply = decode(msg, rinfo);
     if (reply) for (const s of [...subscribers]) s(reply);
   });
-  const replies$: ReplyStream = {
+  const replies: ReplyStream = {
     subscribe(onReply) {
       // A function of its own per subscription, so subscribing twice with one callback is two subscriptions.
       const s = (reply: Reply) => onReply(reply);
@@ -189,7 +189,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
 
   return {
     hosts: opts.hosts?.length ? targets.map((t) => ({ host: t.address, port: t.port })) : undefined,
-    replies$,
+    replies,
     send(digests) {
       for (const d of digests) {
         const k = formatDigest(d);

@@ -18,7 +18,7 @@ function fakeDiscovery() {
   const subscribers = new Set<(r: Reply) => void>();
   const discovery: Discovery = {
     send: async () => undefined,
-    replies$: {
+    replies: {
       subscribe(onReply) {
         subscribers.add(onReply);
         return { unsubscribe: () => void subscribers.delete(onReply) };
