@@ -12,7 +12,6 @@ import { DEFAULT_STALL_TIMEOUT } from '../../api/client-timing.js';
 import { fetch, fetchSelections, type FetchEvent, type FetchOptions } from '../../api/fetch.js';
 import type { TransferOutput } from '../../machines/transfer.machine.js';
 import { createLogger, type Logger } from '../../io/logger.js';
-import { defaultStores } from '../../io/stores.js';
 import { systemStore, SystemStoreError } from '../../io/system-store.js';
 import { removeAllTmpDirsSync } from '../../io/tmp-registry.js';
 import { DiscoveryError } from '../../io/udp-discovery.js';
@@ -161,7 +160,7 @@ export function registerFetch(program: Command): void {
         port: opts.port,
         hosts,
         broadcast: opts.broadcast,
-        stores: opts.store ? opts.store.map((s) => resolve(s)) : defaultStores(),
+        stores: opts.store?.map((s) => resolve(s)),
         system: opts.system,
         maxBytes: opts.maxBytes,
         stallTimeout: opts.stallTimeout,
