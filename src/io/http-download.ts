@@ -19,7 +19,7 @@ export interface DownloadOptions extends DownloadRequest {
 }
 
 /** Why a peer's HTTP answer is not an implementation, in words for the user. */
-export function statusReason(status: number, retryAfter?: string): string {
+function statusReason(status: number, retryAfter?: string): string {
   if (status === 503) return `is busy (HTTP 503), try later${retryAfter ? ` (it suggests in ${retryAfter} s)` : ''}`;
   if (status === 404) return 'does not have it (HTTP 404), although it said it had';
   if (status === 400) return 'rejected the request (HTTP 400)';
