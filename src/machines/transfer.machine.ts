@@ -310,7 +310,7 @@ export const transferMachine = setup({
     path: context.path,
     peer: context.status === 'committed' ? context.current : undefined,
     attempts: context.attempts,
-    bytes: context.status === 'cached' ? 0 : context.bytes,
+    bytes: context.bytes,
     failure: context.failure,
     sendError: context.sendError,
     localError: context.localError,
