@@ -196,16 +196,13 @@ export interface SelectionResult extends TransferOutput {
 export async function fetchSelections(xml: string, opts: FetchOptions = {}): Promise<SelectionResult[]> {
   const stores = opts.stores?.length ? opts.stores : defaultStores(opts.env);
   const selections = selectionsDigests(xml);
-  const missing: Digest[] = [];
   const plan = await Promise.all(
     selections.map(async (sel) => {
       const found = await lookupAny(stores, sel.digests);
-      if (found) return { sel, cached: found };
-      const best = bestDigest(sel.digests)!;
-      missing.push(best);
-      return { sel, best };
+      return found ? { sel, cached: found } : { sel, best: bestDigest(sel.digests)! };
     }),
   );
+  const missing = plan.flatMap((p) => (p.best ? [p.best] : []));
   const fetched = await fetch(missing, { ...opts, stores });
   const byDigest = new Map(fetched.map((r) => [formatDigest(r.digest), r]));
   return plan.map(({ sel, cached, best }) => {
