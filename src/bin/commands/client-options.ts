@@ -1,4 +1,5 @@
-// Options and argument/option parsers shared by the client commands (fetch, query).
+// Options and argument/option parsers shared by the subcommands: the discovery options of the
+// clients (fetch, query), digest arguments (also list, verify) and number/list parsers (also serve, run).
 import { type Command, Option } from 'commander';
 import { DEFAULT_WINDOW } from '../../api/client-timing.js';
 import { DigestError, parseDigestLoose, type Digest } from '../../core/digest.js';

@@ -8,6 +8,7 @@ import { CidrError, parseCidr } from '../../core/cidr.js';
 import { DEFAULT_PORT } from '../../core/protocol.js';
 import { createLogger } from '../../io/logger.js';
 import { UserError } from '../cli-errors.js';
+import { collect, wholeNumber } from './client-options.js';
 
 /**
  * V8 heap settings for the long-running peer process (not for library callers of serve()): keep
@@ -19,16 +20,6 @@ import { UserError } from '../cli-errors.js';
  * download speed.
  */
 const PEER_V8_FLAGS = '--semi-space-growth-factor=1 --optimize-for-size';
-
-const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
-
-function wholeNumber(name: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^[0-9]+$/.test(value) || n < min || n > max) throw new UserError(`${name} must be a whole number from ${min} to ${max}, not '${value}'`);
-    return n;
-  };
-}
 
 function cidr(value: string, previous: string[] | undefined): string[] {
   try {
