@@ -7,27 +7,18 @@
 // Needs root (ip netns); otherwise prints a loud skip line. Run by bench/run.mjs, or alone:
 //   node bench/fetch.bench.mjs [--big-files 20] [--big-mib 8] [--small-files 5000] [--runs 5]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makeTree } from './lib/make-tree.mjs';
+import { sandbox } from './lib/sandbox.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/bin/0share.js', import.meta.url));
 const PROBE = fileURLToPath(new URL('../test/helpers/net-probe.mjs', import.meta.url));
 const MiB = 1024 * 1024;
 const SUBNET = '10.77.200';
 const say = (s) => process.stdout.write(`${s}\n`);
-
-/** XDG dirs for one 0install/0share "machine" under `root`. */
-function sandbox(root) {
-  const env = { ...process.env };
-  for (const [k, d] of Object.entries({ HOME: 'home', XDG_CACHE_HOME: 'cache', XDG_CACHE_DIRS: 'syscache', XDG_CONFIG_HOME: 'config', XDG_CONFIG_DIRS: 'sysconfig', XDG_DATA_HOME: 'data', XDG_DATA_DIRS: 'sysdata' })) {
-    env[k] = join(root, d);
-    mkdirSync(env[k], { recursive: true });
-  }
-  return { root, env, userStore: join(root, 'cache', '0install.net', 'implementations'), systemStore: join(root, 'syscache', '0install.net', 'implementations') };
-}
 
 function canUseNetns() {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return 'not running as root';

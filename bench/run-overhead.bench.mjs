@@ -15,21 +15,18 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { feedXml } from '../test/helpers/feed.mjs';
+import { sandbox } from './lib/sandbox.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/bin/0share.js', import.meta.url));
 const say = (s) => process.stdout.write(`${s}\n`);
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
 
-/** XDG dirs for one 0install/0share "machine" under `root` (as test/helpers/zeroinstall.ts). */
-function sandbox(root, port) {
-  const env = { ...process.env, ZSHARE_BROADCAST: '127.255.255.255' };
-  delete env.ZSHARE_LOG_LEVEL;
-  for (const [k, d] of Object.entries({ HOME: 'home', XDG_CACHE_HOME: 'cache', XDG_CACHE_DIRS: 'syscache', XDG_CONFIG_HOME: 'config', XDG_CONFIG_DIRS: 'sysconfig', XDG_DATA_HOME: 'data', XDG_DATA_DIRS: 'sysdata' })) {
-    env[k] = join(root, d);
-    mkdirSync(env[k], { recursive: true });
-  }
-  return { env, port };
+/** A sandboxed "machine" whose discovery stays on loopback and whose peers' port is `port`. */
+function machine(root, port) {
+  const base = { ...process.env, ZSHARE_BROADCAST: '127.255.255.255' };
+  delete base.ZSHARE_LOG_LEVEL;
+  return { env: sandbox(root, base).env, port };
 }
 
 /** A UDP port nothing listens on right now (so no peer on this machine can answer). */
@@ -86,8 +83,8 @@ try {
   mkdirSync(impl);
   writeFileSync(join(impl, 'prog'), '#!/bin/sh\necho hello\n');
   chmodSync(join(impl, 'prog'), 0o755);
-  const cached = sandbox(join(work, 'cached'), port);
-  const missing = sandbox(join(work, 'missing'), port);
+  const cached = machine(join(work, 'cached'), port);
+  const missing = machine(join(work, 'missing'), port);
   const zi = (sb, args) => {
     const r = spawnSync('0install', args, { env: sb.env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`0install ${args.join(' ')}: ${r.stderr}`);
