@@ -31,10 +31,10 @@ const named = first === 'download' ? 'run' : first;
 // Just the named subcommand; all of them for help, the default (serve) or an unknown name.
 const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
 
-const debug = process.argv.includes('--debug');
 try {
   for (const name of wanted) (await COMMANDS[name]!())(program);
   await program.parseAsync(args, { from: 'user' });
 } catch (err: unknown) {
-  process.exitCode = reportError(err, debug);
+  // --debug as parsed (before the subcommand), not any '--debug' among a program's arguments.
+  process.exitCode = reportError(err, program.opts<{ debug?: boolean }>().debug === true);
 }
