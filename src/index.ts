@@ -8,6 +8,8 @@ export * from './core/digest.js';
 export * from './core/base32.js';
 export * from './core/manifest-format.js';
 export * from './core/protocol.js';
+export { renderStatusPage, statsDocument, escapeHtml, type StatusSnapshot, type UploadView, type FetchView, type RequestView } from './core/status-page.js';
+export { PeerStats } from './io/peer-stats.js';
 export { selectionsDigests, SelectionsError, type SelectionDigests } from './core/selections.js';
 
 export { defaultStores, lookupDigest, lookupAny, listImplementations, type StoredImplementation } from './io/stores.js';

@@ -1,12 +1,15 @@
 // The peer as a library call: `serve(opts)` answers UDP queries and serves implementations over
-// HTTP on the same port number, read-only from the given stores, until `close()`.
+// HTTP on the same port number, read-only from the given stores, until `close()`; its status
+// page (`/`) and `/stats` show what it serves and is serving.
 import { access } from 'node:fs/promises';
 import { allowList, DEFAULT_ALLOW, parseCidr } from '../core/cidr.js';
 import { DEFAULT_PORT } from '../core/protocol.js';
 import { startHttpServer } from '../io/http-server.js';
 import { type Logger, silentLogger } from '../io/logger.js';
+import { PeerStats } from '../io/peer-stats.js';
 import { defaultStores } from '../io/stores.js';
 import { startUdpResponder, type UdpStats } from '../io/udp-responder.js';
+import { statusPage, type StatusSources } from './status.js';
 
 export interface ServeOptions {
   /** UDP and TCP port; 0 picks a free TCP port and uses its number for UDP too. Default 38339. */
@@ -27,6 +30,8 @@ export interface ServeOptions {
 export interface ServeHandle {
   readonly address: { address: string; port: number };
   readonly udpStats: UdpStats;
+  /** Uploads, bytes served and recent requests, as the status page shows them. */
+  readonly stats: PeerStats;
   /** Uploads in progress. */
   uploads(): number;
   /** Stops listening, drops open connections and closes both sockets. */
@@ -43,8 +48,11 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   if (!Number.isInteger(maxUploads) || maxUploads < 1) throw new RangeError(`maxUploads must be a positive integer, not ${maxUploads}`);
 
   const port = opts.port ?? DEFAULT_PORT;
+  const stats = new PeerStats();
+  const sources: StatusSources = { stats, stores, limits: { maxUploads } };
+  const page = (kind: 'status' | 'stats') => statusPage(sources, kind);
   const start = async () => {
-    const http = await startHttpServer({ port, bind, stores, isAllowed, maxUploads, logger: log, stallTimeout: opts.stallTimeout });
+    const http = await startHttpServer({ port, bind, stores, isAllowed, maxUploads, logger: log, stallTimeout: opts.stallTimeout, stats, page });
     try {
       return { http, udp: await startUdpResponder({ port: http.port, bind, stores, isAllowed, logger: log }) };
     } catch (err) {
@@ -72,6 +80,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   return {
     address: { address: bind, port: http.port },
     udpStats: udp.stats,
+    stats,
     uploads: http.uploads,
     close: async () => {
       await Promise.all([http.close(), udp.close()]);

@@ -2,13 +2,20 @@
 // percent-decoded or normalised, so `..`, `%2F` and friends can never name another directory):
 //   /implementation/<digest>            the tree as tar (`?format=tar` asks for plain tar)
 //   /implementation/<digest>/manifest   its .manifest
+//   /                                   the status page (HTML)
+//   /stats                              the same facts as JSON
 import { type Digest, parseDigestLoose } from './digest.js';
 
 export const ALLOWED_METHODS = ['GET', 'HEAD'] as const;
 
-export type RequestTarget =
-  | { ok: true; kind: 'tree' | 'manifest'; digest: Digest; plainTar: boolean }
-  | { ok: false; status: 400 | 404; reason: string };
+/** A route that serves an implementation from the stores. */
+export type ImplementationRoute = { ok: true; kind: 'tree' | 'manifest'; digest: Digest; plainTar: boolean };
+/** A route that describes the peer itself. */
+export type PageRoute = { ok: true; kind: 'status' | 'stats' };
+
+export type RequestTarget = ImplementationRoute | PageRoute | { ok: false; status: 400 | 404; reason: string };
+
+const PAGES: Record<string, PageRoute['kind']> = { '/': 'status', '/stats': 'stats' };
 
 const PREFIX = '/implementation/';
 
@@ -20,6 +27,8 @@ export function parseRequestTarget(raw: string): RequestTarget {
   const q = raw.indexOf('?');
   const path = q >= 0 ? raw.slice(0, q) : raw;
   const query = q >= 0 ? raw.slice(q + 1) : undefined;
+  const page = Object.hasOwn(PAGES, path) ? PAGES[path] : undefined;
+  if (page) return query === undefined ? { ok: true, kind: page } : { ok: false, status: 400, reason: 'unsupported query string' };
   if (!path.startsWith(PREFIX)) return { ok: false, status: 404, reason: 'no such route' };
   const [name = '', ...rest] = path.slice(PREFIX.length).split('/');
   let digest: Digest;

@@ -1,7 +1,8 @@
 // The peer's HTTP side: owns the TCP server on --bind/--port. Each request runs one server
 // session machine; this adapter feeds it the socket's events and carries out its decisions:
 // stream the tree as (gzipped) tar or the .manifest with backpressure, write the rejection, or
-// destroy the response. It also caps connections per source and sets the timeouts that keep
+// destroy the response, or write a page about the peer (`/`, `/stats`) that `page` renders.
+// It counts uploads and requests in a PeerStats for those pages. It also caps connections per source and sets the timeouts that keep
 // slow or silent clients (slowloris, readers that stop) from holding the server.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -14,6 +15,7 @@ import { ALLOWED_METHODS } from '../core/http-route.js';
 import {
   type BodyEvents,
   type BodyRequest,
+  type PageRequest,
   type ServerSessionOutput,
   type ServerSessionPorts,
   serverSessionMachine,
@@ -21,6 +23,7 @@ import {
 import { ChunkPool } from './chunk-pool.js';
 import type { Logger } from './logger.js';
 import { ResponseSink } from './response-sink.js';
+import type { PeerStats } from './peer-stats.js';
 import { openManifest, resolveServed } from './served-implementation.js';
 import { packTree, READ_CHUNK } from './tar-pack.js';
 
@@ -36,6 +39,15 @@ export interface HttpServerOptions {
   stallTimeout?: number;
   /** Open connections allowed from one address; more are closed at once. */
   maxConnectionsPerSource?: number;
+  /** Where uploads and requests are counted. */
+  stats: PeerStats;
+  /** Renders a page about the peer: its headers and body. */
+  page: (kind: PageRequest['kind']) => Promise<Page>;
+}
+
+export interface Page {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
 }
 
 export interface HttpServer {
@@ -51,7 +63,7 @@ const RETRY_AFTER_SECONDS = 2;
 const REASONS: Record<number, string> = {
   400: 'Bad request: the digest must be sha256new_…, sha256=…, sha1new=… or sha1=… (a store directory name), and the only query is ?format=tar',
   403: 'Forbidden: this peer does not serve your address (see its --allow)',
-  404: 'Not found: this peer serves only /implementation/<digest> and /implementation/<digest>/manifest of what it has',
+  404: 'Not found: this peer serves only /implementation/<digest> and /implementation/<digest>/manifest of what it has, its status page / and /stats',
   405: 'Method not allowed: only GET and HEAD',
   500: 'Internal error: the peer could not read its stores',
   503: 'Busy: too many uploads in progress; try another peer or again shortly',
@@ -103,6 +115,20 @@ function sendBody(res: ServerResponse, req: BodyRequest, events: BodyEvents): vo
   run().then(events.finished, (err: unknown) => events.failed(messageOf(err)));
 }
 
+/** Writes a page with its Content-Length (and no body for HEAD); returns the body bytes sent. */
+async function sendPage(res: ServerResponse, req: PageRequest, render: HttpServerOptions['page']): Promise<number> {
+  const page = await render(req.kind);
+  const body = Buffer.from(page.body);
+  res.writeHead(200, { ...page.headers, 'Content-Length': body.length });
+  if (req.head) {
+    res.end();
+    return 0;
+  }
+  res.end(body);
+  await once(res, 'finish');
+  return body.length;
+}
+
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   const log = opts.logger;
   const stallTimeout = opts.stallTimeout ?? 30_000;
@@ -125,11 +151,30 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const peerText = `${peer}:${req.socket.remotePort ?? 0}`;
     const target = req.url ?? '';
     const method = req.method ?? '';
+    let upload: number | undefined;
     const ports: ServerSessionPorts = {
       isAllowed: opts.isAllowed,
       resolve: (digest, kind) => resolveServed(opts.stores, digest, kind),
       acquireUpload,
-      sendBody: (body, events) => sendBody(res, body, events),
+      sendBody: (body, events) => {
+        const what = formatDigest(body.digest) + (body.kind === 'manifest' ? '/manifest' : '');
+        const id = (upload = opts.stats.beginUpload(peerText, what, body.kind === 'tree' ? body.found.size : undefined));
+        sendBody(res, body, {
+          progress: (bytes) => {
+            opts.stats.progress(id, bytes);
+            events.progress(bytes);
+          },
+          finished: (bytes) => {
+            opts.stats.endUpload(id, bytes);
+            events.finished(bytes);
+          },
+          failed: (reason) => {
+            opts.stats.endUpload(id);
+            events.failed(reason);
+          },
+        });
+      },
+      sendPage: (page) => sendPage(res, page, opts.page),
     };
     const actor = createActor(serverSessionMachine, {
       input: { method, target, peer, wantsPlainTar: req.headers['x-0share-encoding'] === 'tar', stallTimeout, ports },
@@ -145,6 +190,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         res.destroy();
       }
       const ms = Math.round(performance.now() - started);
+      if (upload !== undefined) opts.stats.endUpload(upload, out.bytes);
+      const note = out.outcome === 'done' ? undefined : out.outcome === 'rejected' ? out.reason : `${out.outcome}: ${out.reason ?? ''}`;
+      const view = { at: Date.now(), method: method.slice(0, 16), target: target.slice(0, 200), status: out.status, bytes: out.bytes, ms, peer: peerText, note };
+      // The status page's own refreshes would push everything else out of the recent list.
+      opts.stats.request(view, !(out.outcome === 'done' && (target === '/' || target === '/stats')));
       const line = `${method} ${target.slice(0, 200)} ${out.status} ${out.bytes} bytes ${ms} ms from ${peerText}`;
       if (out.outcome === 'done') log.info(line);
       else log.info(`${line} (${out.outcome}: ${out.reason ?? ''})`);

@@ -1,10 +1,11 @@
 // One HTTP request to the peer, as a state machine: check the source against --allow, check the
-// method and route, find the implementation in the stores, take an upload slot, stream the body
-// with a stall timer that each PROGRESS resets, and end as done, rejected (with the status to
-// send) or aborted (client gone, stalled, read error). The I/O lives in the ports (src/io).
+// method and route, then either write a page about the peer (`/`, `/stats`) or find the
+// implementation in the stores, take an upload slot, stream the body with a stall timer that
+// each PROGRESS resets, and end as done, rejected (with the status to send) or aborted (client
+// gone, stalled, read error). The I/O lives in the ports (src/io).
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import type { Digest } from '../core/digest.js';
-import { isAllowedMethod, parseRequestTarget, type RequestTarget } from '../core/http-route.js';
+import { type ImplementationRoute, isAllowedMethod, type PageRoute, parseRequestTarget, type RequestTarget } from '../core/http-route.js';
 
 /** An implementation found in a store, ready to be served. */
 export interface ServedImplementation {
@@ -43,6 +44,14 @@ export interface ServerSessionPorts {
   readonly acquireUpload: () => (() => void) | undefined;
   /** Writes the 200 response for the request; reports through `events`. */
   readonly sendBody: (req: BodyRequest, events: BodyEvents) => void;
+  /** Writes a page about the peer (status page, stats); resolves with the body bytes sent. */
+  readonly sendPage: (req: PageRequest) => Promise<number>;
+}
+
+export interface PageRequest {
+  readonly kind: PageRoute['kind'];
+  /** HEAD: send the headers only. */
+  readonly head: boolean;
 }
 
 export interface ServerSessionInput {
@@ -88,9 +97,10 @@ interface Context {
   reason?: string;
 }
 
-type Route = Extract<RequestTarget, { ok: true }>;
-/** The route in the states after `routing`, which only a valid route reaches. */
-const routeOf = (context: Context): Route => context.route as Route;
+/** The route in the states after `routing` that serve an implementation, which only such a route reaches. */
+const routeOf = (context: Context): ImplementationRoute => context.route as ImplementationRoute;
+/** The route in `paging`, which only a page route reaches. */
+const pageOf = (context: Context): PageRoute => context.route as PageRoute;
 
 export const serverSessionMachine = setup({
   types: {
@@ -104,6 +114,7 @@ export const serverSessionMachine = setup({
     resolve: fromPromise<ServedImplementation | undefined, { ports: ServerSessionPorts; digest: Digest; kind: 'tree' | 'manifest' }>(
       ({ input }) => input.ports.resolve(input.digest, input.kind),
     ),
+    page: fromPromise<number, { ports: ServerSessionPorts; req: PageRequest }>(({ input }) => input.ports.sendPage(input.req)),
     uploadSlot: fromCallback<ServerSessionEvent, ServerSessionPorts>(({ input, sendBack }) => {
       const release = input.acquireUpload();
       sendBack({ type: release ? 'GRANTED' : 'BUSY' });
@@ -129,6 +140,7 @@ export const serverSessionMachine = setup({
   guards: {
     methodNotAllowed: ({ context }) => !isAllowedMethod(context.input.method),
     badTarget: ({ context }) => !context.route.ok,
+    isPage: ({ context }) => context.route.ok && (context.route.kind === 'status' || context.route.kind === 'stats'),
   },
   delays: {
     stall: ({ context }) => context.input.stallTimeout,
@@ -161,8 +173,21 @@ export const serverSessionMachine = setup({
           target: 'rejected',
           actions: assign(({ context }) => (context.route.ok ? {} : { status: context.route.status, reason: context.route.reason })),
         },
+        { guard: 'isPage', target: 'paging' },
         { target: 'resolving' },
       ],
+    },
+    paging: {
+      invoke: {
+        id: 'page',
+        src: 'page',
+        input: ({ context }) => ({ ports: context.input.ports, req: { kind: pageOf(context).kind, head: context.input.method === 'HEAD' } }),
+        onDone: { target: 'done', actions: assign({ status: 200, bytes: ({ event }) => event.output }) },
+        onError: {
+          target: 'aborted',
+          actions: assign({ reason: ({ event }) => `page failed: ${event.error instanceof Error ? event.error.message : String(event.error)}` }),
+        },
+      },
     },
     resolving: {
       invoke: {

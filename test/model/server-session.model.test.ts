@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type BodyEvents,
   type BodyRequest,
+  type PageRequest,
   type ServerSessionInput,
   type ServerSessionPorts,
   serverSessionMachine,
@@ -26,6 +27,8 @@ const EVENTS: AnyEvent[] = [
   { type: 'xstate.done.actor.resolve', output: FOUND },
   { type: 'xstate.done.actor.resolve', output: undefined },
   { type: 'xstate.error.actor.resolve', error: new Error('EACCES: permission denied') },
+  { type: 'xstate.done.actor.page', output: 1234 },
+  { type: 'xstate.error.actor.page', error: new Error('ENOENT: store vanished') },
   { type: 'GRANTED' },
   { type: 'BUSY' },
   { type: 'PROGRESS', bytes: 10 },
@@ -43,25 +46,35 @@ const REQUESTS: Array<[string, Pick<ServerSessionInput, 'method' | 'target' | 'w
   ['POST', { method: 'POST', target: `/implementation/${DIGEST}`, wantsPlainTar: false }],
   ['GET other path', { method: 'GET', target: '/etc/passwd', wantsPlainTar: false }],
   ['GET traversal', { method: 'GET', target: '/implementation/..%2F..%2Fetc', wantsPlainTar: false }],
+  ['GET status page', { method: 'GET', target: '/', wantsPlainTar: false }],
+  ['HEAD stats', { method: 'HEAD', target: '/stats', wantsPlainTar: false }],
+  ['POST status page', { method: 'POST', target: '/', wantsPlainTar: false }],
 ];
 
 /** Fake I/O scripted from one path: what the access check, store and slot answer. */
 function fakes(path: AnyEvent[]) {
   const accessEv = path.find((e) => e.type.endsWith('.actor.access'));
   const slotEv = path.find((e) => e.type === 'GRANTED' || e.type === 'BUSY');
+  // The store lookup's or the page's pending promise (a session has at most one of them).
   let resolveNow: ((v: unknown) => void) | undefined;
   let rejectNow: ((e: unknown) => void) | undefined;
-  const world = { acquired: 0, released: 0, body: undefined as undefined | { req: BodyRequest; events: BodyEvents } };
+  const pending = <T,>() =>
+    new Promise<T>((res, rej) => {
+      resolveNow = res as (v: unknown) => void;
+      rejectNow = rej;
+    });
+  const world = {
+    acquired: 0,
+    released: 0,
+    body: undefined as undefined | { req: BodyRequest; events: BodyEvents },
+    page: undefined as undefined | PageRequest,
+  };
   const ports: ServerSessionPorts = {
     isAllowed: () => {
       if (accessEv?.type.startsWith('xstate.error')) throw accessEv.error;
       return accessEv?.output === true;
     },
-    resolve: () =>
-      new Promise((res, rej) => {
-        resolveNow = res as (v: unknown) => void;
-        rejectNow = rej;
-      }),
+    resolve: () => pending(),
     acquireUpload: () => {
       if (slotEv?.type !== 'GRANTED') return undefined;
       world.acquired++;
@@ -69,6 +82,10 @@ function fakes(path: AnyEvent[]) {
     },
     sendBody: (req, events) => {
       world.body = { req, events };
+    },
+    sendPage: (req) => {
+      world.page = req;
+      return pending();
     },
   };
   const settle = (e: AnyEvent) => (e.type.startsWith('xstate.error') ? rejectNow!(e.error) : resolveNow!(e.output));
@@ -118,7 +135,7 @@ for (const [name, req] of REQUESTS) {
         for (const [i, e] of events.entries()) {
           if (auto(e)) {
             // scripted in the fakes
-          } else if (e.type.endsWith('.actor.resolve')) f.settle(e);
+          } else if (e.type.endsWith('.actor.resolve') || e.type.endsWith('.actor.page')) f.settle(e);
           else if (e.type === 'PROGRESS') f.world.body!.events.progress((bodyBytes += e.bytes!));
           else if (e.type === 'FINISHED') f.world.body!.events.finished(bodyBytes + e.bytes!);
           else if (e.type === 'FAILED') f.world.body!.events.failed(e.reason!);
@@ -143,10 +160,17 @@ for (const [name, req] of REQUESTS) {
           // Leaving the streaming state aborts the sender (stop reading the store, drop the socket).
           expect(f.world.body.req.signal.aborted).toBe(!snap.matches({ uploading: 'streaming' }));
         }
+        const isPage = req.target === '/' || req.target === '/stats';
+        if (f.world.page) {
+          expect(isPage).toBe(true);
+          expect(f.world.page).toEqual({ kind: req.target === '/' ? 'status' : 'stats', head: req.method === 'HEAD' });
+        }
+        // A page never takes an upload slot, nor reads the stores for an implementation.
+        if (isPage) expect([f.world.acquired, f.world.body]).toEqual([0, undefined]);
         if (snap.status !== 'done') return;
         const out = snap.output!;
         expect(out.outcome).toBe(snap.value);
-        if (out.outcome === 'done') expect(out).toMatchObject({ status: 200, bytes: bodyBytes + 20 });
+        if (out.outcome === 'done') expect(out).toMatchObject({ status: 200, bytes: isPage ? 1234 : bodyBytes + 20 });
         if (out.outcome === 'rejected') {
           const expected =
             events.some((e) => e.type === 'xstate.done.actor.access' && e.output === false) ? 403
@@ -162,7 +186,7 @@ for (const [name, req] of REQUESTS) {
         if (out.outcome === 'aborted') {
           expect(out.status).toBe(f.world.body ? 200 : 499);
           expect(out.bytes).toBe(bodyBytes);
-          expect(out.reason).toMatch(/client|read error/);
+          expect(out.reason).toMatch(isPage ? /client|page failed: ENOENT/ : /client|read error/);
         }
       });
     }

@@ -20,15 +20,24 @@ describe('parseRequestTarget', () => {
     }
   });
   it('404 for other paths', () => {
-    for (const t of ['/', '', '*', '/etc/passwd', `/implementation/${SHA1}/`, `/implementation/${SHA1}/../../etc/passwd`, `/implementation/${SHA1}/manifest/x`, `//implementation/${SHA1}`, `/Implementation/${SHA1}`, `http://host/implementation/${SHA1}`, '/implementation']) {
+    for (const t of ['', '*', '/stats/', '/status', '//', '/etc/passwd', `/implementation/${SHA1}/`, `/implementation/${SHA1}/../../etc/passwd`, `/implementation/${SHA1}/manifest/x`, `//implementation/${SHA1}`, `/Implementation/${SHA1}`, `http://host/implementation/${SHA1}`, '/implementation']) {
       expect(parseRequestTarget(t), t).toMatchObject({ ok: false, status: 404 });
     }
+  });
+  it('/ is the status page and /stats its JSON, without a query string', () => {
+    expect(parseRequestTarget('/')).toEqual({ ok: true, kind: 'status' });
+    expect(parseRequestTarget('/stats')).toEqual({ ok: true, kind: 'stats' });
+    for (const t of ['/?refresh=1', '/stats?x', '/?']) expect(parseRequestTarget(t), t).toMatchObject({ ok: false, status: 400 });
   });
   it('anything accepted names exactly one digest in its canonical or sha256new= form', () => {
     const chars = fc.constantFrom(...'/.%2Fimplementation=sha1new_0123456789abcdefABC?'.split(''));
     fc.assert(fc.property(fc.oneof(fc.string({ unit: chars, maxLength: 80 }), fc.string({ maxLength: 80 }).map((s) => `/implementation/${s}`)), (t) => {
       const r = parseRequestTarget(t);
       if (!r.ok) return;
+      if (!('digest' in r)) {
+        expect(['/', '/stats']).toContain(t);
+        return;
+      }
       const seg = t.slice('/implementation/'.length).split(/[/?]/)[0]!;
       expect([formatDigest(r.digest), formatDigest(r.digest).replace('sha256new_', 'sha256new=')]).toContain(seg);
       expect(t).not.toContain('..');

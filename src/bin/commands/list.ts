@@ -1,19 +1,9 @@
 // `0share list`: every implementation in the stores, one per line as tab-separated
 // `digest  store  bytes  size` (size human-readable), or a JSON array with --json.
 import type { Command } from 'commander';
+import { formatBytes } from '../../core/format-units.js';
 import { defaultStores, implementationSize, listImplementations } from '../../io/stores.js';
 import { collect } from './client-options.js';
-
-function human(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${bytes} B` : `${v.toFixed(1)} ${units[i]}`;
-}
 
 export function registerList(program: Command): void {
   program
@@ -31,6 +21,6 @@ export function registerList(program: Command): void {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
         return;
       }
-      process.stdout.write(rows.map((r) => `${r.digest}\t${r.store}\t${r.bytes}\t${human(r.bytes)}\n`).join(''));
+      process.stdout.write(rows.map((r) => `${r.digest}\t${r.store}\t${r.bytes}\t${formatBytes(r.bytes)}\n`).join(''));
     });
 }
