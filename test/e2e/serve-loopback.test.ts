@@ -240,7 +240,7 @@ describe.skipIf(!need0install())('0share serve on loopback', () => {
     expect((await httpGet(peer.port, `/implementation/sha1new=${'0'.repeat(40)}`)).status).toBe(404);
     expect((await httpGet(peer.port, '/implementation/not-a-digest')).status).toBe(400);
     expect((await httpGet(peer.port, `/implementation/${sha1.toUpperCase()}`)).status).toBe(400);
-    expect((await httpGet(peer.port, '/')).status).toBe(404);
+    expect((await httpGet(peer.port, '/nowhere')).status).toBe(404);
     for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS']) {
       const res = await httpGet(peer.port, `/implementation/${sha1}`, { method });
       expect(res.status).toBe(405);
