@@ -20,8 +20,10 @@ export interface ServeOptions {
   stores?: readonly string[];
   /** CIDRs allowed to query and download. Default: private, link-local and loopback. */
   allow?: readonly string[];
-  /** Uploads at once; more get 503. Default 8. */
+  /** Uploads at once; more get 503, and so does a source over its fair share while others wait. Default 8. */
   maxUploads?: number;
+  /** Bytes per second for all uploads together. Default unlimited. */
+  maxUploadRate?: number;
   /** ms a download may go without the client taking bytes before it is dropped. Default 30 s. */
   stallTimeout?: number;
   logger?: Logger;
@@ -47,12 +49,14 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   const maxUploads = opts.maxUploads ?? 8;
   if (!Number.isInteger(maxUploads) || maxUploads < 1) throw new RangeError(`maxUploads must be a positive integer, not ${maxUploads}`);
 
+  const maxUploadRate = opts.maxUploadRate;
+  if (maxUploadRate !== undefined && !(maxUploadRate > 0)) throw new RangeError(`maxUploadRate must be positive, not ${maxUploadRate}`);
   const port = opts.port ?? DEFAULT_PORT;
   const stats = new PeerStats();
-  const sources: StatusSources = { stats, stores, limits: { maxUploads } };
+  const sources: StatusSources = { stats, stores, limits: { maxUploads, maxUploadRate } };
   const page = (kind: 'status' | 'stats') => statusPage(sources, kind);
   const start = async () => {
-    const http = await startHttpServer({ port, bind, stores, isAllowed, maxUploads, logger: log, stallTimeout: opts.stallTimeout, stats, page });
+    const http = await startHttpServer({ port, bind, stores, isAllowed, maxUploads, maxUploadRate, logger: log, stallTimeout: opts.stallTimeout, stats, page });
     try {
       return { http, udp: await startUdpResponder({ port: http.port, bind, stores, isAllowed, logger: log }) };
     } catch (err) {

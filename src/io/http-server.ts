@@ -10,8 +10,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGzip } from 'node:zlib';
 import { createActor } from 'xstate';
+import { ByteRate } from '../core/byte-rate.js';
 import { formatDigest } from '../core/digest.js';
 import { ALLOWED_METHODS } from '../core/http-route.js';
+import { UploadSlots } from '../core/upload-slots.js';
 import {
   type BodyEvents,
   type BodyRequest,
@@ -22,7 +24,7 @@ import {
 } from '../machines/server-session.machine.js';
 import { ChunkPool } from './chunk-pool.js';
 import type { Logger } from './logger.js';
-import { ResponseSink } from './response-sink.js';
+import { ResponseSink, type Throttle } from './response-sink.js';
 import type { PeerStats } from './peer-stats.js';
 import { openManifest, resolveServed } from './served-implementation.js';
 import { packTree, READ_CHUNK } from './tar-pack.js';
@@ -32,8 +34,10 @@ export interface HttpServerOptions {
   bind: string;
   stores: readonly string[];
   isAllowed: (address: string) => boolean;
-  /** Uploads served at once; more get 503 with Retry-After. */
+  /** Uploads served at once; more get 503 with Retry-After, and so does a source over its fair share while others wait. */
   maxUploads: number;
+  /** Bytes per second for all uploads together (a token bucket on the response streams); default unlimited. */
+  maxUploadRate?: number;
   logger: Logger;
   /** ms a response may go without the client taking any bytes before it is dropped. */
   stallTimeout?: number;
@@ -66,7 +70,7 @@ const REASONS: Record<number, string> = {
   404: 'Not found: this peer serves only /implementation/<digest> and /implementation/<digest>/manifest of what it has, its status page / and /stats',
   405: 'Method not allowed: only GET and HEAD',
   500: 'Internal error: the peer could not read its stores',
-  503: 'Busy: too many uploads in progress; try another peer or again shortly',
+  503: 'Busy: too many uploads in progress, or your address has its fair share of them while others wait; try another peer or again shortly',
 };
 
 function messageOf(err: unknown): string {
@@ -74,10 +78,10 @@ function messageOf(err: unknown): string {
 }
 
 /** Writes the 200 response for a session (headers, then the body unless HEAD). */
-function sendBody(res: ServerResponse, req: BodyRequest, events: BodyEvents): void {
+function sendBody(res: ServerResponse, req: BodyRequest, events: BodyEvents, throttle?: Throttle): void {
   const run = async (): Promise<number> => {
     if (req.kind === 'manifest') {
-      const sink = new ResponseSink(res, events.progress);
+      const sink = new ResponseSink(res, events.progress, undefined, throttle);
       const m = await openManifest(req.found.dir);
       if (!m) throw new Error('.manifest vanished');
       try {
@@ -103,12 +107,12 @@ function sendBody(res: ServerResponse, req: BodyRequest, events: BodyEvents): vo
     const pool = new ChunkPool(READ_CHUNK);
     const tar = packTree(req.found.dir, { signal: req.signal, pool });
     if (req.plainTar) {
-      const sink = new ResponseSink(res, events.progress, pool);
+      const sink = new ResponseSink(res, events.progress, pool, throttle);
       await pipeline(tar, sink, { signal: req.signal });
       return sink.bytes;
     }
     const gzip = createGzip({ level: zlib.Z_BEST_SPEED });
-    const sink = new ResponseSink(res, events.progress);
+    const sink = new ResponseSink(res, events.progress, undefined, throttle);
     await Promise.all([pipeline(tar, new ResponseSink(gzip, () => {}, pool), { signal: req.signal }), pipeline(gzip, sink, { signal: req.signal })]);
     return sink.bytes;
   };
@@ -133,14 +137,18 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const log = opts.logger;
   const stallTimeout = opts.stallTimeout ?? 30_000;
   const perSourceCap = opts.maxConnectionsPerSource ?? 64;
-  let uploads = 0;
+  // A source turned away for want of a slot counts as waiting for a little longer than the
+  // Retry-After it was given.
+  const slots = new UploadSlots({ maxUploads: opts.maxUploads, waitingMs: RETRY_AFTER_SECONDS * 2500 });
+  const rate = opts.maxUploadRate ? new ByteRate(opts.maxUploadRate) : undefined;
+  const throttle: Throttle | undefined = rate && ((bytes) => rate.spend(bytes, performance.now()));
 
-  const acquireUpload = () => {
-    if (uploads >= opts.maxUploads) return undefined;
-    uploads++;
+  const acquireUpload = (peer: string) => {
+    const admission = slots.admit(peer, performance.now());
+    if (!admission.ok) return admission.reason;
     let released = false;
     return () => {
-      if (!released) uploads--;
+      if (!released) slots.release(peer);
       released = true;
     };
   };
@@ -159,7 +167,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       sendBody: (body, events) => {
         const what = formatDigest(body.digest) + (body.kind === 'manifest' ? '/manifest' : '');
         const id = (upload = opts.stats.beginUpload(peerText, what, body.kind === 'tree' ? body.found.size : undefined));
-        sendBody(res, body, {
+        const counted: BodyEvents = {
           progress: (bytes) => {
             opts.stats.progress(id, bytes);
             events.progress(bytes);
@@ -172,7 +180,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
             opts.stats.endUpload(id);
             events.failed(reason);
           },
-        });
+        };
+        sendBody(res, body, counted, throttle);
       },
       sendPage: (page) => sendPage(res, page, opts.page),
     };
@@ -259,7 +268,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   return {
     server,
     port: (server.address() as AddressInfo).port,
-    uploads: () => uploads,
+    uploads: () => slots.active,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

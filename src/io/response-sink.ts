@@ -1,11 +1,14 @@
 // A stage of a download's pipeline that writes each chunk on to a target (the HTTP response, or
-// gzip) with backpressure, counts the bytes the target took (reporting them at most every 200 ms,
+// gzip) with backpressure, after the wait a throttle asks for (the upload rate limit), counts the bytes the target took (reporting them at most every 200 ms,
 // which feeds the session's stall timer), and gives each chunk back to its ChunkPool once the
 // target is done with it (the write's callback reported success: the socket wrote it, or gzip
 // consumed it), so the next read can reuse the buffer. Ending it ends the target; destroying it
 // with an error destroys the target.
 import { finished, Writable } from 'node:stream';
 import type { ChunkPool } from './chunk-pool.js';
+
+/** Given a chunk's size, the ms to wait before writing it (the upload rate limit). */
+export type Throttle = (bytes: number) => number;
 
 /** What the sink writes to: a ServerResponse or a Writable stream. */
 type Target = NodeJS.WritableStream & { readonly destroyed: boolean; destroy(err?: Error): unknown };
@@ -21,11 +24,19 @@ export class ResponseSink extends Writable {
     private readonly res: Target,
     private readonly onProgress: (bytes: number) => void,
     private readonly pool?: ChunkPool,
+    private readonly throttle?: Throttle,
   ) {
     super();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    const wait = this.throttle?.(chunk.length) ?? 0;
+    if (wait > 0) setTimeout(() => this.send(chunk, cb), wait);
+    else this.send(chunk, cb);
+  }
+
+  private send(chunk: Buffer, cb: (err?: Error | null) => void): void {
+    if (this.res.destroyed) return cb(new Error('the response was closed'));
     this.bytes += chunk.length;
     const now = Date.now();
     if (now - this.last >= PROGRESS_INTERVAL) {

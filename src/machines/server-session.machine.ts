@@ -1,6 +1,7 @@
 // One HTTP request to the peer, as a state machine: check the source against --allow, check the
 // method and route, then either write a page about the peer (`/`, `/stats`) or find the
-// implementation in the stores, take an upload slot, stream the body with a stall timer that
+// implementation in the stores, take an upload slot (refused when all are taken, or when this
+// source already holds its fair share while others wait), stream the body with a stall timer that
 // each PROGRESS resets, and end as done, rejected (with the status to send) or aborted (client
 // gone, stalled, read error). The I/O lives in the ports (src/io).
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
@@ -40,8 +41,11 @@ export interface ServerSessionPorts {
   readonly isAllowed: (peer: string) => boolean;
   /** The implementation in the stores, or undefined when no store has it (or only as a symlink). */
   readonly resolve: (digest: Digest, kind: 'tree' | 'manifest') => Promise<ServedImplementation | undefined>;
-  /** Takes one of the upload slots; returns its release function, or undefined at the cap. */
-  readonly acquireUpload: () => (() => void) | undefined;
+  /**
+   * Takes one of the upload slots for the source `peer`: its release function, or why not ('full':
+   * every slot is taken; 'share': this source holds its fair share while other sources wait).
+   */
+  readonly acquireUpload: (peer: string) => (() => void) | 'full' | 'share';
   /** Writes the 200 response for the request; reports through `events`. */
   readonly sendBody: (req: BodyRequest, events: BodyEvents) => void;
   /** Writes a page about the peer (status page, stats); resolves with the body bytes sent. */
@@ -81,7 +85,7 @@ export interface ServerSessionOutput {
 export type ServerSessionEvent =
   | { type: 'CLIENT_CLOSED' }
   | { type: 'GRANTED' }
-  | { type: 'BUSY' }
+  | { type: 'BUSY'; why: 'full' | 'share' }
   | { type: 'PROGRESS'; bytes: number }
   | { type: 'FINISHED'; bytes: number }
   | { type: 'FAILED'; reason: string };
@@ -115,10 +119,10 @@ export const serverSessionMachine = setup({
       ({ input }) => input.ports.resolve(input.digest, input.kind),
     ),
     page: fromPromise<number, { ports: ServerSessionPorts; req: PageRequest }>(({ input }) => input.ports.sendPage(input.req)),
-    uploadSlot: fromCallback<ServerSessionEvent, ServerSessionPorts>(({ input, sendBack }) => {
-      const release = input.acquireUpload();
-      sendBack({ type: release ? 'GRANTED' : 'BUSY' });
-      return () => release?.();
+    uploadSlot: fromCallback<ServerSessionEvent, ServerSessionInput>(({ input, sendBack }) => {
+      const slot = input.ports.acquireUpload(input.peer);
+      sendBack(typeof slot === 'function' ? { type: 'GRANTED' } : { type: 'BUSY', why: slot });
+      return () => (typeof slot === 'function' ? slot() : undefined);
     }),
     body: fromCallback<ServerSessionEvent, { ports: ServerSessionPorts; req: Omit<BodyRequest, 'signal'> }>(({ input, sendBack }) => {
       const ctl = new AbortController();
@@ -205,13 +209,16 @@ export const serverSessionMachine = setup({
       },
     },
     uploading: {
-      invoke: { id: 'slot', src: 'uploadSlot', input: ({ context }) => context.input.ports },
+      invoke: { id: 'slot', src: 'uploadSlot', input: ({ context }) => context.input },
       initial: 'admitting',
       states: {
         admitting: {
           on: {
             GRANTED: { target: 'streaming', actions: assign({ status: 200 }) },
-            BUSY: { target: '#serverSession.rejected', actions: assign({ status: 503, reason: 'too many uploads' }) },
+            BUSY: [
+              { guard: ({ event }) => event.why === 'share', target: '#serverSession.rejected', actions: assign({ status: 503, reason: 'fair share: this source holds its share of uploads while others wait' }) },
+              { target: '#serverSession.rejected', actions: assign({ status: 503, reason: 'too many uploads' }) },
+            ],
           },
         },
         streaming: {

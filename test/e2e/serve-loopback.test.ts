@@ -2,7 +2,7 @@
 // `0install store add` (as an unprivileged user with read-only stores when the tests run as
 // root): the 2008 client's side of the protocol, the HTTP routes and refusals, path tricks, the
 // upload cap, slowloris, stalled readers, datagram floods and many connections.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
+import { type CliPeer, startCliPeer } from '../helpers/cli-peer.js';
 import { need0install, type ZeroSandbox, zeroSandbox, zi, ziResult } from '../helpers/zeroinstall.js';
 
 const AS_NOBODY = process.getuid?.() === 0;
@@ -20,38 +20,9 @@ const HOST = '127.0.0.1';
 /** Normal requests come from another loopback address than the abusive ones. */
 const GOOD_CLIENT = '127.0.0.2';
 
-interface Peer {
-  proc: ChildProcess;
-  port: number;
-  log: () => string;
-  stop: () => Promise<void>;
-}
+type Peer = CliPeer;
 
-async function startPeer(store: string, env: NodeJS.ProcessEnv, extra: string[] = []): Promise<Peer> {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--bind', HOST, '--store', store, ...extra], {
-    env: { ...env, ZSHARE_LOG_LEVEL: 'debug' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...(AS_NOBODY ? { uid: 65534, gid: 65534 } : {}),
-  });
-  let log = '';
-  proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    const check = () => {
-      const m = /Listening on 127\.0\.0\.1 port (\d+)/.exec(log);
-      if (m) resolve(Number(m[1]));
-    };
-    proc.stderr!.on('data', check);
-    proc.once('exit', (code) => reject(new Error(`0share serve exited (${code}):\n${log}`)));
-  });
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-    });
-  return { proc, port, log: () => log, stop };
-}
+const startPeer = (store: string, env: NodeJS.ProcessEnv, extra: string[] = []): Promise<Peer> => startCliPeer(store, extra, { env, asNobody: AS_NOBODY });
 
 interface Response {
   status: number;

@@ -18,7 +18,7 @@ const DIGEST = `sha1new=${'ab'.repeat(20)}`;
 const FOUND = { dir: '/store/x', size: 123 };
 const AFTER_STALL = 'xstate.after.stall.serverSession.uploading.streaming.flowing';
 
-type AnyEvent = { type: string; output?: unknown; error?: unknown; bytes?: number; reason?: string };
+type AnyEvent = { type: string; output?: unknown; error?: unknown; bytes?: number; reason?: string; why?: string };
 
 const EVENTS: AnyEvent[] = [
   { type: 'xstate.done.actor.access', output: true },
@@ -30,7 +30,8 @@ const EVENTS: AnyEvent[] = [
   { type: 'xstate.done.actor.page', output: 1234 },
   { type: 'xstate.error.actor.page', error: new Error('ENOENT: store vanished') },
   { type: 'GRANTED' },
-  { type: 'BUSY' },
+  { type: 'BUSY', why: 'full' },
+  { type: 'BUSY', why: 'share' },
   { type: 'PROGRESS', bytes: 10 },
   { type: 'FINISHED', bytes: 20 },
   { type: 'FAILED', reason: 'read error' },
@@ -68,6 +69,7 @@ function fakes(path: AnyEvent[]) {
     released: 0,
     body: undefined as undefined | { req: BodyRequest; events: BodyEvents },
     page: undefined as undefined | PageRequest,
+    slotFor: undefined as undefined | string,
   };
   const ports: ServerSessionPorts = {
     isAllowed: () => {
@@ -75,8 +77,9 @@ function fakes(path: AnyEvent[]) {
       return accessEv?.output === true;
     },
     resolve: () => pending(),
-    acquireUpload: () => {
-      if (slotEv?.type !== 'GRANTED') return undefined;
+    acquireUpload: (peer) => {
+      world.slotFor = peer;
+      if (slotEv?.type !== 'GRANTED') return (slotEv as { why: 'full' | 'share' }).why;
       world.acquired++;
       return () => void world.released++;
     },
@@ -120,7 +123,7 @@ for (const [name, req] of REQUESTS) {
 
     for (const path of paths) {
       const events = path.steps.slice(1).map((s) => s.event as AnyEvent);
-      const title = events.map((e) => e.type.replace('xstate.', '') + ('output' in e ? `(${e.output === undefined ? 'none' : JSON.stringify(e.output)})` : '')).join(' → ');
+      const title = events.map((e) => e.type.replace('xstate.', '') + ('output' in e ? `(${e.output === undefined ? 'none' : JSON.stringify(e.output)})` : 'why' in e ? `(${String(e.why)})` : '')).join(' → ');
       it(`${title || 'start'} ⇒ ${JSON.stringify(path.state.value)}`, async () => {
         const f = fakes(events);
         const clock = new SimulatedClock();
@@ -167,6 +170,8 @@ for (const [name, req] of REQUESTS) {
         }
         // A page never takes an upload slot, nor reads the stores for an implementation.
         if (isPage) expect([f.world.acquired, f.world.body]).toEqual([0, undefined]);
+        // The slot is asked for the connection's source, which the fair share is counted by.
+        if (f.world.slotFor !== undefined) expect(f.world.slotFor).toBe(input.peer);
         if (snap.status !== 'done') return;
         const out = snap.output!;
         expect(out.outcome).toBe(snap.value);
@@ -181,6 +186,8 @@ for (const [name, req] of REQUESTS) {
             : events.some((e) => e.type === 'BUSY') ? 503
             : 404;
           expect(out.status).toBe(expected);
+          const busy = events.find((e) => e.type === 'BUSY') as { why?: string } | undefined;
+          if (busy) expect(out.reason).toBe(busy.why === 'share' ? 'fair share: this source holds its share of uploads while others wait' : 'too many uploads');
           expect(out.bytes).toBe(0);
         }
         if (out.outcome === 'aborted') {

@@ -1,5 +1,6 @@
 // `0share serve` (also bare `0share`): the peer. Answers UDP queries and serves implementations
-// over HTTP on --port, read-only from the stores, until SIGINT or SIGTERM.
+// over HTTP on --port, read-only from the stores, until SIGINT or SIGTERM, at background priority
+// (--nice) and within the upload limits (--max-uploads, --max-upload-rate).
 import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
@@ -8,7 +9,8 @@ import { CidrError, parseCidr } from '../../core/cidr.js';
 import { DEFAULT_PORT } from '../../core/protocol.js';
 import { createLogger } from '../../io/logger.js';
 import { UserError } from '../cli-errors.js';
-import { collect, wholeNumber } from './client-options.js';
+import { lowerPriority } from '../../io/background-priority.js';
+import { collect, parseByteSize, wholeNumber } from './client-options.js';
 
 /**
  * V8 heap settings for the long-running peer process (not for library callers of serve()): keep
@@ -37,8 +39,13 @@ interface ServeCliOptions {
   store?: string[];
   allow?: string[];
   maxUploads: number;
+  maxUploadRate?: number;
+  nice: number;
   stallTimeout: number;
 }
+
+/** `10M`, `10M/s`, `500K`, `1G`: bytes per second. */
+const byteRate = (value: string) => parseByteSize('--max-upload-rate')(value.replace(/\/s$/i, ''));
 
 function listenError(err: unknown, opts: ServeCliOptions): never {
   const e = err as NodeJS.ErrnoException;
@@ -57,12 +64,15 @@ export function registerServe(program: Command): void {
     .option('--bind <address>', 'address to listen on', '0.0.0.0')
     .option('--store <dir>', 'serve this store instead of the 0install ones (repeatable)', collect)
     .option('--allow <cidr>', 'sources that may query and download (repeatable; default: private, link-local and loopback addresses)', cidr)
-    .option('--max-uploads <n>', 'uploads at once; more get 503 (Retry-After)', wholeNumber('--max-uploads', 1, 1000), 8)
+    .option('--max-uploads <n>', 'uploads at once; more get 503 (Retry-After), as does an address over its fair share while others wait', wholeNumber('--max-uploads', 1, 1000), 8)
+    .option('--max-upload-rate <rate>', 'bytes per second for all uploads together, e.g. 10M (default: unlimited)', byteRate)
+    .option('--nice <n>', 'CPU nice value to serve at (0: leave it), with the lowest best-effort I/O priority', wholeNumber('--nice', 0, 19), 10)
     .option('--stall-timeout <ms>', 'drop a download whose client takes no data for this long', wholeNumber('--stall-timeout', 100, 3_600_000), 30_000)
     .action(async (opts: ServeCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
       const logger = createLogger(globals.debug ? { level: 'debug' } : {});
       setFlagsFromString(PEER_V8_FLAGS);
+      lowerPriority(opts.nice, logger);
       let peer: ServeHandle;
       try {
         peer = await serve({
@@ -71,6 +81,7 @@ export function registerServe(program: Command): void {
           stores: opts.store?.map((s) => resolve(s)),
           allow: opts.allow,
           maxUploads: opts.maxUploads,
+          maxUploadRate: opts.maxUploadRate,
           stallTimeout: opts.stallTimeout,
           logger,
         });
