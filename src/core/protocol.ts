@@ -4,6 +4,12 @@
 import { type Digest, formatDigest, parseDigestLoose } from './digest.js';
 
 export const DEFAULT_PORT = 38339;
+/**
+ * The IPv6 link-local multicast group of the query (IPv6 has no broadcast): ff02::95c3, 0x95c3
+ * being 38339. Link-local scope, so it never leaves the link; unassigned by IANA; joined only by
+ * 0share peers, so other hosts' NICs filter it out (unlike ff02::1, which every host receives).
+ */
+export const IPV6_GROUP = 'ff02::95c3';
 /** Largest datagram we send or accept: fits an Ethernet MTU with room for IP/UDP headers. */
 export const MAX_DATAGRAM = 1400;
 const QUERY_MAGIC = '0share';

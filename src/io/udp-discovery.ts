@@ -1,23 +1,34 @@
-// The client's discovery socket: one udp4 socket on an ephemeral port that sends the 2008 query
-// (broadcast on every interface's directed broadcast address and 255.255.255.255, or unicast to
-// the `-H` hosts) and turns the unicast replies into a stream of {peer, digests}. Queries issued in
-// the same turn of the event loop are batched into as few datagrams as possible.
+// The client's discovery sockets: a udp4 socket (and a udp6 one when IPv6 works) on ephemeral
+// ports that send the 2008 query to every usable interface (the directed broadcast of each IPv4
+// subnet, 255.255.255.255, and the IPv6 link-local group ff02::95c3 on each interface), by unicast
+// to the static peers and to the peers DNS-SD finds during the window, or only to the `-H` hosts;
+// and that turn the unicast replies into a stream of {peer, digests, via}. Queries issued in the
+// same turn of the event loop are batched into as few datagrams as possible.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
+import { isIP } from 'node:net';
+import { type NetworkInterfaceInfo } from 'node:os';
 import { formatDigest, type Digest } from '../core/digest.js';
-import { DEFAULT_PORT, decodeReply, encodeQuery } from '../core/protocol.js';
-import type { Peer } from '../machines/types.js';
+import { broadcastTargets, DEFAULT_SKIP_IFACES, discoveryInterfaces, type InterfaceTable, ipv6Interfaces } from '../core/interfaces.js';
+import { DEFAULT_PORT, decodeReply, encodeQuery, IPV6_GROUP } from '../core/protocol.js';
+import { peerKey, type Peer } from '../machines/types.js';
+import { readSkipIfaces, readStaticPeers } from './config-files.js';
+import { readInterfaces } from './interfaces.js';
 import type { Logger } from './logger.js';
+import type { MdnsPeer } from './mdns-browser.js';
 
 export interface Target {
   readonly address: string;
   readonly port: number;
 }
 
+/** How a peer was found: broadcast, IPv6 multicast, a static peers file, DNS-SD, or `-H`. */
+export type FoundVia = 'broadcast' | 'multicast' | 'static' | 'mdns' | 'host';
+
 export interface Reply {
   readonly peer: Peer;
   readonly digests: readonly Digest[];
+  readonly via: FoundVia;
 }
 
 /**
@@ -34,8 +45,20 @@ export interface DiscoveryOptions {
   port?: number;
   /** `HOST[:PORT]` to ask by unicast instead of broadcasting. */
   hosts?: readonly string[];
-  /** Broadcast addresses to use instead of the interfaces' (tests: 127.255.255.255); default $ZSHARE_BROADCAST. */
+  /**
+   * Send the query only to these addresses (tests: 127.255.255.255), instead of the interfaces,
+   * static peers and DNS-SD; default $ZSHARE_BROADCAST.
+   */
   broadcast?: readonly string[];
+  /** Interface name patterns to leave out, besides docker*, br-*, veth*… and the config file's. */
+  skipIfaces?: readonly string[];
+  /** `HOST[:PORT]` asked by unicast besides broadcasting. Default: the static peers files. */
+  staticPeers?: readonly string[];
+  /** Also look for peers that advertise over DNS-SD (default true). */
+  mdns?: boolean;
+  /** Each peer DNS-SD finds (with its TXT data), as it is found. */
+  onMdnsPeer?: (p: MdnsPeer) => void;
+  env?: NodeJS.ProcessEnv;
   logger?: Logger;
 }
 
@@ -54,41 +77,17 @@ export class DiscoveryError extends Error {
   override name = 'DiscoveryError';
 }
 
-/** Interfaces whose broadcasts would only reach local containers and VMs. */
-const VIRTUAL = /^(docker|virbr)/;
-
-function ipv4ToInt(a: string): number {
-  return a.split('.').reduce((n, o) => ((n << 8) | Number(o)) >>> 0, 0);
+/** Directed broadcast addresses of the usable IPv4 interfaces (see src/core/interfaces.ts), plus 255.255.255.255. */
+export function broadcastAddresses(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>, skip: readonly string[] = DEFAULT_SKIP_IFACES): string[] {
+  return broadcastTargets(discoveryInterfaces(interfaces as InterfaceTable, skip));
 }
 
-function intToIpv4(n: number): string {
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
-}
-
-/**
- * Directed broadcast addresses of every non-internal IPv4 interface (address | ~netmask), plus
- * 255.255.255.255. Point-to-point /31 and /32 addresses have no broadcast address and are skipped,
- * as are docker* and virbr* bridges.
- */
-export function broadcastAddresses(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>): string[] {
-  const out = new Set<string>();
-  for (const [name, infos] of Object.entries(interfaces)) {
-    if (VIRTUAL.test(name)) continue;
-    for (const info of infos ?? []) {
-      if (info.family !== 'IPv4' || info.internal) continue;
-      const mask = ipv4ToInt(info.netmask);
-      if (mask >>> 0 >= 0xfffffffe) continue;
-      out.add(intToIpv4((ipv4ToInt(info.address) | ~mask) >>> 0));
-    }
-  }
-  out.add('255.255.255.255');
-  return [...out];
-}
-
-/** `HOST`, `HOST:PORT`, `[V6]:PORT` → host and port. */
+/** `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT`, a bare IPv6 literal (`::1`, `fe80::1%eth0`) → host and port. */
 export function parseHostPort(spec: string, defaultPort: number): { host: string; port: number } {
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(spec) ?? /^([^:]+)(?::(\d+))?$/.exec(spec);
-  if (!m || !m[1]) throw new DiscoveryError(`-H '${spec}' is not HOST or HOST:PORT`);
+  if (isIP(spec) === 6) return { host: spec, port: defaultPort };
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(spec) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(spec);
+  if (!m || !m[1]) throw new DiscoveryError(`-H '${spec}' is not HOST, HOST:PORT, an IPv6 address or [IPV6]:PORT`);
+  if (spec.startsWith('[') && isIP(m[1]) !== 6) throw new DiscoveryError(`-H '${spec}': [${m[1]}] is not an IPv6 address`);
   const port = m[2] === undefined ? defaultPort : Number(m[2]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new DiscoveryError(`-H '${spec}': the port must be 1-65535`);
   return { host: m[1], port };
@@ -96,72 +95,160 @@ export function parseHostPort(spec: string, defaultPort: number): { host: string
 
 async function resolveHost(spec: string, defaultPort: number): Promise<Target> {
   const { host, port } = parseHostPort(spec, defaultPort);
+  if (isIP(host)) return { address: host, port };
   try {
-    const { address } = await lookup(host, { family: 4 });
+    const { address } = await lookup(host);
     return { address, port };
   } catch (err) {
     throw new DiscoveryError(`-H ${host}: cannot resolve that host name (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 
-/** The targets a query goes to: the `-H` hosts if any, else the broadcast addresses. */
-export async function discoveryTargets(opts: DiscoveryOptions, env: NodeJS.ProcessEnv = process.env): Promise<Target[]> {
+interface Plan {
+  /** Where the first query goes, and how a reply from there counts as found. */
+  targets: Array<Target & { via: FoundVia }>;
+  /** Static peers still to resolve (they join the targets once resolved). */
+  statics: readonly string[];
+  /** Interfaces' IPv4 addresses for the DNS-SD browse; empty for none. */
+  mdnsOn: readonly string[];
+  hosts?: readonly Peer[];
+}
+
+function overrideOf(opts: DiscoveryOptions, env: NodeJS.ProcessEnv): string[] | undefined {
+  const o = opts.broadcast?.length ? [...opts.broadcast] : env.ZSHARE_BROADCAST?.split(',').map((s) => s.trim()).filter(Boolean);
+  return o?.length ? o : undefined;
+}
+
+async function plan(opts: DiscoveryOptions, env: NodeJS.ProcessEnv): Promise<Plan> {
   const port = opts.port ?? DEFAULT_PORT;
-  if (opts.hosts?.length) return Promise.all(opts.hosts.map((h) => resolveHost(h, port)));
-  const override = opts.broadcast?.length ? opts.broadcast : env.ZSHARE_BROADCAST?.split(',').map((s) => s.trim()).filter(Boolean);
-  const addresses = override?.length ? override : broadcastAddresses(networkInterfaces());
-  return addresses.map((address) => ({ address, port }));
+  if (opts.hosts?.length) {
+    const targets = await Promise.all(opts.hosts.map((h) => resolveHost(h, port)));
+    return { targets: targets.map((t) => ({ ...t, via: 'host' })), statics: [], mdnsOn: [], hosts: targets.map((t) => ({ host: t.address, port: t.port })) };
+  }
+  const override = overrideOf(opts, env);
+  if (override) return { targets: override.map((address) => ({ address, port, via: 'broadcast' })), statics: opts.staticPeers ?? [], mdnsOn: [] };
+  const ifaces = readInterfaces([...(opts.skipIfaces ?? []), ...readSkipIfaces(env, opts.logger)]);
+  const targets: Plan['targets'] = [
+    ...broadcastTargets(ifaces).map((address) => ({ address, port, via: 'broadcast' as const })),
+    ...ipv6Interfaces(ifaces).map((name) => ({ address: `${IPV6_GROUP}%${name}`, port, via: 'multicast' as const })),
+  ];
+  const statics = opts.staticPeers ?? readStaticPeers(env, opts.logger).map((p) => p.spec);
+  const mdnsOn = opts.mdns === false ? [] : ifaces.flatMap((i) => i.ipv4.map((s) => s.address));
+  return { targets, statics, mdnsOn };
+}
+
+/** The targets the first query goes to: the `-H` hosts if any, else the broadcast addresses and IPv6 groups. */
+export async function discoveryTargets(opts: DiscoveryOptions, env: NodeJS.ProcessEnv = process.env): Promise<Target[]> {
+  return (await plan({ ...opts, staticPeers: [], mdns: false }, env)).targets.map(({ address, port }) => ({ address, port }));
 }
 
 /** The message of a failed send, with the original 0share's advice where it applies. */
 export function sendErrorMessage(target: Target, err: NodeJS.ErrnoException): string {
-  const where = `${target.address}:${target.port}`;
+  const where = target.address.includes(':') ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`;
   if (err.code === 'ENETUNREACH') return `sending the query to ${where} failed: Network is unreachable; check the default route (ip route)`;
   if (err.code === 'EACCES') return `sending the query to ${where} failed: broadcast not permitted (EACCES)`;
   return `sending the query to ${where} failed: ${err.message}`;
 }
 
-function bind(socket: Socket): Promise<void> {
+function bind(socket: Socket, address?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
-    socket.bind(0, () => {
+    socket.bind(0, address, () => {
       socket.off('error', reject);
       resolve();
     });
   });
 }
 
+/** A udp6 socket, or undefined when this machine has no IPv6. */
+async function openUdp6(log?: Logger): Promise<Socket | undefined> {
+  const s = createSocket({ type: 'udp6', ipv6Only: true });
+  try {
+    await bind(s, '::');
+    return s;
+  } catch (err) {
+    log?.debug(`no IPv6 discovery socket: ${(err as Error).message}`);
+    s.close();
+    return undefined;
+  }
+}
+
 export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discovery> {
-  const targets = await discoveryTargets(opts);
+  const env = opts.env ?? process.env;
+  const port = opts.port ?? DEFAULT_PORT;
+  const p = await plan(opts, env);
   const log = opts.logger;
   const socket = createSocket({ type: 'udp4' });
   socket.on('error', (err) => log?.debug({ err: err.message }, 'discovery socket error'));
   await bind(socket);
   socket.setBroadcast(true);
+  const wantsV6 = p.targets.some((t) => isIP(t.address) === 6) || p.statics.length > 0 || p.mdnsOn.length > 0;
+  const socket6 = wantsV6 ? await openUdp6(log) : undefined;
+  socket6?.on('error', (err) => log?.debug({ err: err.message }, 'IPv6 discovery socket error'));
 
-  const asked = new Set<string>();
+  const targets = [...p.targets];
+  /** How a reply from each unicast target counts as found. */
+  const unicast = new Map<string, FoundVia>(targets.filter((t) => t.via !== 'broadcast' && t.via !== 'multicast').map((t) => [peerKey({ host: t.address, port: t.port }), t.via]));
+  const asked = new Map<string, Digest>();
   /** Digests to send in the next flush, by formatted digest. */
   let pending = new Map<string, Digest>();
   let flush: Promise<void> | undefined;
+  let closed = false;
 
   const sendOne = (buf: Buffer, t: Target) =>
-    new Promise<string | undefined>((resolve) =>
-      socket.send(buf, t.port, t.address, (err) => resolve(err ? sendErrorMessage(t, err) : undefined)),
-    );
+    new Promise<string | undefined>((resolve) => {
+      const s = isIP(t.address) === 6 ? socket6 : socket;
+      if (!s) return resolve(`sending the query to [${t.address}]:${t.port} failed: this machine has no IPv6`);
+      s.send(buf, t.port, t.address, (err) => resolve(err ? sendErrorMessage(t, err) : undefined));
+    });
 
-  let closed = false;
+  const sendTo = async (digests: readonly Digest[], to: readonly Target[]): Promise<string[]> => {
+    const results = await Promise.all(encodeQuery(digests).flatMap((buf) => to.map((t) => sendOne(buf, t))));
+    return results.filter((e): e is string => e !== undefined);
+  };
+
   const flushNow = async (): Promise<void> => {
     const digests = [...pending.values()];
     pending = new Map();
     flush = undefined;
-    if (closed) return;
-    const results = await Promise.all(encodeQuery(digests).flatMap((buf) => targets.map((t) => sendOne(buf, t))));
-    const errors = results.filter((e): e is string => e !== undefined);
+    if (closed || targets.length === 0) return;
+    const errors = await sendTo(digests, targets);
     for (const e of errors) log?.debug(e);
-    if (errors.length === results.length) throw new Error(errors[0]);
+    if (errors.length === targets.length * encodeQuery(digests).length) throw new Error(errors[0]);
   };
 
-  const decode = (msg: Buffer, rinfo: RemoteInfo): Reply | undefined => {
+  /** A target found after the first query (static peer resolved, DNS-SD): asked everything asked so far. */
+  const addUnicast = (t: Target, via: FoundVia) => {
+    const key = peerKey({ host: t.address, port: t.port });
+    if (closed || unicast.has(key)) return;
+    unicast.set(key, via);
+    targets.push({ ...t, via });
+    if (asked.size) void sendTo([...asked.values()], [t]).then((errs) => errs.forEach((e) => log?.debug(e)));
+  };
+
+  for (const spec of p.statics) {
+    resolveHost(spec, port).then(
+      (t) => addUnicast(t, 'static'),
+      (err: Error) => log?.warn(`static peer ${spec}: ${err.message.replace(/^-H \S+: /, '')}; skipping it`),
+    );
+  }
+  let stopBrowse: (() => void) | undefined;
+  if (p.mdnsOn.length) {
+    // Loaded and started without delaying the first query; the browse ends with the discovery.
+    void import('./mdns-browser.js').then(({ browseMdns }) => {
+      if (closed) return;
+      stopBrowse = browseMdns({
+        addresses: p.mdnsOn,
+        logger: log,
+        onPeer: (peer) => {
+          opts.onMdnsPeer?.(peer);
+          addUnicast({ address: peer.address, port: peer.port }, 'mdns');
+        },
+      });
+    });
+  }
+
+  const decode = (msg: Buffer, rinfo: RemoteInfo, v6: boolean): Reply | undefined => {
     const r = decodeReply(msg);
     if (!r.ok) {
       log?.debug({ from: rinfo.address, reason: r.reason }, 'ignored an invalid reply');
@@ -169,15 +256,18 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     }
     const digests = r.digests.filter((d) => asked.has(formatDigest(d)));
     if (digests.length < r.digests.length) log?.debug({ from: rinfo.address }, 'ignored offers of digests we did not ask for');
-    return digests.length ? { peer: { host: rinfo.address, port: rinfo.port }, digests } : undefined;
+    const peer = { host: rinfo.address, port: rinfo.port };
+    return digests.length ? { peer, digests, via: unicast.get(peerKey(peer)) ?? (v6 ? 'multicast' : 'broadcast') } : undefined;
   };
-  // One 'message' listener, each datagram decoded once, however many subscribe.
+  // One 'message' listener per socket, each datagram decoded once, however many subscribe.
   const subscribers = new Set<(reply: Reply) => void>();
-  socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+  const onMessage = (v6: boolean) => (msg: Buffer, rinfo: RemoteInfo) => {
     if (subscribers.size === 0) return;
-    const reply = decode(msg, rinfo);
+    const reply = decode(msg, rinfo, v6);
     if (reply) for (const s of [...subscribers]) s(reply);
-  });
+  };
+  socket.on('message', onMessage(false));
+  socket6?.on('message', onMessage(true));
   const replies: ReplyStream = {
     subscribe(onReply) {
       // A function of its own per subscription, so subscribing twice with one callback is two subscriptions.
@@ -188,12 +278,12 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
   };
 
   return {
-    hosts: opts.hosts?.length ? targets.map((t) => ({ host: t.address, port: t.port })) : undefined,
+    hosts: p.hosts,
     replies,
     send(digests) {
       for (const d of digests) {
         const k = formatDigest(d);
-        asked.add(k);
+        asked.set(k, d);
         pending.set(k, d);
       }
       flush ??= new Promise<void>((r) => setImmediate(r)).then(flushNow);
@@ -201,7 +291,9 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     },
     close() {
       closed = true;
+      stopBrowse?.();
       socket.close();
+      socket6?.close();
     },
   };
 }

@@ -3,11 +3,16 @@
 // none). Oversized, malformed and binary datagrams, sources outside --allow, privileged source
 // ports and sources over their rate are dropped with debug-level counters; replies only ever list digests the query
 // asked for, so they are about the query's size, and each source gets a bounded number a second.
+// With `ipv6`, a second socket on [::] (IPv6 only, so the IPv4 socket and the 2008 format are
+// untouched) answers the same queries, and joins the link-local group ff02::95c3 on the
+// interfaces `joinGroups` names. Replies go by unicast from the socket the query came in on, to
+// the source address as the socket reports it (a link-local one with its zone, `fe80::…%eth0`),
+// so the kernel sends them out of the receiving interface, from an address valid there.
 import { once } from 'node:events';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { filter, fromEvent, map, mergeMap, type Subscription } from 'rxjs';
+import { filter, fromEvent, map, merge, mergeMap, type Subscription } from 'rxjs';
 import { type Digest, formatDigest } from '../core/digest.js';
-import { decodeQuery, encodeReply, MAX_DATAGRAM } from '../core/protocol.js';
+import { decodeQuery, encodeReply, IPV6_GROUP, MAX_DATAGRAM } from '../core/protocol.js';
 import { createRateLimiter } from '../core/rate-limit.js';
 import type { Logger } from './logger.js';
 import { lookupDigest } from './stores.js';
@@ -24,6 +29,8 @@ export interface UdpResponderOptions {
   perSource?: { burst: number; perSecond: number };
   /** Queries answered in total (spoofed sources share this): burst and per second. */
   total?: { burst: number; perSecond: number };
+  /** Also listen on [::] (IPv6 only) for unicast and ff02::95c3 multicast queries. */
+  ipv6?: boolean;
 }
 
 export interface UdpStats {
@@ -35,6 +42,10 @@ export interface UdpStats {
 export interface UdpResponder {
   readonly port: number;
   readonly stats: UdpStats;
+  /** Whether the IPv6 socket is listening. */
+  readonly ipv6: boolean;
+  /** Makes the IPv6 socket a member of ff02::95c3 on exactly these interfaces (joins new ones, leaves gone ones). */
+  joinGroups(ifaces: readonly string[]): void;
   close(): Promise<void>;
 }
 
@@ -43,7 +54,21 @@ const MAX_SOURCES = 4096;
 /** Store lookups in flight at once. */
 const LOOKUP_CONCURRENCY = 8;
 
-type Screened = { ok: true; digests: Digest[]; from: RemoteInfo } | { ok: false; reason: DropReason; from: RemoteInfo };
+type Screened = { ok: true; digests: Digest[]; from: RemoteInfo; socket: Socket } | { ok: false; reason: DropReason; from: RemoteInfo };
+
+/** The [::] socket, or undefined (logged) when this machine has no IPv6. */
+async function listen6(port: number, log: Logger): Promise<Socket | undefined> {
+  const s = createSocket({ type: 'udp6', reuseAddr: true, ipv6Only: true });
+  try {
+    s.bind(port, '::');
+    await once(s, 'listening');
+    return s;
+  } catch (err) {
+    log.info(`No IPv6 UDP socket (${(err as Error).message}): answering IPv4 queries only`);
+    s.close();
+    return undefined;
+  }
+}
 
 export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpResponder> {
   const log = opts.logger;
@@ -59,8 +84,11 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
   socket.bind(opts.port, opts.bind);
   await once(socket, 'listening');
   socket.on('error', (err) => log.warn({ err }, `UDP socket error: ${err.message}`));
+  const socket6 = opts.ipv6 ? await listen6(socket.address().port, log) : undefined;
+  socket6?.on('error', (err) => log.warn({ err }, `UDP (IPv6) socket error: ${err.message}`));
+  const joined = new Set<string>();
 
-  const screen = (msg: Buffer, from: RemoteInfo): Screened => {
+  const screen = (socket: Socket, msg: Buffer, from: RemoteInfo): Screened => {
     stats.received++;
     if (msg.length > MAX_DATAGRAM) return { ok: false, reason: 'oversized', from };
     // Clients send from ephemeral ports; a reply to a service port (echo, DNS, …) could only
@@ -71,20 +99,21 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
     if (!q.ok) return { ok: false, reason: q.reason, from };
     const now = Date.now();
     if (!perSource.take(from.address, now) || !total.take('*', now)) return { ok: false, reason: 'rate-limited', from };
-    return { ok: true, digests: q.digests, from };
+    return { ok: true, digests: q.digests, from, socket };
   };
 
-  const answer = async ({ digests, from }: { digests: Digest[]; from: RemoteInfo }) => {
+  const answer = async ({ digests, from, socket }: { digests: Digest[]; from: RemoteInfo; socket: Socket }) => {
     const have: Digest[] = [];
     try {
       for (const d of digests) if ((await lookupDigest(opts.stores, d)) !== undefined) have.push(d);
     } catch (err) {
       log.warn(`Store lookup for ${from.address}:${from.port} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
-    return { digests, have, from };
+    return { digests, have, from, socket };
   };
 
-  const sub: Subscription = fromEvent(socket, 'message', (msg: Buffer, from: RemoteInfo) => screen(msg, from))
+  const messages = (s: Socket) => fromEvent(s, 'message', (msg: Buffer, from: RemoteInfo) => screen(s, msg, from));
+  const sub: Subscription = merge(messages(socket), ...(socket6 ? [messages(socket6)] : []))
     .pipe(
       filter((s): s is Extract<Screened, { ok: true }> => {
         if (s.ok) return true;
@@ -93,7 +122,7 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
         return false;
       }),
       mergeMap(answer, LOOKUP_CONCURRENCY),
-      map(({ digests, have, from }) => {
+      map(({ digests, have, from, socket }) => {
         const asked = digests.map(formatDigest).join(', ');
         if (have.length === 0) {
           log.debug(`Request from ${from.address}:${from.port} for ${asked}: we have none of them`);
@@ -101,26 +130,52 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
         }
         log.info(`Request from ${from.address}:${from.port} for ${asked}`);
         log.info(`Yes, we have ${have.map(formatDigest).join(', ')}`);
-        return { from, datagrams: encodeReply(have) };
+        return { from, socket, datagrams: encodeReply(have) };
       }),
     )
     .subscribe((r) => {
       if (!r) return;
       for (const dgram of r.datagrams) {
-        socket.send(dgram, r.from.port, r.from.address, (err) => {
+        r.socket.send(dgram, r.from.port, r.from.address, (err) => {
           if (err) log.debug(`Reply to ${r.from.address}:${r.from.port} failed: ${err.message}`);
           else stats.replies++;
         });
       }
     });
 
+  const joinGroups = (ifaces: readonly string[]) => {
+    if (!socket6) return;
+    const want = new Set(ifaces);
+    for (const name of [...joined]) {
+      if (want.has(name)) continue;
+      joined.delete(name);
+      try {
+        socket6.dropMembership(IPV6_GROUP, `::%${name}`);
+      } catch {
+        /* the interface is gone, and its membership with it */
+      }
+      log.info(`Left ${IPV6_GROUP} on ${name}`);
+    }
+    for (const name of want) {
+      if (joined.has(name)) continue;
+      try {
+        socket6.addMembership(IPV6_GROUP, `::%${name}`);
+        joined.add(name);
+        log.info(`Listening for IPv6 queries on ${IPV6_GROUP}%${name}`);
+      } catch (err) {
+        log.debug(`cannot join ${IPV6_GROUP} on ${name}: ${(err as Error).message}`);
+      }
+    }
+  };
+
   return {
     port: socket.address().port,
     stats,
-    close: () =>
-      new Promise<void>((resolve) => {
-        sub.unsubscribe();
-        socket.close(() => resolve());
-      }),
+    ipv6: socket6 !== undefined,
+    joinGroups,
+    close: async () => {
+      sub.unsubscribe();
+      await Promise.all([socket, ...(socket6 ? [socket6] : [])].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    },
   };
 }

@@ -91,7 +91,8 @@ describe('fetch/query against a real peer on loopback', () => {
   });
 
   it('finds the peer by broadcast to 127.255.255.255 when the peer listens on all addresses', async () => {
-    const wide = await serve({ port: 0, bind: '0.0.0.0', stores: [storeA], allow: ['127.0.0.0/8'] });
+    // Every address, but no DNS-SD and no multicast group on this machine's real interfaces.
+    const wide = await serve({ port: 0, bind: '0.0.0.0', stores: [storeA], allow: ['127.0.0.0/8'], mdns: false, skipIfaces: ['*'] });
     try {
       const store = freshStore();
       const [r] = await fetch([digest], { broadcast: ['127.255.255.255'], port: wide.address.port, stores: [store], timeout: 500 });

@@ -185,7 +185,7 @@ describe.skipIf(!run)('0share fetch against 0share serve on loopback (real proce
   });
 
   it('finds the peer by broadcast (127.255.255.255) and fetches with --store', async () => {
-    const wide = await startServe(a, '0.0.0.0', ['--allow', '127.0.0.0/8']);
+    const wide = await startServe(a, '0.0.0.0', ['--allow', '127.0.0.0/8', '--no-mdns', '--skip-iface', '*']);
     try {
       const b = client();
       const store = join(b.root, 'explicit-store');
@@ -199,7 +199,7 @@ describe.skipIf(!run)('0share fetch against 0share serve on loopback (real proce
   });
 
   it('ZSHARE_BROADCAST overrides the broadcast targets for query', async () => {
-    const wide = await startServe(a, '0.0.0.0', ['--allow', '127.0.0.0/8']);
+    const wide = await startServe(a, '0.0.0.0', ['--allow', '127.0.0.0/8', '--no-mdns', '--skip-iface', '*']);
     try {
       const r = await cli(['query', digest, '--port', String(wide.port), '--json', '--timeout', '1000'], { ...a.env, ZSHARE_BROADCAST: '127.255.255.255' });
       expect(r.code, r.stderr).toBe(0);

@@ -45,7 +45,10 @@ export interface HostProcess {
 export interface NetHost {
   /** Namespace name. */
   name: string;
+  /** IPv4 address ('' on an IPv6-only LAN). */
   ip: string;
+  /** IPv6 link-local address of `iface`, without the zone. */
+  ip6: string;
   /** Interface name inside the namespace. */
   iface: string;
   exec(cmd: string, args: string[], opts?: ExecOptions): ExecResult;
@@ -58,12 +61,24 @@ export interface Lan {
   hosts: NetHost[];
   broadcast: string;
   switchNs: string;
+  /**
+   * Adds interface `name` to `host` with `address` (CIDR), a veth whose other end (address
+   * `farAddress`, interface eth0) is in a new namespace, returned as a host.
+   */
+  addStub(host: NetHost, name: string, address: string, farAddress: string): NetHost;
+  /**
+   * Adds a host on 10.78.<subnet>.2/24 behind a router namespace (10.77.<subnet>.1 on the LAN,
+   * 10.78.<subnet>.1 on the far side); every LAN host gets a route to that subnet.
+   */
+  addRoutedHost(): NetHost;
   destroy(): void;
 }
 
 export interface LanOptions {
   /** The <k> of 10.77.<k>.0/24; use a different one per test file. Default 1. */
   subnet?: number;
+  /** Give the hosts IPv4 addresses (default true); without, they have IPv6 link-local ones only. */
+  ipv4?: boolean;
 }
 
 /** Every host's LAN interface. */
@@ -193,10 +208,99 @@ export function createLan(n: number, opts: LanOptions = {}): Lan {
   let logCount = 0;
   let destroyed = false;
 
+  /** A namespace with loopback up and IPv6 addresses usable at once (no duplicate address detection). */
+  const addNs = (ns: string) => {
+    ip(['netns', 'add', ns]);
+    names.push(ns);
+    ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+    for (const conf of ['all', 'default']) spawnSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${conf}.accept_dad=0`]);
+  };
+
+  const makeHost = (ns: string, addr: string, iface: string): NetHost => ({
+    name: ns,
+    ip: addr,
+    get ip6() {
+      const r = spawnSync('ip', ['-n', ns, '-6', '-o', 'addr', 'show', 'dev', iface, 'scope', 'link'], { encoding: 'utf8' });
+      return /inet6 (fe80::[0-9a-f:]+)\//.exec(r.stdout ?? '')?.[1] ?? '';
+    },
+    iface,
+    exec(cmd, args, o = {}) {
+      const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], {
+        env: o.env ?? process.env,
+        cwd: o.cwd,
+        input: o.input,
+        encoding: 'utf8',
+        timeout: o.timeout ?? 120_000,
+        maxBuffer: 256 * 1024 * 1024,
+        killSignal: 'SIGKILL',
+      });
+      return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? `\n${r.error.message}` : '') };
+    },
+    spawn(cmd, args, o = {}) {
+      if (destroyed) throw new Error('LAN already destroyed');
+      // `ip netns exec` execs the command, so the child's pid is the command's pid.
+      const n = logCount++;
+      const outFile = join(logDir, `${n}.out`);
+      const errFile = join(logDir, `${n}.err`);
+      const out = openSync(outFile, 'w');
+      const err = openSync(errFile, 'w');
+      const proc = spawnChild('ip', ['netns', 'exec', ns, cmd, ...args], {
+        env: o.env ?? process.env,
+        cwd: o.cwd,
+        stdio: ['ignore', out, err],
+        detached: true,
+      });
+      closeSync(out);
+      closeSync(err);
+      const hp = makeHostProcess(proc, outFile, errFile);
+      processes.add(hp);
+      void hp.exited.then(() => processes.delete(hp));
+      return hp;
+    },
+    limitRate(rate) {
+      const r = spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', iface, 'root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '400ms'], { encoding: 'utf8' });
+      if (r.status === 0) return true;
+      process.stderr.write(`\n*** WARNING: could not limit ${addr} to ${rate} (tc tbf: ${(r.stderr || r.error?.message || '').trim()}); transfers run at full speed ***\n\n`);
+      return false;
+    },
+  });
+
+  let extra = 0;
   const lan: Lan = {
     hosts: [],
     broadcast: `10.77.${k}.255`,
     switchNs,
+    addStub(host, name, address, farAddress) {
+      const ns = `${base}x${extra++}`;
+      addNs(ns);
+      ip(['-n', host.name, 'link', 'add', name, 'type', 'veth', 'peer', 'name', IFACE, 'netns', ns]);
+      ip(['-n', host.name, 'addr', 'add', address, 'brd', '+', 'dev', name]);
+      ip(['-n', host.name, 'link', 'set', name, 'up']);
+      ip(['-n', ns, 'addr', 'add', farAddress, 'brd', '+', 'dev', IFACE]);
+      ip(['-n', ns, 'link', 'set', IFACE, 'up']);
+      return makeHost(ns, farAddress.split('/')[0]!, IFACE);
+    },
+    addRoutedHost() {
+      const router = `${base}r${extra}`;
+      const far = `${base}x${extra++}`;
+      addNs(router);
+      addNs(far);
+      const i = lan.hosts.length;
+      ip(['-n', switchNs, 'link', 'add', `p${i}r`, 'type', 'veth', 'peer', 'name', IFACE, 'netns', router]);
+      ip(['-n', switchNs, 'link', 'set', `p${i}r`, 'master', 'br0']);
+      ip(['-n', switchNs, 'link', 'set', `p${i}r`, 'up']);
+      ip(['-n', router, 'addr', 'add', `10.77.${k}.1/24`, 'dev', IFACE]);
+      ip(['-n', router, 'link', 'set', IFACE, 'up']);
+      ip(['-n', router, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', IFACE, 'netns', far]);
+      ip(['-n', router, 'addr', 'add', `10.78.${k}.1/24`, 'dev', 'eth1']);
+      ip(['-n', router, 'link', 'set', 'eth1', 'up']);
+      spawnSync('ip', ['netns', 'exec', router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      ip(['-n', far, 'addr', 'add', `10.78.${k}.2/24`, 'brd', '+', 'dev', IFACE]);
+      ip(['-n', far, 'link', 'set', IFACE, 'up']);
+      ip(['-n', far, 'route', 'add', 'default', 'via', `10.78.${k}.1`]);
+      for (const h of lan.hosts) if (h.ip) ip(['-n', h.name, 'route', 'add', `10.78.${k}.0/24`, 'via', `10.77.${k}.1`]);
+      return makeHost(far, `10.78.${k}.2`, IFACE);
+    },
     destroy() {
       if (destroyed) return;
       destroyed = true;
@@ -216,61 +320,16 @@ export function createLan(n: number, opts: LanOptions = {}): Lan {
     for (let i = 0; i < n; i++) {
       const ns = `${base}${String.fromCharCode(97 + i)}`;
       const addr = `10.77.${k}.${i + 2}`;
-      ip(['netns', 'add', ns]);
-      names.push(ns);
-      ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+      addNs(ns);
       // Both ends are created inside namespaces: the host's own network never sees them.
       ip(['-n', switchNs, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', IFACE, 'netns', ns]);
       ip(['-n', switchNs, 'link', 'set', `p${i}`, 'master', 'br0']);
       ip(['-n', switchNs, 'link', 'set', `p${i}`, 'up']);
-      ip(['-n', ns, 'addr', 'add', `${addr}/24`, 'brd', '+', 'dev', IFACE]);
+      if (opts.ipv4 !== false) ip(['-n', ns, 'addr', 'add', `${addr}/24`, 'brd', '+', 'dev', IFACE]);
       ip(['-n', ns, 'link', 'set', IFACE, 'up']);
       // A default route, so that 255.255.255.255 is routable.
-      ip(['-n', ns, 'route', 'add', 'default', 'dev', IFACE]);
-      lan.hosts.push({
-        name: ns,
-        ip: addr,
-        iface: IFACE,
-        exec(cmd, args, o = {}) {
-          const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], {
-            env: o.env ?? process.env,
-            cwd: o.cwd,
-            input: o.input,
-            encoding: 'utf8',
-            timeout: o.timeout ?? 120_000,
-            maxBuffer: 256 * 1024 * 1024,
-            killSignal: 'SIGKILL',
-          });
-          return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? `\n${r.error.message}` : '') };
-        },
-        spawn(cmd, args, o = {}) {
-          if (destroyed) throw new Error('LAN already destroyed');
-          // `ip netns exec` execs the command, so the child's pid is the command's pid.
-          const n = logCount++;
-          const outFile = join(logDir, `${n}.out`);
-          const errFile = join(logDir, `${n}.err`);
-          const out = openSync(outFile, 'w');
-          const err = openSync(errFile, 'w');
-          const proc = spawnChild('ip', ['netns', 'exec', ns, cmd, ...args], {
-            env: o.env ?? process.env,
-            cwd: o.cwd,
-            stdio: ['ignore', out, err],
-            detached: true,
-          });
-          closeSync(out);
-          closeSync(err);
-          const hp = makeHostProcess(proc, outFile, errFile);
-          processes.add(hp);
-          void hp.exited.then(() => processes.delete(hp));
-          return hp;
-        },
-        limitRate(rate) {
-          const r = spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', IFACE, 'root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '400ms'], { encoding: 'utf8' });
-          if (r.status === 0) return true;
-          process.stderr.write(`\n*** WARNING: could not limit ${addr} to ${rate} (tc tbf: ${(r.stderr || r.error?.message || '').trim()}); transfers run at full speed ***\n\n`);
-          return false;
-        },
-      });
+      if (opts.ipv4 !== false) ip(['-n', ns, 'route', 'add', 'default', 'dev', IFACE]);
+      lan.hosts.push(makeHost(ns, opts.ipv4 === false ? '' : addr, IFACE));
     }
   } catch (e) {
     lan.destroy();

@@ -2,6 +2,7 @@
 // parsing and resolution, the test override, and the send-error messages with their advice.
 import { describe, expect, it } from 'vitest';
 import type { NetworkInterfaceInfo } from 'node:os';
+import { DEFAULT_SKIP_IFACES } from '../../src/core/interfaces.js';
 import { broadcastAddresses, discoveryTargets, DiscoveryError, parseHostPort, sendErrorMessage } from '../../src/io/udp-discovery.js';
 
 function v4(address: string, netmask: string, internal = false): NetworkInterfaceInfo {
@@ -19,16 +20,20 @@ describe('broadcastAddresses', () => {
     expect(broadcastAddresses(table)).toEqual(['192.168.2.255', '10.1.255.255', '10.77.0.255', '255.255.255.255']);
   });
 
-  it('skips docker and libvirt bridges, point-to-point addresses and duplicates, but not veth-style names', () => {
+  it('skips container and VM bridges, veth pairs, VPN tunnels, point-to-point addresses and duplicates', () => {
     const table = {
       docker0: [v4('172.17.0.1', '255.255.0.0')],
       virbr0: [v4('192.168.122.1', '255.255.255.0')],
       tun0: [v4('10.8.0.5', '255.255.255.255')],
       ptp: [v4('10.9.0.0', '255.255.255.254')],
-      veth12: [v4('10.0.3.1', '255.255.255.0')],
-      'br-x': [v4('10.0.3.2', '255.255.255.0')],
+      veth12: [v4('10.0.4.1', '255.255.255.0')],
+      'br-x': [v4('10.0.5.2', '255.255.255.0')],
+      wg0: [v4('10.0.6.2', '255.255.255.0')],
+      eth0: [v4('10.0.3.1', '255.255.255.0')],
+      eth1: [v4('10.0.3.2', '255.255.255.0')],
     };
     expect(broadcastAddresses(table)).toEqual(['10.0.3.255', '255.255.255.255']);
+    expect(broadcastAddresses(table, [...DEFAULT_SKIP_IFACES, 'eth1', 'eth0'])).toEqual(['255.255.255.255']);
   });
 
   it('with no usable interface still broadcasts on 255.255.255.255', () => {
@@ -44,10 +49,17 @@ describe('parseHostPort', () => {
     expect(parseHostPort('[::1]', 5)).toEqual({ host: '::1', port: 5 });
   });
 
+  it('accepts IPv6 literals, bare or in brackets, with a zone', () => {
+    expect(parseHostPort('::1', 7)).toEqual({ host: '::1', port: 7 });
+    expect(parseHostPort('fe80::1%eth0', 7)).toEqual({ host: 'fe80::1%eth0', port: 7 });
+    expect(parseHostPort('[fe80::1%eth0]:38339', 7)).toEqual({ host: 'fe80::1%eth0', port: 38339 });
+    expect(() => parseHostPort('[host]:1', 7)).toThrow(/\[host\] is not an IPv6 address/);
+  });
+
   it('rejects bad ports and shapes with a message naming -H', () => {
     expect(() => parseHostPort('h:0', 1)).toThrow(DiscoveryError);
     expect(() => parseHostPort('h:70000', 1)).toThrow(/-H 'h:70000': the port must be 1-65535/);
-    expect(() => parseHostPort('a:b:c', 1)).toThrow(/is not HOST or HOST:PORT/);
+    expect(() => parseHostPort('a:b:c', 1)).toThrow(/is not HOST, HOST:PORT, an IPv6 address or \[IPV6\]:PORT/);
     expect(() => parseHostPort('', 1)).toThrow(DiscoveryError);
   });
 });
@@ -71,7 +83,9 @@ describe('discoveryTargets', () => {
       { address: '127.1.255.255', port: 38339 },
     ]);
     const fromInterfaces = await discoveryTargets({}, {});
-    expect(fromInterfaces.at(-1)).toEqual({ address: '255.255.255.255', port: 38339 });
+    expect(fromInterfaces).toContainEqual({ address: '255.255.255.255', port: 38339 });
+    // Each IPv6 target is the link-local group on one interface.
+    for (const t of fromInterfaces.filter((x) => x.address.includes(':'))) expect(t.address).toMatch(/^ff02::95c3%\S+$/);
   });
 });
 

@@ -26,7 +26,7 @@ function fakeDiscovery() {
     },
     close: () => undefined,
   };
-  return { discovery, deliver: (r: Reply) => subscribers.forEach((s) => s(r)), subscribers };
+  return { discovery, deliver: (r: Omit<Reply, 'via'>) => subscribers.forEach((s) => s({ via: 'broadcast', ...r })), subscribers };
 }
 
 describe('Responders', () => {

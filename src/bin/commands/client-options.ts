@@ -41,11 +41,23 @@ export function parseByteSize(name: string) {
   };
 }
 
-/** How a client finds peers: -H hosts, the discovery window, the peers' port, and (for tests) the broadcast address. */
+/** How a client finds peers: -H hosts, the discovery window, the peers' port, skipped interfaces, DNS-SD, and (for tests) the broadcast address. */
+/** The discovery options as commander parsed them. */
+export interface DiscoveryCliOptions {
+  host?: string[];
+  timeout: number;
+  port: number;
+  skipIface?: string[];
+  mdns: boolean;
+  broadcast?: string[];
+}
+
 export function discoveryOptions(cmd: Command): Command {
   return cmd
-    .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable)', collect)
+    .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable; IPv6 as ::1 or [fe80::1%eth0]:PORT)', collect)
     .option('--timeout <ms>', 'how long to wait for peers to answer', wholeNumber('--timeout', 1, 600_000), DEFAULT_WINDOW)
     .option('--port <n>', "the peers' port (UDP and TCP)", wholeNumber('--port', 1, 65535), DEFAULT_PORT)
+    .option('--skip-iface <pattern>', 'do not query on interfaces matching this (e.g. eth1, vpn*; repeatable; docker*, br-*, veth*… always)', collect)
+    .option('--no-mdns', 'do not look for peers over DNS-SD (mDNS)')
     .addOption(new Option('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).hideHelp());
 }

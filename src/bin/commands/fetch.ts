@@ -17,19 +17,15 @@ import { removeAllTmpDirsSync } from '../../io/tmp-registry.js';
 import { DiscoveryError } from '../../io/udp-discovery.js';
 import { UserError } from '../cli-errors.js';
 import { failureMessage, hasLine, jsonResult, showPeer, successLine, type ReportContext } from '../fetch-report.js';
-import { collect, discoveryOptions, parseByteSize, parseDigests, wholeNumber } from './client-options.js';
+import { collect, type DiscoveryCliOptions, discoveryOptions, parseByteSize, parseDigests, wholeNumber } from './client-options.js';
 
-interface FetchCliOptions {
-  host?: string[];
-  timeout: number;
-  port: number;
+interface FetchCliOptions extends DiscoveryCliOptions {
   store?: string[];
   json?: boolean;
   selections?: string;
   system?: boolean;
   maxBytes?: number;
   stallTimeout: number;
-  broadcast?: string[];
 }
 
 function showBytes(n: number): string {
@@ -160,6 +156,8 @@ export function registerFetch(program: Command): void {
         port: opts.port,
         hosts,
         broadcast: opts.broadcast,
+        skipIfaces: opts.skipIface,
+        mdns: opts.mdns,
         stores: opts.store?.map((s) => resolve(s)),
         system: opts.system,
         maxBytes: opts.maxBytes,

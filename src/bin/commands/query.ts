@@ -6,14 +6,10 @@ import { createLogger } from '../../io/logger.js';
 import { DiscoveryError } from '../../io/udp-discovery.js';
 import { UserError } from '../cli-errors.js';
 import { hasLine } from '../fetch-report.js';
-import { discoveryOptions, parseDigests } from './client-options.js';
+import { type DiscoveryCliOptions, discoveryOptions, parseDigests } from './client-options.js';
 
-interface QueryCliOptions {
-  host?: string[];
-  timeout: number;
-  port: number;
+interface QueryCliOptions extends DiscoveryCliOptions {
   json?: boolean;
-  broadcast?: string[];
 }
 
 export function registerQuery(program: Command): void {
@@ -35,6 +31,8 @@ export function registerQuery(program: Command): void {
           port: opts.port,
           hosts: opts.host,
           broadcast: opts.broadcast,
+          skipIfaces: opts.skipIface,
+          mdns: opts.mdns,
           logger,
           onReply: (d, p) => {
             if (!opts.json) process.stdout.write(`${hasLine(d, p)}\n`);

@@ -42,6 +42,8 @@ interface ServeCliOptions {
   maxUploadRate?: number;
   nice: number;
   stallTimeout: number;
+  skipIface?: string[];
+  mdns: boolean;
 }
 
 /** `10M`, `10M/s`, `500K`, `1G`: bytes per second. */
@@ -68,6 +70,8 @@ export function registerServe(program: Command): void {
     .option('--max-upload-rate <rate>', 'bytes per second for all uploads together, e.g. 10M (default: unlimited)', byteRate)
     .option('--nice <n>', 'CPU nice value to serve at (0: leave it), with the lowest best-effort I/O priority', wholeNumber('--nice', 0, 19), 10)
     .option('--stall-timeout <ms>', 'drop a download whose client takes no data for this long', wholeNumber('--stall-timeout', 100, 3_600_000), 30_000)
+    .option('--skip-iface <pattern>', 'do not advertise or join multicast groups on interfaces matching this (repeatable; docker*, br-*, veth*… always)', collect)
+    .option('--no-mdns', 'do not advertise over DNS-SD (mDNS)')
     .action(async (opts: ServeCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
       const logger = createLogger(globals.debug ? { level: 'debug' } : {});
@@ -83,6 +87,8 @@ export function registerServe(program: Command): void {
           maxUploads: opts.maxUploads,
           maxUploadRate: opts.maxUploadRate,
           stallTimeout: opts.stallTimeout,
+          skipIfaces: opts.skipIface,
+          mdns: opts.mdns,
           logger,
         });
       } catch (err) {
