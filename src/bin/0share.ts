@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The 0share command line: the peer (default), fetch/query clients, store tools and the
 // stock-0install wrappers. Each subcommand lives in ./commands/.
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { VERSION } from '../io/version.js';
 import { normalizeArgv } from './argv.js';
 import { reportError } from './cli-errors.js';
 
@@ -20,12 +20,10 @@ const COMMANDS: Record<string, () => Promise<Registrar>> = {
   run: async () => (await import('./commands/run.js')).registerRun,
 };
 
-// package.json sits two levels up in every layout: the checkout, npm's install, 0install's archive.
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command('0share')
   .description('Share Zero Install implementations with other machines on the local network')
-  .version(version, '-V, --version', "print 0share's version")
+  .version(VERSION, '-V, --version', "print 0share's version")
   .option('--debug', 'verbose logs and stack traces on errors')
   .showHelpAfterError()
   .enablePositionalOptions();
