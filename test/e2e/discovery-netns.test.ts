@@ -13,7 +13,7 @@ import { CLI } from '../helpers/cli.js';
 import { canUseNetns, createLan, type HostProcess, type Lan, type NetHost } from '../helpers/netns.js';
 import { need0install, type ZeroSandbox } from '../helpers/zeroinstall.js';
 
-const K = 41;
+const K = 61;
 
 /** Waits until `probe` (a UDP query from `client` to `target`) is answered with `digest`. */
 async function answered(client: NetHost, target: string, digest: string, tries = 60): Promise<boolean> {
