@@ -2,6 +2,7 @@
 // stores, the protocol codecs, the safe tar extractor and packer, and the machines.
 export { fetch, fetchSelections, type FetchEvent, type FetchOptions, type SelectionResult } from './api/fetch.js';
 export { query, type QueryOptions } from './api/query.js';
+export { peers, type PeersOptions } from './api/peers.js';
 export { serve, type ServeHandle, type ServeOptions } from './api/serve.js';
 
 export * from './core/digest.js';

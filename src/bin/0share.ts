@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Registrar>> = {
   serve: async () => (await import('./commands/serve.js')).registerServe,
   fetch: async () => (await import('./commands/fetch.js')).registerFetch,
   query: async () => (await import('./commands/query.js')).registerQuery,
+  peers: async () => (await import('./commands/peers.js')).registerPeers,
   manifest: async () => (await import('./commands/manifest.js')).registerManifest,
   list: async () => (await import('./commands/list.js')).registerList,
   verify: async () => (await import('./commands/verify.js')).registerVerify,

@@ -12,6 +12,22 @@ export const DEFAULT_PORT = 38339;
 export const IPV6_GROUP = 'ff02::95c3';
 /** Largest datagram we send or accept: fits an Ethernet MTU with room for IP/UDP headers. */
 export const MAX_DATAGRAM = 1400;
+/**
+ * `0share peers`' hello and its answer: every peer answers the hello, whatever it holds, with the
+ * reply, which is one byte shorter (so a forged hello cannot make a peer amplify). The 2008 peer
+ * ignores the hello (its first line is not `0share`).
+ */
+export const HELLO = '0share-peers';
+export const HELLO_REPLY = '0share-peer';
+
+export function isHello(msg: Uint8Array): boolean {
+  return Buffer.from(msg).toString('latin1').replace(/\n$/, '') === HELLO;
+}
+
+export function isHelloReply(msg: Uint8Array): boolean {
+  return Buffer.from(msg).toString('latin1').replace(/\n$/, '') === HELLO_REPLY;
+}
+
 const QUERY_MAGIC = '0share';
 const REPLY_MAGIC = '0share-reply';
 

@@ -10,8 +10,8 @@ import { isIP } from 'node:net';
 import { type NetworkInterfaceInfo } from 'node:os';
 import { formatDigest, type Digest } from '../core/digest.js';
 import { broadcastTargets, DEFAULT_SKIP_IFACES, discoveryInterfaces, type InterfaceTable, ipv6Interfaces } from '../core/interfaces.js';
-import { DEFAULT_PORT, decodeReply, encodeQuery, IPV6_GROUP } from '../core/protocol.js';
-import { peerKey, type Peer } from '../machines/types.js';
+import { DEFAULT_PORT, decodeReply, encodeQuery, HELLO, IPV6_GROUP, isHelloReply } from '../core/protocol.js';
+import { type FoundVia, peerKey, type Peer } from '../machines/types.js';
 import { readSkipIfaces, readStaticPeers } from './config-files.js';
 import { readInterfaces } from './interfaces.js';
 import type { Logger } from './logger.js';
@@ -22,8 +22,7 @@ export interface Target {
   readonly port: number;
 }
 
-/** How a peer was found: broadcast, IPv6 multicast, a static peers file, DNS-SD, or `-H`. */
-export type FoundVia = 'broadcast' | 'multicast' | 'static' | 'mdns' | 'host';
+export type { FoundVia };
 
 export interface Reply {
   readonly peer: Peer;
@@ -65,6 +64,10 @@ export interface DiscoveryOptions {
 export interface Discovery {
   /** Sends the query for these digests to every target; rejects only if no target could be reached. */
   send(digests: readonly Digest[]): Promise<void>;
+  /** Sends `0share peers`' hello to every target (and to those found later); rejects only if none could be reached. */
+  hello(): Promise<void>;
+  /** Peers answering the hello, and how each was found. */
+  readonly here: { subscribe(onPeer: (p: { peer: Peer; via: FoundVia }) => void): { unsubscribe(): void } };
   /** Replies offering at least one digest asked for (other digests are dropped). */
   readonly replies: ReplyStream;
   /** With `-H`: those hosts, as the peers their replies come from (nobody else can answer). Undefined when broadcasting. */
@@ -202,10 +205,13 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
       s.send(buf, t.port, t.address, (err) => resolve(err ? sendErrorMessage(t, err) : undefined));
     });
 
-  const sendTo = async (digests: readonly Digest[], to: readonly Target[]): Promise<string[]> => {
-    const results = await Promise.all(encodeQuery(digests).flatMap((buf) => to.map((t) => sendOne(buf, t))));
+  const sendBuffers = async (bufs: readonly Buffer[], to: readonly Target[]): Promise<string[]> => {
+    const results = await Promise.all(bufs.flatMap((buf) => to.map((t) => sendOne(buf, t))));
     return results.filter((e): e is string => e !== undefined);
   };
+  const sendTo = (digests: readonly Digest[], to: readonly Target[]) => sendBuffers(encodeQuery(digests), to);
+  const helloDatagram = Buffer.from(HELLO, 'ascii');
+  let helloing = false;
 
   const flushNow = async (): Promise<void> => {
     const digests = [...pending.values()];
@@ -224,6 +230,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     unicast.set(key, via);
     targets.push({ ...t, via });
     if (asked.size) void sendTo([...asked.values()], [t]).then((errs) => errs.forEach((e) => log?.debug(e)));
+    if (helloing) void sendBuffers([helloDatagram], [t]).then((errs) => errs.forEach((e) => log?.debug(e)));
   };
 
   for (const spec of p.statics) {
@@ -257,11 +264,18 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     const digests = r.digests.filter((d) => asked.has(formatDigest(d)));
     if (digests.length < r.digests.length) log?.debug({ from: rinfo.address }, 'ignored offers of digests we did not ask for');
     const peer = { host: rinfo.address, port: rinfo.port };
-    return digests.length ? { peer, digests, via: unicast.get(peerKey(peer)) ?? (v6 ? 'multicast' : 'broadcast') } : undefined;
+    return digests.length ? { peer, digests, via: viaOf(peer, v6) } : undefined;
   };
   // One 'message' listener per socket, each datagram decoded once, however many subscribe.
   const subscribers = new Set<(reply: Reply) => void>();
+  const hereSubscribers = new Set<(p: { peer: Peer; via: FoundVia }) => void>();
+  const viaOf = (peer: Peer, v6: boolean): FoundVia => unicast.get(peerKey(peer)) ?? (v6 ? 'multicast' : 'broadcast');
   const onMessage = (v6: boolean) => (msg: Buffer, rinfo: RemoteInfo) => {
+    if (isHelloReply(msg)) {
+      const peer = { host: rinfo.address, port: rinfo.port };
+      for (const s of [...hereSubscribers]) s({ peer, via: viaOf(peer, v6) });
+      return;
+    }
     if (subscribers.size === 0) return;
     const reply = decode(msg, rinfo, v6);
     if (reply) for (const s of [...subscribers]) s(reply);
@@ -280,6 +294,20 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
   return {
     hosts: p.hosts,
     replies,
+    here: {
+      subscribe(onPeer) {
+        const s = (x: { peer: Peer; via: FoundVia }) => onPeer(x);
+        hereSubscribers.add(s);
+        return { unsubscribe: () => void hereSubscribers.delete(s) };
+      },
+    },
+    async hello() {
+      helloing = true;
+      if (closed || targets.length === 0) return;
+      const errors = await sendBuffers([helloDatagram], targets);
+      for (const e of errors) log?.debug(e);
+      if (errors.length === targets.length) throw new Error(errors[0]);
+    },
     send(digests) {
       for (const d of digests) {
         const k = formatDigest(d);

@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { filter, fromEvent, map, merge, mergeMap, type Subscription } from 'rxjs';
 import { type Digest, formatDigest } from '../core/digest.js';
-import { decodeQuery, encodeReply, IPV6_GROUP, MAX_DATAGRAM } from '../core/protocol.js';
+import { decodeQuery, encodeReply, HELLO_REPLY, IPV6_GROUP, isHello, MAX_DATAGRAM } from '../core/protocol.js';
 import { createRateLimiter } from '../core/rate-limit.js';
 import type { Logger } from './logger.js';
 import { lookupDigest } from './stores.js';
@@ -54,7 +54,7 @@ const MAX_SOURCES = 4096;
 /** Store lookups in flight at once. */
 const LOOKUP_CONCURRENCY = 8;
 
-type Screened = { ok: true; digests: Digest[]; from: RemoteInfo; socket: Socket } | { ok: false; reason: DropReason; from: RemoteInfo };
+type Screened = { ok: true; digests: Digest[]; hello: boolean; from: RemoteInfo; socket: Socket } | { ok: false; reason: DropReason; from: RemoteInfo };
 
 /** The [::] socket, or undefined (logged) when this machine has no IPv6. */
 async function listen6(port: number, log: Logger): Promise<Socket | undefined> {
@@ -95,21 +95,22 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
     // serve a forged query bouncing traffic off this peer.
     if (from.port < 1024) return { ok: false, reason: 'low-port', from };
     if (!opts.isAllowed(from.address)) return { ok: false, reason: 'not-allowed', from };
-    const q = decodeQuery(msg);
+    const hello = isHello(msg);
+    const q = hello ? { ok: true as const, digests: [] as Digest[] } : decodeQuery(msg);
     if (!q.ok) return { ok: false, reason: q.reason, from };
     const now = Date.now();
     if (!perSource.take(from.address, now) || !total.take('*', now)) return { ok: false, reason: 'rate-limited', from };
-    return { ok: true, digests: q.digests, from, socket };
+    return { ok: true, digests: q.digests, hello, from, socket };
   };
 
-  const answer = async ({ digests, from, socket }: { digests: Digest[]; from: RemoteInfo; socket: Socket }) => {
+  const answer = async ({ digests, hello, from, socket }: { digests: Digest[]; hello: boolean; from: RemoteInfo; socket: Socket }) => {
     const have: Digest[] = [];
     try {
       for (const d of digests) if ((await lookupDigest(opts.stores, d)) !== undefined) have.push(d);
     } catch (err) {
       log.warn(`Store lookup for ${from.address}:${from.port} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
-    return { digests, have, from, socket };
+    return { digests, hello, have, from, socket };
   };
 
   const messages = (s: Socket) => fromEvent(s, 'message', (msg: Buffer, from: RemoteInfo) => screen(s, msg, from));
@@ -122,7 +123,11 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
         return false;
       }),
       mergeMap(answer, LOOKUP_CONCURRENCY),
-      map(({ digests, have, from, socket }) => {
+      map(({ digests, hello, have, from, socket }) => {
+        if (hello) {
+          log.debug(`Hello from ${from.address}:${from.port} (0share peers)`);
+          return { from, socket, datagrams: [Buffer.from(HELLO_REPLY, 'ascii')] };
+        }
         const asked = digests.map(formatDigest).join(', ');
         if (have.length === 0) {
           log.debug(`Request from ${from.address}:${from.port} for ${asked}: we have none of them`);

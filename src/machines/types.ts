@@ -8,6 +8,9 @@ export interface Peer {
   readonly port: number;
 }
 
+/** How a peer was found: IPv4 broadcast, IPv6 multicast, a static peers file, DNS-SD, or `-H`. */
+export type FoundVia = 'broadcast' | 'multicast' | 'static' | 'mdns' | 'host';
+
 export function peerKey(p: Peer): string {
   return p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`;
 }

@@ -4,8 +4,9 @@
 // - a peer that only DNS-SD can find (bound to its unicast address, so broadcasts miss it);
 // - a static peers file naming a host on another subnet, behind a router;
 // - an interface added to a running peer is joined to the IPv6 group without a restart;
-// - on an IPv6-only link (no IPv4 at all), fetch works by multicast and by -H with a literal.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// - on an IPv6-only link (no IPv4 at all), fetch works by multicast and by -H with a literal;
+// - `0share peers` lists the other hosts' peers with their versions and counts.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addWith0install, makeSmallTree, PROBE, run0share, scratch, sleep, startPeer, storeEntries, storeProblems } from '../helpers/lan-fixture.js';
@@ -14,6 +15,7 @@ import { canUseNetns, createLan, type HostProcess, type Lan, type NetHost } from
 import { need0install, type ZeroSandbox } from '../helpers/zeroinstall.js';
 
 const K = 61;
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Waits until `probe` (a UDP query from `client` to `target`) is answered with `digest`. */
 async function answered(client: NetHost, target: string, digest: string, tries = 60): Promise<boolean> {
@@ -119,6 +121,31 @@ describe.skipIf(!canUseNetns() || !need0install())('discovery on real networks (
       expect(r.status, r.stdout + r.stderr).toBe(0);
       expect(r.stdout + r.stderr).toContain(`${D.ip} has ${far}`);
       expect(storeEntries(sbB.userStore)).toEqual([far]);
+    } finally {
+      p.kill();
+      await p.exited;
+    }
+  });
+
+  it('`0share peers` lists the other hosts with their versions, counts and how they were found', async () => {
+    const p = C.spawn(process.execPath, [CLI, 'serve', '--store', sbC.userStore, '--store', sbC.systemStore], { env: sbC.env });
+    try {
+      expect(await answered(B, C.ip, other)).toBe(true);
+      const r = run0share(B, fresh(), ['peers', '--json', '--timeout', '600']);
+      expect(r.status, r.stderr).toBe(0);
+      const list = JSON.parse(r.stdout) as Array<{ host: string; version: string; implementations: number; foundBy: string[]; lastSeen: string }>;
+      const v4 = Object.fromEntries(list.filter((x) => !x.host.includes(':')).map((x) => [x.host, x]));
+      expect(Object.keys(v4).sort()).toEqual([A.ip, C.ip].sort());
+      expect(v4[A.ip]).toMatchObject({ version: VERSION, implementations: 1 });
+      expect(v4[C.ip]).toMatchObject({ version: VERSION, implementations: 1 });
+      for (const x of Object.values(v4)) expect(x.foundBy).toEqual(expect.arrayContaining(['broadcast', 'mdns']));
+      // Their IPv6 link-local addresses answer the multicast hello too.
+      expect(list.filter((x) => x.host.includes(':')).map((x) => x.foundBy)).toContainEqual(['multicast']);
+      const table = run0share(B, fresh(), ['peers', '--timeout', '600']);
+      expect(table.status, table.stderr).toBe(0);
+      expect(table.stdout).toMatch(/^ADDRESS +VERSION +IMPLEMENTATIONS +FOUND BY +LAST SEEN/);
+      expect(table.stdout).toContain(A.ip);
+      expect(table.stdout).toContain(C.ip);
     } finally {
       p.kill();
       await p.exited;

@@ -18,6 +18,8 @@ function fakeDiscovery() {
   const subscribers = new Set<(r: Reply) => void>();
   const discovery: Discovery = {
     send: async () => undefined,
+    hello: async () => undefined,
+    here: { subscribe: () => ({ unsubscribe: () => undefined }) },
     replies: {
       subscribe(onReply) {
         subscribers.add(onReply);
