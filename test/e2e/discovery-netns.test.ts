@@ -89,7 +89,8 @@ describe.skipIf(!canUseNetns() || !need0install())('discovery on real networks (
       expect(await answered(B, C.ip, other)).toBe(true);
       // Broadcast alone does not reach it…
       const none = run0share(B, fresh(), ['query', other, '--no-mdns', '--timeout', '400']);
-      expect(none.status).not.toBe(0);
+      expect(none.status).toBe(1);
+      expect(none.stderr).toContain(`no peer offered ${other}`);
       // …DNS-SD does, and the fetch then asks it by unicast.
       const sbB = fresh();
       const r = run0share(B, sbB, ['-f', other, '--timeout', '600']);
@@ -113,7 +114,8 @@ describe.skipIf(!canUseNetns() || !need0install())('discovery on real networks (
       expect(await answered(B, D.ip, far)).toBe(true);
       // Without the file, nobody on the LAN has it.
       const without = run0share(B, fresh(), ['query', far, '--timeout', '400']);
-      expect(without.status).not.toBe(0);
+      expect(without.status).toBe(1);
+      expect(without.stderr).toContain(`no peer offered ${far}`);
       const sbB = fresh();
       mkdirSync(join(sbB.env.XDG_CONFIG_HOME!, '0share'), { recursive: true });
       writeFileSync(join(sbB.env.XDG_CONFIG_HOME!, '0share', 'peers'), `# the far office\n${D.ip}   # D\n`);
