@@ -39,8 +39,11 @@ describe.runIf(need0install())('0share manifest/list/verify vs 0install', () => 
     expect(ours.stdout).toBe(zi(sb, ['store', 'manifest', src, alg]));
   });
 
-  it('defaults to sha256new', () => {
-    expect(runCli(['manifest', src], { env: sb.env }).stdout).toBe(zi(sb, ['store', 'manifest', src, 'sha256new']));
+  it('without an algorithm prints what `0install store manifest DIR` prints (sha1new)', () => {
+    const ours = runCli(['manifest', src], { env: sb.env });
+    expect(ours.status).toBe(0);
+    expect(ours.stdout).toBe(zi(sb, ['store', 'manifest', src]));
+    expect(ours.stdout.trim().split('\n').pop()).toMatch(/^sha1new=/);
   });
 
   it('fails clearly, without a stack trace, on a fifo or an unknown algorithm', () => {

@@ -1,5 +1,6 @@
 // `0share manifest DIR [ALG]`: prints the manifest of a directory tree and then its digest line,
-// byte for byte what `0install store manifest DIR ALG` prints. ALG defaults to sha256new.
+// byte for byte what `0install store manifest DIR [ALG]` prints. ALG defaults to sha1new, as in
+// 0install's command; everything else in 0share (the digests it writes and asks for) uses sha256new.
 import type { Command } from 'commander';
 import { ALGORITHMS, formatDigest, isAlgorithm } from '../../core/digest.js';
 import { ManifestError } from '../../core/manifest-format.js';
@@ -11,7 +12,7 @@ export function registerManifest(program: Command): void {
     .command('manifest')
     .description("print a directory's 0install manifest and digest (as `0install store manifest`)")
     .argument('<dir>', 'the directory tree')
-    .argument('[alg]', `digest algorithm: ${ALGORITHMS.join(', ')}`, 'sha256new')
+    .argument('[alg]', `digest algorithm: ${ALGORITHMS.join(', ')} (sha1new as in \`0install store manifest\`; use sha256new for new digests)`, 'sha1new')
     .action(async (dir: string, alg: string) => {
       if (!isAlgorithm(alg)) {
         throw new UserError(`Unknown manifest digest algorithm '${alg}': use one of ${ALGORITHMS.join(', ')}`);
