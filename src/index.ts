@@ -1,7 +1,7 @@
 // The 0share library: the programmatic API (fetch, query, serve), digests and manifests,
 // stores, the protocol codecs, the safe tar extractor and packer, and the machines.
-export { fetch, fetchSelections, type FetchEvent, type FetchOptions, type SelectionResult } from './api/fetch.js';
-export { query, type QueryOptions } from './api/query.js';
+export { fetch, fetchSelections, type FetchEvent, type FetchOptions, type FetchResult, type SelectionResult } from './api/fetch.js';
+export { query, type QueryOptions, type QueryResult } from './api/query.js';
 export { peers, type PeersOptions } from './api/peers.js';
 export { serve, type ServeHandle, type ServeOptions } from './api/serve.js';
 

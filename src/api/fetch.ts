@@ -46,6 +46,12 @@ export interface FetchOptions extends TimingOptions, DiscoveryOptions {
   windowFrom?: number;
 }
 
+/** A transfer's result; for a digest nobody offered, also the `-H` hosts that answered nothing at all. */
+export interface FetchResult extends TransferOutput {
+  /** With `-H` and failure 'no-reply': the hosts that never answered (down, firewalled, or holding none of the digests). */
+  readonly unanswered?: readonly Peer[];
+}
+
 /** Turns snapshot changes of one transfer into FetchEvents. */
 function watch(opts: FetchOptions, digest: string) {
   let prev: TransferSnapshot | undefined;
@@ -85,7 +91,7 @@ async function missingFrom(stores: readonly string[], digests: readonly Digest[]
   return digests.filter((_, i) => found[i] === undefined);
 }
 
-export async function fetch(digests: readonly Digest[], opts: FetchOptions = {}): Promise<TransferOutput[]> {
+export async function fetch(digests: readonly Digest[], opts: FetchOptions = {}): Promise<FetchResult[]> {
   const unique = [...new Map(digests.map((d) => [formatDigest(d), d])).values()];
   if (unique.length === 0) return [];
   const stores = opts.stores?.length ? opts.stores : defaultStores(opts.env);
@@ -97,7 +103,9 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
     const askedAt = performance.now();
     const firstQuery = toAsk.length ? discovery.send(toAsk) : Promise.resolve();
     firstQuery.catch(() => undefined); // each machine sees a send error through its own first send
-    return await transfer(unique, { opts, stores, discovery, responders, firstQuery, askedAt, unsent: new Map(toAsk.map((d) => [formatDigest(d), d])) });
+    const results = await transfer(unique, { opts, stores, discovery, responders, firstQuery, askedAt, unsent: new Map(toAsk.map((d) => [formatDigest(d), d])) });
+    const unanswered = responders.unanswered(discovery.hosts);
+    return unanswered.length ? results.map((r) => (r.failure === 'no-reply' ? { ...r, unanswered } : r)) : results;
   } finally {
     responders.close();
     discovery.close();
@@ -184,7 +192,7 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
   }
 }
 
-export interface SelectionResult extends TransferOutput {
+export interface SelectionResult extends FetchResult {
   readonly interface: string;
   readonly version?: string;
 }

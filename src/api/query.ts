@@ -17,7 +17,13 @@ export interface QueryOptions extends DiscoveryOptions {
   signal?: AbortSignal;
 }
 
-export async function query(digests: readonly Digest[], opts: QueryOptions = {}): Promise<QueryOutput> {
+/** Who has what; with `-H`, also the hosts that answered nothing at all. */
+export interface QueryResult extends QueryOutput {
+  /** The `-H` hosts that never answered (down, firewalled, or holding none of the digests). */
+  readonly unanswered?: readonly Peer[];
+}
+
+export async function query(digests: readonly Digest[], opts: QueryOptions = {}): Promise<QueryResult> {
   const discovery = await openDiscovery(opts);
   const responders = new Responders(discovery, opts.onReply);
   const ports: QueryPorts = {
@@ -30,7 +36,9 @@ export async function query(digests: readonly Digest[], opts: QueryOptions = {})
   try {
     actor.start();
     if (opts.signal?.aborted) cancel();
-    return await toPromise(actor);
+    const out = await toPromise(actor);
+    const unanswered = responders.unanswered(discovery.hosts);
+    return unanswered.length ? { ...out, unanswered } : out;
   } finally {
     opts.signal?.removeEventListener('abort', cancel);
     responders.close();

@@ -8,11 +8,14 @@ import type { Discovery } from '../io/udp-discovery.js';
 export class Responders {
   private readonly heard = new Map<string, Peer[]>();
   private readonly listeners = new Map<string, Set<(peer: Peer) => void>>();
+  /** peerKey of everyone who answered at all. */
+  private readonly anyReply = new Set<string>();
   private readonly sub: { unsubscribe(): void };
 
   /** Records `discovery`'s replies from now until `close()`; `onNew` hears each new (digest, peer) pair. */
   constructor(discovery: Discovery, onNew?: (digest: string, peer: Peer) => void) {
     this.sub = discovery.replies.subscribe((r) => {
+      this.anyReply.add(peerKey(r.peer));
       for (const d of r.digests) {
         const key = formatDigest(d);
         if (this.add(key, r.peer)) onNew?.(key, r.peer);
@@ -39,6 +42,11 @@ export class Responders {
       stopped = true;
       this.listeners.get(key)?.delete(onPeer);
     };
+  }
+
+  /** Those of `hosts` (the `-H` hosts) that have not answered anything, in their order. */
+  unanswered(hosts: readonly Peer[] | undefined): Peer[] {
+    return (hosts ?? []).filter((h) => !this.anyReply.has(peerKey(h)));
   }
 
   close(): void {

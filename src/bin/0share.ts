@@ -3,8 +3,8 @@
 // stock-0install wrappers. Each subcommand lives in ./commands/.
 import { Command } from 'commander';
 import { VERSION } from '../io/version.js';
-import { normalizeArgv } from './argv.js';
-import { reportError } from './cli-errors.js';
+import { normalizeArgv, unknownCommand } from './argv.js';
+import { reportError, UserError } from './cli-errors.js';
 
 type Registrar = (program: Command) => void;
 
@@ -21,7 +21,6 @@ const COMMANDS: Record<string, () => Promise<Registrar>> = {
   run: async () => (await import('./commands/run.js')).registerRun,
 };
 
-
 const program = new Command('0share')
   .description('Share Zero Install implementations with other machines on the local network')
   .version(VERSION, '-V, --version', "print 0share's version")
@@ -30,6 +29,13 @@ const program = new Command('0share')
   .enablePositionalOptions();
 
 const args = normalizeArgv(process.argv.slice(2));
+// `download` is registered by run.ts beside `run`; `help` is commander's.
+const names = [...Object.keys(COMMANDS), 'download'];
+const unknown = unknownCommand(args, [...names, 'help']);
+if (unknown !== undefined) {
+  const hint = `'${unknown}' is not a 0share command; the commands are ${names.join(', ')} (\`0share --help\` describes them; \`0share\` alone runs the peer)`;
+  process.exit(reportError(new UserError(hint, 2), false));
+}
 const first = args.find((a) => !a.startsWith('-'));
 const named = first === 'download' ? 'run' : first;
 // Just the named subcommand; all of them for help, the default (serve) or an unknown name.

@@ -3,7 +3,7 @@
 // with the original's advice where it applies. Pure functions, so they are unit-tested.
 import { formatDigest } from '../core/digest.js';
 import { DEFAULT_PORT } from '../core/protocol.js';
-import type { TransferOutput } from '../machines/transfer.machine.js';
+import type { FetchResult } from '../api/fetch.js';
 import type { Peer } from '../machines/types.js';
 
 export interface ReportContext {
@@ -19,15 +19,27 @@ export function showPeer(p: Peer): string {
   return p.port === DEFAULT_PORT ? host : `${host}:${p.port}`;
 }
 
+/** `10.0.0.9 did not answer (UDP 38339)` for each `-H` host that answered nothing at all. */
+export function unansweredText(hosts: readonly Peer[]): string {
+  return hosts.map((h) => `${h.host.includes(':') ? `[${h.host}]` : h.host} did not answer (UDP ${h.port})`).join(', ');
+}
+
 export function hasLine(digest: string, peer: Peer): string {
   return `${showPeer(peer)} has ${digest}`;
 }
 
-function noReply(r: TransferOutput, ctx: ReportContext): string {
+function noReply(r: FetchResult, ctx: ReportContext): string {
   const d = formatDigest(r.digest);
   const firewall = `UDP and TCP ${ctx.port} are open in its firewall`;
   if (r.sendError) {
     return `${d}: could not ask the network: ${r.sendError}.${ctx.hosts.length ? '' : ' Or name a peer with -H HOST.'}`;
+  }
+  if (r.unanswered?.length) {
+    const others = r.unanswered.length < ctx.hosts.length ? ' (the other hosts answered but do not have it)' : '';
+    return (
+      `${d}: ${unansweredText(r.unanswered)} within ${ctx.timeout} ms${others}. ` +
+      `Check that 0share runs there and has it, and that ${firewall}; --timeout MS waits longer.`
+    );
   }
   if (ctx.hosts.length) {
     return `${d}: ${ctx.hosts.join(', ')} did not offer it within ${ctx.timeout} ms. Check that 0share runs there and has it, and that ${firewall}; --timeout MS waits longer.`;
@@ -39,7 +51,7 @@ function noReply(r: TransferOutput, ctx: ReportContext): string {
 }
 
 /** One message per digest that did not arrive: what happened and what to try. */
-export function failureMessage(r: TransferOutput, ctx: ReportContext): string {
+export function failureMessage(r: FetchResult, ctx: ReportContext): string {
   const d = formatDigest(r.digest);
   switch (r.failure) {
     case 'cancelled':
@@ -56,14 +68,14 @@ export function failureMessage(r: TransferOutput, ctx: ReportContext): string {
 }
 
 /** The line printed on stdout for a digest that is now in a store. */
-export function successLine(r: TransferOutput): string {
+export function successLine(r: FetchResult): string {
   const d = formatDigest(r.digest);
   if (r.status === 'cached') return `${d} is already cached in ${r.path}`;
   return `Fetched ${d} from ${showPeer(r.peer!)} (${r.bytes} bytes) into ${r.path}`;
 }
 
 /** The machine-readable form of a result (`--json`). */
-export function jsonResult(r: TransferOutput, ctx: ReportContext) {
+export function jsonResult(r: FetchResult, ctx: ReportContext) {
   return {
     digest: formatDigest(r.digest),
     status: r.status,
@@ -73,6 +85,7 @@ export function jsonResult(r: TransferOutput, ctx: ReportContext) {
     attempts: r.attempts,
     ...(r.failure ? { failure: r.failure, message: failureMessage(r, ctx) } : {}),
     ...(r.sendError ? { sendError: r.sendError } : {}),
+    ...(r.unanswered ? { unanswered: r.unanswered } : {}),
     ...(r.localError ? { localError: r.localError } : {}),
   };
 }

@@ -5,7 +5,7 @@ import { parseDigest } from '../../src/core/digest.js';
 import type { TransferOutput } from '../../src/machines/transfer.machine.js';
 import { failureMessage, hasLine, jsonResult, successLine, type ReportContext } from '../../src/bin/fetch-report.js';
 import { parseByteSize, wholeNumber } from '../../src/bin/commands/client-options.js';
-import { normalizeArgv } from '../../src/bin/argv.js';
+import { normalizeArgv, unknownCommand } from '../../src/bin/argv.js';
 
 const D = parseDigest('sha1new=' + '84e3'.repeat(10));
 const DS = 'sha1new=' + '84e3'.repeat(10);
@@ -40,6 +40,19 @@ describe('failure messages', () => {
     const m = failureMessage({ ...base, status: 'failed', failure: 'no-reply' }, unicast);
     expect(m).toMatch(/^sha1new=\S+: 10\.0\.0\.9 did not offer it within 250 ms/);
     expect(m).toContain('UDP and TCP 38339');
+  });
+
+  it('a -H host that never answered is named with its UDP port; hosts that answered are told apart', () => {
+    const silent = { host: '10.0.0.9', port: 38339 };
+    const m = failureMessage({ ...base, status: 'failed', failure: 'no-reply', unanswered: [silent] }, unicast);
+    expect(m).toMatch(/^sha1new=\S+: 10\.0\.0\.9 did not answer \(UDP 38339\) within 250 ms\. /);
+    expect(m).not.toContain('other hosts');
+    const two: ReportContext = { ...unicast, hosts: ['10.0.0.9', '10.0.0.5:4000'] };
+    const m2 = failureMessage({ ...base, status: 'failed', failure: 'no-reply', unanswered: [silent] }, two);
+    expect(m2).toContain('10.0.0.9 did not answer (UDP 38339) within 250 ms (the other hosts answered but do not have it)');
+    const v6 = failureMessage({ ...base, status: 'failed', failure: 'no-reply', unanswered: [{ host: 'fe80::1', port: 4000 }] }, unicast);
+    expect(v6).toContain('[fe80::1] did not answer (UDP 4000)');
+    expect(jsonResult({ ...base, status: 'failed', failure: 'no-reply', unanswered: [silent] }, unicast)).toMatchObject({ unanswered: [silent] });
   });
 
   it('a failed send carries the original advice for an unreachable network', () => {
@@ -81,6 +94,16 @@ describe('client option parsing', () => {
     expect(normalizeArgv(['-f', DS])).toEqual(['fetch', DS]);
     expect(normalizeArgv(['-f', DS, '-H', '10.0.0.1', '-f', 'sha256new_X'])).toEqual(['fetch', DS, 'sha256new_X', '-H', '10.0.0.1']);
     expect(normalizeArgv(['fetch', DS, '--json'])).toEqual(['fetch', DS, '--json']);
+  });
+
+  it('tells a word in the subcommand place that names no subcommand from the default command', () => {
+    const commands = ['serve', 'fetch', 'query', 'manifest', 'list', 'verify', 'run', 'download', 'help'];
+    expect(unknownCommand(['bogus'], commands)).toBe('bogus');
+    expect(unknownCommand(['--debug', 'bogus', 'x'], commands)).toBe('bogus');
+    expect(unknownCommand([], commands)).toBeUndefined(); // bare `0share`: the peer
+    expect(unknownCommand(['--port', '5000'], commands)).toBeUndefined(); // serve's options, and their values
+    expect(unknownCommand(normalizeArgv(['-f', DS, '-H', '10.0.0.1']), commands)).toBeUndefined();
+    for (const c of commands) expect(unknownCommand([c], commands)).toBeUndefined();
   });
 
   it('parses sizes and whole numbers, rejecting anything else with the option name', () => {

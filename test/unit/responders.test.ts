@@ -65,4 +65,14 @@ describe('Responders', () => {
     r.close();
     expect(lan.subscribers.size).toBe(0);
   });
+
+  it('names the -H hosts that answered nothing at all, in their order', () => {
+    const lan = fakeDiscovery();
+    const r = new Responders(lan.discovery);
+    const C: Peer = { host: '10.0.0.3', port: 4000 };
+    expect(r.unanswered(undefined)).toEqual([]);
+    lan.deliver({ peer: B, digests: [D2] });
+    expect(r.unanswered([A, B, C])).toEqual([A, C]);
+    expect(r.unanswered([{ host: '10.0.0.2', port: 4000 }])).toEqual([{ host: '10.0.0.2', port: 4000 }]); // another port is another peer
+  });
 });

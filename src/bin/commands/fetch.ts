@@ -9,8 +9,7 @@ import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { formatDigest } from '../../core/digest.js';
 import { SelectionsError } from '../../core/selections.js';
 import { DEFAULT_STALL_TIMEOUT } from '../../api/client-timing.js';
-import { fetch, fetchSelections, type FetchEvent, type FetchOptions } from '../../api/fetch.js';
-import type { TransferOutput } from '../../machines/transfer.machine.js';
+import { fetch, fetchSelections, type FetchEvent, type FetchOptions, type FetchResult } from '../../api/fetch.js';
 import { createLogger, type Logger } from '../../io/logger.js';
 import { systemStore, SystemStoreError } from '../../io/system-store.js';
 import { removeAllTmpDirsSync } from '../../io/tmp-registry.js';
@@ -113,7 +112,7 @@ function interruptible(): { signal: AbortSignal; done: () => void } {
   };
 }
 
-function report(results: readonly TransferOutput[], opts: FetchCliOptions, ctx: ReportContext, labels?: readonly string[]): void {
+function report(results: readonly FetchResult[], opts: FetchCliOptions, ctx: ReportContext, labels?: readonly string[]): void {
   const failed = results.filter((r) => r.status === 'failed');
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ ok: failed.length === 0, results: results.map((r, i) => ({ ...(labels?.[i] ? { interface: labels[i] } : {}), ...jsonResult(r, ctx) })) }, null, 2)}\n`);

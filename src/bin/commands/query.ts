@@ -5,7 +5,7 @@ import { query } from '../../api/query.js';
 import { createLogger } from '../../io/logger.js';
 import { DiscoveryError } from '../../io/udp-discovery.js';
 import { UserError } from '../cli-errors.js';
-import { hasLine } from '../fetch-report.js';
+import { hasLine, unansweredText } from '../fetch-report.js';
 import { type DiscoveryCliOptions, discoveryOptions, parseDigests } from './client-options.js';
 
 interface QueryCliOptions extends DiscoveryCliOptions {
@@ -45,7 +45,7 @@ export function registerQuery(program: Command): void {
       if (opts.json) process.stdout.write(`${JSON.stringify(out.peers, null, 2)}\n`);
       const nobody = Object.entries(out.peers).filter(([, peers]) => peers.length === 0).map(([d]) => d);
       if (nobody.length === 0) return;
-      const why = out.sendError ? ` (${out.sendError})` : '';
+      const why = out.sendError ? ` (${out.sendError})` : out.unanswered?.length ? `: ${unansweredText(out.unanswered)}` : '';
       throw new UserError(
         `no peer offered ${nobody.join(', ')} within ${opts.timeout} ms${why}. UDP and TCP ${opts.port} must be open in the peers' firewalls; ` +
           `if broadcasts do not reach a peer, name it with -H HOST.`,
