@@ -2,6 +2,7 @@
 // normalisation (no absolute paths, no '..', no NUL or newline), special mode bits, sizes and
 // mtimes (pax fractional seconds truncated as 0install's manifest truncates st_mtime).
 // The I/O side (src/io/tar-extract.ts) applies these before it touches the file system.
+import { quoteNetworkText } from './quote.js';
 
 export type TarRuleCode = 'unsafe' | 'limit' | 'corrupt';
 
@@ -18,11 +19,6 @@ export const MAX_LINK_BYTES = 4095;
 
 const SLASH = 0x2f;
 const DOT = 0x2e;
-
-/** A name for messages: JSON-quoted, so control characters and NUL are visible. */
-export function showName(raw: Uint8Array): string {
-  return JSON.stringify(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString());
-}
 
 export type TarKind = 'file' | 'dir' | 'symlink';
 
@@ -117,7 +113,7 @@ const PAX_TIME = /^(-?)([0-9]{1,15})(?:\.[0-9]*)?$/;
 export function entryMtime(paxMtime: string | undefined, headerSeconds: number): bigint {
   if (paxMtime !== undefined) {
     const m = PAX_TIME.exec(paxMtime);
-    if (!m) throw new TarRuleError(`has an invalid pax mtime (${JSON.stringify(paxMtime)})`, 'corrupt');
+    if (!m) throw new TarRuleError(`has an invalid pax mtime (${quoteNetworkText(paxMtime)})`, 'corrupt');
     return BigInt(`${m[1]}${m[2]}`);
   }
   if (!Number.isSafeInteger(headerSeconds)) throw new TarRuleError('has an invalid mtime', 'corrupt');

@@ -5,6 +5,7 @@
 // the temp dir on any failure or abort. On success the caller owns the returned temp dir.
 import { request, type IncomingMessage } from 'node:http';
 import { formatDigest, type Digest } from '../core/digest.js';
+import { quoteNetworkText } from '../core/quote.js';
 import { LocalFailure } from '../machines/ports.js';
 import type { DownloadRequest, Staged } from '../machines/types.js';
 import { ExtractError, extractTar } from './tar-extract.js';
@@ -20,7 +21,10 @@ export interface DownloadOptions extends DownloadRequest {
 
 /** Why a peer's HTTP answer is not an implementation, in words for the user. */
 function statusReason(status: number, retryAfter?: string): string {
-  if (status === 503) return `is busy (HTTP 503), try later${retryAfter ? ` (it suggests in ${retryAfter} s)` : ''}`;
+  if (status === 503) {
+    if (!retryAfter) return 'is busy (HTTP 503), try later';
+    return `is busy (HTTP 503), try later (it suggests ${/^[0-9]{1,6}$/.test(retryAfter) ? `in ${retryAfter} s` : `Retry-After: ${quoteNetworkText(retryAfter)}`})`;
+  }
   if (status === 404) return 'does not have it (HTTP 404), although it said it had';
   if (status === 400) return 'rejected the request (HTTP 400)';
   return `answered HTTP ${status} instead of the implementation`;

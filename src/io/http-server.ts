@@ -13,6 +13,7 @@ import { createActor } from 'xstate';
 import { ByteRate } from '../core/byte-rate.js';
 import { formatDigest } from '../core/digest.js';
 import { ALLOWED_METHODS } from '../core/http-route.js';
+import { showNetworkToken } from '../core/quote.js';
 import { UploadSlots } from '../core/upload-slots.js';
 import {
   type BodyEvents,
@@ -159,6 +160,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const peerText = `${peer}:${req.socket.remotePort ?? 0}`;
     const target = req.url ?? '';
     const method = req.method ?? '';
+    const shownTarget = showNetworkToken(target);
     let upload: number | undefined;
     const ports: ServerSessionPorts = {
       isAllowed: opts.isAllowed,
@@ -204,14 +206,14 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const view = { at: Date.now(), method: method.slice(0, 16), target: target.slice(0, 200), status: out.status, bytes: out.bytes, ms, peer: peerText, note };
       // The status page's own refreshes would push everything else out of the recent list.
       opts.stats.request(view, !(out.outcome === 'done' && (target === '/' || target === '/stats')));
-      const line = `${method} ${target.slice(0, 200)} ${out.status} ${out.bytes} bytes ${ms} ms from ${peerText}`;
+      const line = `${method} ${shownTarget} ${out.status} ${out.bytes} bytes ${ms} ms from ${peerText}`;
       if (out.outcome === 'done') log.info(line);
       else log.info(`${line} (${out.outcome}: ${out.reason ?? ''})`);
     };
     actor.subscribe({
       complete: () => finish(actor.getSnapshot().output!),
       error: (err) => {
-        log.error({ err }, `Session for ${method} ${target.slice(0, 200)} from ${peerText} failed: ${messageOf(err)}`);
+        log.error({ err }, `Session for ${method} ${shownTarget} from ${peerText} failed: ${messageOf(err)}`);
         res.destroy();
       },
     });

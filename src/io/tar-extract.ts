@@ -63,9 +63,9 @@ import {
   entryMtime,
   isExecutable,
   normalizePath,
-  showName,
   storeFileMode,
 } from '../core/tar-rules.js';
+import { quoteNetworkText } from '../core/quote.js';
 import { BLOCK, padding } from './tar-header.js';
 
 export const DEFAULT_MAX_BYTES = 8 * 1024 ** 3;
@@ -495,7 +495,7 @@ class Extraction {
     if (/Unexpected end of data/.test(msg)) {
       const f = this.file;
       if (f && f.left > 0) {
-        return new ExtractError(`the archive ends in the middle of entry ${showName(f.rel)} (truncated transfer)`, 'truncated', f.rel.toString(), { cause: err });
+        return new ExtractError(`the archive ends in the middle of entry ${quoteNetworkText(f.rel)} (truncated transfer)`, 'truncated', f.rel.toString(), { cause: err });
       }
       return new ExtractError('the archive ends in the middle of an entry (truncated transfer)', 'truncated', undefined, { cause: err });
     }
@@ -521,7 +521,7 @@ class Extraction {
       // directory, but computes the type before it checks (3.2.2); the rule is applied here.
       const kind = entryKind(h.type === 'file' && h.name.endsWith('/') ? 'directory' : (h.type ?? 'unknown'));
       const paxSize = pax?.size;
-      if (paxSize !== undefined && !/^[0-9]{1,16}$/.test(paxSize)) throw new TarRuleError(`has an invalid pax size (${JSON.stringify(paxSize)})`, 'corrupt');
+      if (paxSize !== undefined && !/^[0-9]{1,16}$/.test(paxSize)) throw new TarRuleError(`has an invalid pax size (${quoteNetworkText(paxSize)})`, 'corrupt');
       const size = checkSize(h.size ?? NaN, kind);
       checkMode(checkModeField(h.mode ?? NaN));
       const rel = normalizePath(rawName, kind === 'dir');
@@ -563,10 +563,10 @@ class Extraction {
   }
 
   private entryError(err: unknown, rawName: Buffer): unknown {
-    if (err instanceof TarRuleError) return new ExtractError(`entry ${showName(rawName)} ${err.message}`, err.code, rawName.toString());
+    if (err instanceof TarRuleError) return new ExtractError(`entry ${quoteNetworkText(rawName)} ${err.message}`, err.code, rawName.toString());
     if (err instanceof ExtractError) return err;
     if ((err as NodeJS.ErrnoException)?.code) {
-      return new ExtractError(`cannot create entry ${showName(rawName)}: ${errnoMessage(err)}`, 'io', rawName.toString(), { cause: err });
+      return new ExtractError(`cannot create entry ${quoteNetworkText(rawName)}: ${errnoMessage(err)}`, 'io', rawName.toString(), { cause: err });
     }
     return err;
   }
@@ -581,8 +581,8 @@ class Extraction {
     while (i >= 0) {
       const prefix = rel.subarray(0, i);
       const node = this.nodes.get(prefix.toString('latin1'));
-      if (node === 'symlink') throw new TarRuleError(`would be created through the symlink ${showName(prefix)}`, 'unsafe');
-      if (node === 'file') throw new TarRuleError(`is inside ${showName(prefix)}, which is a file`, 'unsafe');
+      if (node === 'symlink') throw new TarRuleError(`would be created through the symlink ${quoteNetworkText(prefix)}`, 'unsafe');
+      if (node === 'file') throw new TarRuleError(`is inside ${quoteNetworkText(prefix)}, which is a file`, 'unsafe');
       if (node === undefined) {
         mkdirSync(this.abs(prefix), 0o755);
         this.nodes.set(prefix.toString('latin1'), 'implicit');
@@ -730,7 +730,7 @@ class Extraction {
         const st = lstatSync(p, { bigint: true });
         dirEntries.push({ path: d.rel, kind: 'dir', mtime: st.mtimeNs / 1_000_000_000n });
       } catch (err) {
-        throw new ExtractError(`cannot set the mode and time of directory ${showName(d.rel)}: ${errnoMessage(err)}`, 'io', d.rel.toString(), { cause: err });
+        throw new ExtractError(`cannot set the mode and time of directory ${quoteNetworkText(d.rel)}: ${errnoMessage(err)}`, 'io', d.rel.toString(), { cause: err });
       }
     }
     const entries = [...dirEntries, ...this.files];

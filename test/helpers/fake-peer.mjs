@@ -7,6 +7,7 @@
 //   absolute    an entry named SENTINEL/pwned-absolute (an absolute path)
 //   hardlink    a hard link to SENTINEL/precious, then data written to it
 //   symlink     a symlink pointing at SENTINEL, then a file written through it
+//   longname    a file whose (pax) name is 1 MiB long, with an escape character in it
 //   truncated   the first half of the honest tar of --tree, then a clean end of the response
 //   dropped     the first half of the honest tar of --tree, then the connection is reset
 //   endless     a file header claiming 8 GiB, then zeros for ever
@@ -45,6 +46,15 @@ function header({ name, type = '0', mode = 0o644, size = 0, mtime = 1_600_000_00
   for (const b of h) sum += b;
   put(148, 8, sum.toString(8).padStart(6, '0') + '\0 ');
   return h;
+}
+
+/** A pax extended header ('x') carrying one record. */
+function paxEntry(key, value) {
+  const body = ` ${key}=${value}\n`;
+  let len = Buffer.byteLength(body);
+  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
+  const data = Buffer.from(`${len}${body}`);
+  return [header({ name: 'PaxHeader', type: 'x', size: data.length }), data, pad(data.length)];
 }
 
 function pad(n) {
@@ -97,6 +107,8 @@ function body() {
       return Buffer.concat([header({ name: 'precious', type: '1', linkname: `${sentinel}/precious` }), ...fileEntry('precious', 'overwritten\n'), END]);
     case 'symlink':
       return Buffer.concat([header({ name: 'evil', type: '2', linkname: sentinel }), ...fileEntry('evil/pwned-symlink', 'escaped\n'), END]);
+    case 'longname':
+      return Buffer.concat([...paxEntry('path', `x\u001b[31m${'a'.repeat(1024 * 1024)}`), ...fileEntry('ignored', 'data\n'), END]);
     default:
       return tarOfTree(opts.tree);
   }
