@@ -2,8 +2,10 @@
 // session machine; this adapter feeds it the socket's events and carries out its decisions:
 // stream the tree as (gzipped) tar or the .manifest with backpressure, write the rejection, or
 // destroy the response, or write a page about the peer (`/`, `/stats`) that `page` renders.
-// It counts uploads and requests in a PeerStats for those pages. It also caps connections per source and sets the timeouts that keep
-// slow or silent clients (slowloris, readers that stop) from holding the server.
+// It counts uploads and requests in a PeerStats for those pages. A connection's requests run one
+// after another (pipelining) within one upload slot (./connection-queue.ts). It also caps
+// connections per source and sets the timeouts that keep slow or silent clients (slowloris,
+// readers that stop) from holding the server.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -24,6 +26,7 @@ import {
   serverSessionMachine,
 } from '../machines/server-session.machine.js';
 import { ChunkPool } from './chunk-pool.js';
+import { ConnectionQueue } from './connection-queue.js';
 import type { Logger } from './logger.js';
 import { ResponseSink, type Throttle } from './response-sink.js';
 import type { PeerStats } from './peer-stats.js';
@@ -154,7 +157,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     };
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
+  type Queue = ConnectionQueue<'full' | 'share'>;
+  /** Runs one request's session; `done` once it has ended, so the connection's next request may start. */
+  const serveRequest = (req: IncomingMessage, res: ServerResponse, queue: Queue, done: () => void) => {
     const started = performance.now();
     const peer = req.socket.remoteAddress ?? '';
     const peerText = `${peer}:${req.socket.remotePort ?? 0}`;
@@ -165,7 +170,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const ports: ServerSessionPorts = {
       isAllowed: opts.isAllowed,
       resolve: (digest, kind) => resolveServed(opts.stores, digest, kind),
-      acquireUpload,
+      acquireUpload: () => queue.acquireUpload(),
       sendBody: (body, events) => {
         const what = formatDigest(body.digest) + (body.kind === 'manifest' ? '/manifest' : '');
         const id = (upload = opts.stats.beginUpload(peerText, what, body.kind === 'tree' ? body.found.size : undefined));
@@ -211,16 +216,36 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       else log.info(`${line} (${out.outcome}: ${out.reason ?? ''})`);
     };
     actor.subscribe({
-      complete: () => finish(actor.getSnapshot().output!),
+      complete: () => {
+        finish(actor.getSnapshot().output!);
+        done();
+      },
       error: (err) => {
         log.error({ err }, `Session for ${method} ${shownTarget} from ${peerText} failed: ${messageOf(err)}`);
         res.destroy();
+        done();
       },
     });
     res.on('close', () => {
       if (!res.writableFinished) actor.send({ type: 'CLIENT_CLOSED' });
     });
     actor.start();
+  };
+
+  // Pipelined requests on one connection wait for the ones before them (one upload slot each connection).
+  const queues = new WeakMap<Socket, Queue>();
+  const queueOf = (socket: Socket): Queue => {
+    let queue = queues.get(socket);
+    if (!queue) {
+      const source = socket.remoteAddress ?? '';
+      queue = new ConnectionQueue(socket, () => acquireUpload(source));
+      queues.set(socket, queue);
+    }
+    return queue;
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const queue = queueOf(req.socket);
+    queue.enqueue((done) => serveRequest(req, res, queue, done));
   };
 
   const server = createServer(
@@ -238,7 +263,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   server.requestTimeout = 20_000;
   server.keepAliveTimeout = 5_000;
   server.maxHeadersCount = 64;
-  server.maxRequestsPerSocket = 100;
+  // Requests on one connection, pipelined ones included (Node answers more with 503 and closes).
+  server.maxRequestsPerSocket = 1000;
   server.maxConnections = 2048;
 
   const perSource = new Map<string, number>();
