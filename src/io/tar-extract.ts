@@ -13,7 +13,7 @@
 // The tree comes out in store form, as 0install's fixup_permissions leaves it: files are created
 // with their final mode (0444, or 0555 if executable; an open O_CREAT descriptor is writable
 // whatever the mode) and mtime (futimes before close), and directories become 0555 with their
-// mtimes in the end pass. So a commit of this tree needs no permission walk (commitStaged's
+// mtimes in the end pass; symlinks get their mtimes with lutimes. So a commit of this tree needs no permission walk (commitStaged's
 // `permissionsFixed`).
 //
 // Each entry's data events are handled synchronously: hashing and, for small files, the writes
@@ -40,6 +40,7 @@ import {
   fstatSync,
   futimesSync,
   lstatSync,
+  lutimesSync,
   mkdirSync,
   openSync,
   symlinkSync,
@@ -538,7 +539,7 @@ class Extraction {
       } else if (kind === 'dir') {
         this.dir(rel, mtime());
       } else {
-        this.symlink(rel, Buffer.from(h.linkname ?? '', pax?.linkpath ? 'utf8' : 'latin1'));
+        this.symlink(rel, Buffer.from(h.linkname ?? '', pax?.linkpath ? 'utf8' : 'latin1'), mtime());
       }
     } catch (err) {
       this.fail(this.entryError(err, rawName));
@@ -617,11 +618,16 @@ class Extraction {
     this.dirs.set(key, { rel, mtime });
   }
 
-  private symlink(rel: Buffer, target: Buffer): void {
+  /** A symlink, stored (never followed) with the archive's mtime on the link itself, as tar and 0install leave it. */
+  private symlink(rel: Buffer, target: Buffer, mtime: bigint): void {
     if (rel.length === 0) throw new TarRuleError('is a symlink in place of the root directory', 'unsafe');
     checkLinkTarget(target);
     this.claim(rel, 'symlink');
-    symlinkSync(target, this.abs(rel));
+    const p = this.abs(rel);
+    symlinkSync(target, p);
+    const t = Number(mtime);
+    lutimesSync(p, t, t);
+    if (Math.floor(lstatSync(p).mtimeMs / 1000) !== t) throw new TarRuleError(`has an mtime (${mtime}) this file system cannot store`, 'limit');
     this.files.push({ path: rel, kind: 'symlink', size: target.length, hash: createHash(this.hash).update(target).digest('hex') });
   }
 

@@ -1,7 +1,7 @@
 // Builds small directory trees for tests from a flat description (raw-byte names allowed),
 // with exact modes and mtimes, and a temp-dir helper that cleans up read-only store trees.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, lutimesSync, mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeTree } from '../../src/io/store-add.js';
@@ -9,7 +9,7 @@ import { removeTree } from '../../src/io/store-add.js';
 export type TreeSpec =
   | { path: string | Buffer; kind: 'dir'; mode?: number; mtime?: number | string }
   | { path: string | Buffer; kind: 'file'; content?: string | Buffer; mode?: number; mtime?: number | string }
-  | { path: string | Buffer; kind: 'symlink'; target: string | Buffer };
+  | { path: string | Buffer; kind: 'symlink'; target: string | Buffer; mtime?: number };
 
 /** `root/path` as a Buffer, so names need not be UTF-8. */
 export function at(root: string, path: string | Buffer): Buffer {
@@ -40,6 +40,7 @@ export function buildTree(root: string, spec: TreeSpec[]): void {
       if (e.mtime !== undefined) setMtime(p, e.mtime);
     } else {
       symlinkSync(Buffer.from(e.target), p);
+      if (e.mtime !== undefined) lutimesSync(p, e.mtime, e.mtime);
     }
   }
   for (const d of dirs.reverse()) {
