@@ -11,6 +11,8 @@ export * from './core/manifest-format.js';
 export * from './core/protocol.js';
 export { renderStatusPage, statsDocument, escapeHtml, type StatusSnapshot, type UploadView, type FetchView, type RequestView } from './core/status-page.js';
 export { PeerStats } from './io/peer-stats.js';
+export * from './core/piece-list.js';
+export * from './core/swarm-plan.js';
 export { selectionsDigests, SelectionsError, type SelectionDigests } from './core/selections.js';
 
 export { defaultStores, lookupDigest, lookupAny, listImplementations, type StoredImplementation } from './io/stores.js';

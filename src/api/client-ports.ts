@@ -1,15 +1,16 @@
-// Wires the transfer machine to the real world: the stores, the HTTP download into a temp dir,
-// and the verify-then-commit step (user store, or the system store with `system`). The query
+// Wires the transfer machine to the real world: the stores, the download into a temp dir (the
+// swarm, or the whole tar: src/api/swarm-download.ts), and the verify-then-commit step (user store, or the system store with `system`). The query
 // ports come from the discovery socket's Responders (src/api/responders.ts).
 import { formatDigest, sameDigest, type Digest } from '../core/digest.js';
 import { manifestDigest } from '../core/manifest-format.js';
 import { LocalFailure } from '../machines/ports.js';
 import type { TransferPorts } from '../machines/types.js';
-import { discardStaged, downloadImplementation } from '../io/http-download.js';
+import { discardStaged } from '../io/http-download.js';
 import { commitStaged, removeTree } from '../io/store-add.js';
 import { lookupDigest } from '../io/stores.js';
 import { commitToSystemStore } from '../io/system-store.js';
 import { untrackTmpDir } from '../io/tmp-registry.js';
+import { swarmOrTar, type SwarmDownloadOptions } from './swarm-download.js';
 
 export interface TransferPortOptions {
   /** Stores to look in; the first receives downloads (their temp dirs too). */
@@ -18,6 +19,8 @@ export interface TransferPortOptions {
   system?: boolean;
   maxBytes?: number;
   env?: NodeJS.ProcessEnv;
+  /** How the swarm finds peers, its timing and what it reports (see SwarmDownloadOptions). */
+  swarm: Omit<SwarmDownloadOptions, 'store' | 'maxBytes'>;
 }
 
 async function commit(opts: TransferPortOptions, digest: Digest, tmpDir: string, manifest: Uint8Array): Promise<string> {
@@ -43,6 +46,7 @@ async function commit(opts: TransferPortOptions, digest: Digest, tmpDir: string,
  */
 export function transferPorts(opts: TransferPortOptions): Omit<TransferPorts, 'sendQuery' | 'replies'> & { settled(): Promise<void> } {
   const store = opts.stores[0]!;
+  const download = swarmOrTar({ ...opts.swarm, store, maxBytes: opts.maxBytes });
   const inFlight = new Set<Promise<unknown>>();
   const tracked = <T>(p: Promise<T>): Promise<T> => {
     const quiet = p.then(
@@ -55,7 +59,7 @@ export function transferPorts(opts: TransferPortOptions): Omit<TransferPorts, 's
   };
   return {
     lookup: (digest) => lookupDigest(opts.stores, digest),
-    download: (req) => tracked(downloadImplementation({ ...req, store, maxBytes: opts.maxBytes })),
+    download: (req) => tracked(download(req)),
     commit: ({ digest, staged }) =>
       tracked(
         (async () => {

@@ -1,6 +1,7 @@
 // The client's timing: the defaults of `--timeout`, `--stall-timeout` and the connect timeout,
 // and the machines' timing derived from them. Its own small module, so that the command line and
 // `fetch` read the defaults without loading the download code before the first query goes out.
+import type { SwarmTiming } from '../machines/swarm.machine.js';
 import type { DiscoveryTiming, TransferTiming } from '../machines/types.js';
 
 export const DEFAULT_WINDOW = 250;
@@ -31,4 +32,10 @@ export function transferTiming(opts: TimingOptions): TransferTiming {
     stallTimeout,
     minProgress: Math.round((DEFAULT_MIN_PROGRESS * stallTimeout) / DEFAULT_STALL_TIMEOUT),
   };
+}
+
+/** The swarm's: the same stall rule per piece request, ticks of 100 ms, three requests in flight per peer. */
+export function swarmTiming(opts: TimingOptions): SwarmTiming {
+  const t = transferTiming(opts);
+  return { tick: 100, stallTimeout: t.stallTimeout, minProgress: t.minProgress, busyPause: 500, perPeer: 3 };
 }

@@ -13,7 +13,7 @@ import type { TransferOutput, TransferSnapshot } from '../machines/transfer.mach
 import type { Peer } from '../machines/types.js';
 import { defaultStores, lookupAny, lookupDigest } from '../io/stores.js';
 import { openDiscovery, type Discovery, type DiscoveryOptions } from '../io/udp-discovery.js';
-import { transferTiming, type TimingOptions } from './client-timing.js';
+import { swarmTiming, transferTiming, type TimingOptions } from './client-timing.js';
 import { Responders } from './responders.js';
 
 export type FetchEvent =
@@ -21,6 +21,8 @@ export type FetchEvent =
   | { type: 'connecting'; digest: string; peer: Peer }
   | { type: 'progress'; digest: string; peer: Peer; bytes: number; expected?: number }
   | { type: 'peer-failed'; digest: string; peer: Peer; reason: string }
+  /** Bytes received so far from each source (peerKey), in swarm mode. */
+  | { type: 'sources'; digest: string; bytes: Readonly<Record<string, number>> }
   | { type: 'done'; result: TransferOutput };
 
 /** How to find peers (`hosts`, `port`, `broadcast`, `logger`: see DiscoveryOptions), the timing, and what to do. */
@@ -31,6 +33,8 @@ export interface FetchOptions extends TimingOptions, DiscoveryOptions {
   system?: boolean;
   /** Cap on the bytes written per implementation. */
   maxBytes?: number;
+  /** Only whole tars from one responder at a time (the 2008 mode), no swarm. */
+  wholeTar?: boolean;
   /** Transfers at once (default 8). */
   concurrency?: number;
   onEvent?: (e: FetchEvent) => void;
@@ -131,7 +135,19 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
     import('../machines/transfer.machine.js'),
     import('./client-ports.js'),
   ]);
-  const ports = transferPorts({ stores: s.stores, system: opts.system, maxBytes: opts.maxBytes, env: opts.env });
+  const ports = transferPorts({
+    stores: s.stores,
+    system: opts.system,
+    maxBytes: opts.maxBytes,
+    env: opts.env,
+    swarm: {
+      wholeTar: opts.wholeTar,
+      timing: swarmTiming(opts),
+      holders: (digest, onPeer) => s.responders.listen(formatDigest(digest), onPeer),
+      onDropped: (digest, peer, reason) => opts.onEvent?.({ type: 'peer-failed', digest: formatDigest(digest), peer, reason }),
+      onSources: (digest, bytes) => opts.onEvent?.({ type: 'sources', digest: formatDigest(digest), bytes: { ...bytes } }),
+    },
+  });
   const joined = new Set<string>();
   const machine = provideTransferPorts({
     ...ports,

@@ -1,6 +1,6 @@
 // The peer's HTTP side: owns the TCP server on --bind/--port. Each request runs one server
 // session machine; this adapter feeds it the socket's events and carries out its decisions:
-// stream the tree as (gzipped) tar or the .manifest with backpressure, write the rejection, or
+// stream the tree as (gzipped) tar, the .manifest or the pieces a swarm client asks for with backpressure, write the rejection, or
 // destroy the response, or write a page about the peer (`/`, `/stats`) that `page` renders.
 // It counts uploads and requests in a PeerStats for those pages. A connection's requests run one
 // after another (pipelining) within one upload slot (./connection-queue.ts). It also caps
@@ -29,8 +29,10 @@ import { ChunkPool } from './chunk-pool.js';
 import { ConnectionQueue } from './connection-queue.js';
 import type { Logger } from './logger.js';
 import { ResponseSink, type Throttle } from './response-sink.js';
+import { decodePieceList, MAX_PIECE_LIST, PieceListError } from '../core/piece-list.js';
 import type { PeerStats } from './peer-stats.js';
 import { openManifest, resolveServed } from './served-implementation.js';
+import { checkPieces, openablePieces, PieceRefusal, streamPieces } from './served-pieces.js';
 import { packTree, READ_CHUNK } from './tar-pack.js';
 
 export interface HttpServerOptions {
@@ -71,19 +73,55 @@ const RETRY_AFTER_SECONDS = 2;
 const REASONS: Record<number, string> = {
   400: 'Bad request: the digest must be sha256new_…, sha256=…, sha1new=… or sha1=… (a store directory name), and the only query is ?format=tar',
   403: 'Forbidden: this peer does not serve your address (see its --allow)',
-  404: 'Not found: this peer serves only /implementation/<digest> and /implementation/<digest>/manifest of what it has, its status page / and /stats',
-  405: 'Method not allowed: only GET and HEAD',
+  404: 'Not found: this peer serves only /implementation/<digest>, /implementation/<digest>/manifest and /implementation/<digest>/files of what it has, its status page / and /stats',
+  405: 'Method not allowed: only GET and HEAD (POST for /implementation/<digest>/files)',
   500: 'Internal error: the peer could not read its stores',
   503: 'Busy: too many uploads in progress, or your address has its fair share of them while others wait; try another peer or again shortly',
 };
+
+const isPieces = (target: string) => /^\/implementation\/[^/?]+\/files(\?|$)/.test(target);
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Reads a request body of at most `max` bytes (undefined when it is larger). */
+async function readBody(msg: IncomingMessage, max: number, signal: AbortSignal): Promise<Buffer | undefined> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of msg as AsyncIterable<Buffer>) {
+    if (signal.aborted) throw new Error('aborted');
+    n += chunk.length;
+    if (n > max) return undefined;
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The swarm route: the pieces the body lists, concatenated (refused with 400/404 before any byte). */
+async function sendPieces(msg: IncomingMessage, res: ServerResponse, req: BodyRequest, events: BodyEvents, throttle?: Throttle): Promise<number | undefined> {
+  const body = await readBody(msg, MAX_PIECE_LIST, req.signal);
+  let prepared: Awaited<ReturnType<typeof checkPieces>>;
+  try {
+    if (!body) throw new PieceListError(`the piece list is larger than ${MAX_PIECE_LIST} bytes`);
+    prepared = await checkPieces(req.found.dir, decodePieceList(body));
+    await openablePieces(prepared.checked);
+  } catch (err) {
+    if (err instanceof PieceListError) events.refused(400, `bad piece list: ${err.message}`);
+    else if (err instanceof PieceRefusal) events.refused(err.status, err.message);
+    else throw err;
+    return undefined;
+  }
+  res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': prepared.total, 'X-0share-Digest': formatDigest(req.digest) });
+  const sink = new ResponseSink(res, events.progress, undefined, throttle);
+  await pipeline(streamPieces(prepared.checked, req.signal), sink, { signal: req.signal });
+  return sink.bytes;
+}
+
 /** Writes the 200 response for a session (headers, then the body unless HEAD). */
-function sendBody(res: ServerResponse, req: BodyRequest, events: BodyEvents, throttle?: Throttle): void {
-  const run = async (): Promise<number> => {
+function sendBody(msg: IncomingMessage, res: ServerResponse, req: BodyRequest, events: BodyEvents, throttle?: Throttle): void {
+  const run = async (): Promise<number | undefined> => {
+    if (req.kind === 'files') return sendPieces(msg, res, req, events, throttle);
     if (req.kind === 'manifest') {
       const sink = new ResponseSink(res, events.progress, undefined, throttle);
       const m = await openManifest(req.found.dir);
@@ -120,7 +158,10 @@ function sendBody(res: ServerResponse, req: BodyRequest, events: BodyEvents, thr
     await Promise.all([pipeline(tar, new ResponseSink(gzip, () => {}, pool), { signal: req.signal }), pipeline(gzip, sink, { signal: req.signal })]);
     return sink.bytes;
   };
-  run().then(events.finished, (err: unknown) => events.failed(messageOf(err)));
+  run().then(
+    (bytes) => bytes !== undefined && events.finished(bytes),
+    (err: unknown) => events.failed(messageOf(err)),
+  );
 }
 
 /** Writes a page with its Content-Length (and no body for HEAD); returns the body bytes sent. */
@@ -172,7 +213,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       resolve: (digest, kind) => resolveServed(opts.stores, digest, kind),
       acquireUpload: () => queue.acquireUpload(),
       sendBody: (body, events) => {
-        const what = formatDigest(body.digest) + (body.kind === 'manifest' ? '/manifest' : '');
+        const what = formatDigest(body.digest) + (body.kind === 'tree' ? '' : `/${body.kind}`);
         const id = (upload = opts.stats.beginUpload(peerText, what, body.kind === 'tree' ? body.found.size : undefined));
         const counted: BodyEvents = {
           progress: (bytes) => {
@@ -187,8 +228,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
             opts.stats.endUpload(id);
             events.failed(reason);
           },
+          refused: (status, reason) => {
+            opts.stats.endUpload(id);
+            events.refused(status, reason);
+          },
         };
-        sendBody(res, body, counted, throttle);
+        sendBody(req, res, body, counted, throttle);
       },
       sendPage: (page) => sendPage(res, page, opts.page),
     };
@@ -198,10 +243,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const finish = (out: ServerSessionOutput) => {
       if (out.outcome === 'rejected' && !res.headersSent && !res.destroyed) {
         const headers: Record<string, string | number> = { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' };
-        if (out.status === 405) headers.Allow = ALLOWED_METHODS.join(', ');
+        if (out.status === 405) headers.Allow = isPieces(target) ? 'POST' : ALLOWED_METHODS.join(', ');
         if (out.status === 503) headers['Retry-After'] = RETRY_AFTER_SECONDS;
         res.writeHead(out.status, headers);
-        res.end(`${REASONS[out.status] ?? out.reason ?? ''}\n`);
+        // A refused piece list says what was wrong with it; other rejections have a fixed text.
+        const text = out.status === 404 || out.status === 400 ? (out.reason && isPieces(target) ? out.reason : REASONS[out.status]) : REASONS[out.status];
+        res.end(`${text ?? out.reason ?? ''}\n`);
       } else if (out.outcome === 'aborted') {
         res.destroy();
       }

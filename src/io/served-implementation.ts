@@ -7,6 +7,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { manifestFileBytes } from '../core/manifest-format.js';
+import type { RouteKind } from '../core/http-route.js';
 import type { ServedImplementation } from '../machines/server-session.machine.js';
 import { lookupDigest } from './stores.js';
 
@@ -28,13 +29,13 @@ export async function openManifest(dir: string): Promise<{ handle: FileHandle; s
 }
 
 /** The implementation to serve for `kind`, with its size when its .manifest says it cheaply. */
-export async function resolveServed(stores: readonly string[], digest: Digest, kind: 'tree' | 'manifest'): Promise<ServedImplementation | undefined> {
+export async function resolveServed(stores: readonly string[], digest: Digest, kind: RouteKind): Promise<ServedImplementation | undefined> {
   const dir = await lookupDigest(stores, digest);
   if (dir === undefined) return undefined;
   const manifest = await openManifest(dir);
   if (!manifest) return kind === 'tree' ? { dir } : undefined;
   try {
-    if (kind === 'manifest') return { dir };
+    if (kind !== 'tree') return { dir };
     if (manifest.size > MAX_MANIFEST_FOR_SIZE) return { dir };
     return { dir, size: manifestFileBytes((await manifest.handle.readFile()).toString('latin1')) };
   } finally {

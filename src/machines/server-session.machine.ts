@@ -6,7 +6,15 @@
 // gone, stalled, read error). The I/O lives in the ports (src/io).
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import type { Digest } from '../core/digest.js';
-import { type ImplementationRoute, isAllowedMethod, type PageRoute, parseRequestTarget, type RequestTarget } from '../core/http-route.js';
+import {
+  type ImplementationRoute,
+  isAllowedMethod,
+  methodFits,
+  type PageRoute,
+  parseRequestTarget,
+  type RequestTarget,
+  type RouteKind,
+} from '../core/http-route.js';
 
 /** An implementation found in a store, ready to be served. */
 export interface ServedImplementation {
@@ -17,7 +25,7 @@ export interface ServedImplementation {
 }
 
 export interface BodyRequest {
-  readonly kind: 'tree' | 'manifest';
+  readonly kind: RouteKind;
   readonly digest: Digest;
   readonly found: ServedImplementation;
   /** HEAD: send the headers only. */
@@ -34,13 +42,15 @@ export interface BodyEvents {
   progress(bytes: number): void;
   finished(bytes: number): void;
   failed(reason: string): void;
+  /** Nothing was sent: the request cannot be served (a bad piece list, a piece this peer lacks). */
+  refused(status: 400 | 404, reason: string): void;
 }
 
 /** The I/O one session needs, as plain functions. */
 export interface ServerSessionPorts {
   readonly isAllowed: (peer: string) => boolean;
   /** The implementation in the stores, or undefined when no store has it (or only as a symlink). */
-  readonly resolve: (digest: Digest, kind: 'tree' | 'manifest') => Promise<ServedImplementation | undefined>;
+  readonly resolve: (digest: Digest, kind: RouteKind) => Promise<ServedImplementation | undefined>;
   /**
    * Takes one of the upload slots for the source `peer`: its release function, or why not ('full':
    * every slot is taken; 'share': this source holds its fair share while other sources wait).
@@ -88,7 +98,8 @@ export type ServerSessionEvent =
   | { type: 'BUSY'; why: 'full' | 'share' }
   | { type: 'PROGRESS'; bytes: number }
   | { type: 'FINISHED'; bytes: number }
-  | { type: 'FAILED'; reason: string };
+  | { type: 'FAILED'; reason: string }
+  | { type: 'REFUSED'; status: 400 | 404; reason: string };
 
 interface Context {
   input: ServerSessionInput;
@@ -115,7 +126,7 @@ export const serverSessionMachine = setup({
   },
   actors: {
     checkAccess: fromPromise<boolean, ServerSessionInput>(async ({ input }) => input.ports.isAllowed(input.peer)),
-    resolve: fromPromise<ServedImplementation | undefined, { ports: ServerSessionPorts; digest: Digest; kind: 'tree' | 'manifest' }>(
+    resolve: fromPromise<ServedImplementation | undefined, { ports: ServerSessionPorts; digest: Digest; kind: RouteKind }>(
       ({ input }) => input.ports.resolve(input.digest, input.kind),
     ),
     page: fromPromise<number, { ports: ServerSessionPorts; req: PageRequest }>(({ input }) => input.ports.sendPage(input.req)),
@@ -133,6 +144,7 @@ export const serverSessionMachine = setup({
             progress: (bytes) => sendBack({ type: 'PROGRESS', bytes }),
             finished: (bytes) => sendBack({ type: 'FINISHED', bytes }),
             failed: (reason) => sendBack({ type: 'FAILED', reason }),
+            refused: (status, reason) => sendBack({ type: 'REFUSED', status, reason }),
           },
         );
       } catch (err) {
@@ -142,7 +154,8 @@ export const serverSessionMachine = setup({
     }),
   },
   guards: {
-    methodNotAllowed: ({ context }) => !isAllowedMethod(context.input.method),
+    methodNotAllowed: ({ context }) =>
+      context.route.ok ? !methodFits(context.input.method, context.route.kind) : !isAllowedMethod(context.input.method),
     badTarget: ({ context }) => !context.route.ok,
     isPage: ({ context }) => context.route.ok && (context.route.kind === 'status' || context.route.kind === 'stats'),
   },
@@ -241,6 +254,7 @@ export const serverSessionMachine = setup({
           on: {
             FINISHED: { target: '#serverSession.done', actions: assign({ bytes: ({ event }) => event.bytes }) },
             FAILED: { target: '#serverSession.aborted', actions: assign({ reason: ({ event }) => event.reason }) },
+            REFUSED: { target: '#serverSession.rejected', actions: assign({ status: ({ event }) => event.status, reason: ({ event }) => event.reason }) },
           },
         },
       },

@@ -243,6 +243,8 @@ export const transferMachine = setup({
         },
         streaming: {
           on: {
+            // A peer that sent a first part (a swarm's manifest) before it could announce the size.
+            CONNECTED: { actions: assign({ expected: ({ event }) => event.expected }) },
             // Enough new data restarts the stall timer; a trickle below minProgress does not.
             PROGRESS: [
               {

@@ -25,6 +25,7 @@ interface FetchCliOptions extends DiscoveryCliOptions {
   system?: boolean;
   maxBytes?: number;
   stallTimeout: number;
+  wholeTar?: boolean;
 }
 
 function showBytes(n: number): string {
@@ -51,18 +52,31 @@ function barLine(_options: unknown, params: { value: number }, payload: BarPaylo
   return `${head}[${'#'.repeat(full)}${'-'.repeat(BAR_WIDTH - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% | ${showBytes(params.value)} of ${showBytes(payload.expected)}`;
 }
 
-/** Progress bars on a TTY: one per transfer, created when it connects. */
+/** `10.0.0.1 12.0 MiB + 10.0.0.2 3.1 MiB`: what each source of a swarm sent. */
+function sourcesLine(bytes: Readonly<Record<string, number>>): string {
+  return Object.entries(bytes)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k.replace(/:38339$/, '')} ${showBytes(n)}`)
+    .join(' + ');
+}
+
+/** Progress bars on a TTY: one per transfer, created when it connects; a swarm's names its sources. */
 function progressBars(enabled: boolean) {
-  if (!enabled) return { update: () => undefined, stop: () => undefined };
+  if (!enabled) return { update: () => undefined, sources: () => undefined, stop: () => undefined };
+  const sources = new Map<string, string>();
   const multi = new MultiBar({ format: barLine, hideCursor: true, clearOnComplete: false, stream: process.stderr, fps: 10 }, Presets.shades_classic);
   const bars = new Map<string, SingleBar>();
   let stopped = false;
   return {
     update(digest: string, peer: string, bytes: number, expected?: number) {
-      const payload: BarPayload = { peer, digest: `${digest.slice(0, 24)}…`, expected };
+      const payload: BarPayload = { peer: sources.get(digest) ?? peer, digest: `${digest.slice(0, 24)}…`, expected };
       const bar = bars.get(digest) ?? multi.create(0, 0, payload);
       bars.set(digest, bar);
       bar.update(bytes, payload);
+    },
+    sources(digest: string, bytes: Readonly<Record<string, number>>) {
+      const line = sourcesLine(bytes);
+      if (line) sources.set(digest, line);
     },
     stop() {
       if (!stopped) multi.stop();
@@ -85,6 +99,9 @@ function onEvent(log: Logger, json: boolean, bars: ReturnType<typeof progressBar
         break;
       case 'peer-failed':
         log.warn(`${showPeer(e.peer)} ${e.reason}; trying the next peer if there is one`);
+        break;
+      case 'sources':
+        bars.sources(e.digest, e.bytes);
         break;
       case 'done':
         if (e.result.status === 'committed') bars.update(formatDigest(e.result.digest), showPeer(e.result.peer!), e.result.bytes, e.result.bytes);
@@ -139,6 +156,7 @@ export function registerFetch(program: Command): void {
     .option('--selections <file>', 'fetch every implementation of a selections document (0install select --xml) not yet in a store')
     .option('--system', "add to the system store through 0install's secure-add route")
     .option('--max-bytes <size>', 'refuse an implementation larger than this (e.g. 2G; default 8G)', parseByteSize('--max-bytes'))
+    .option('--whole-tar', 'get each implementation as one tar from one peer (the 2008 mode), not in pieces from every peer')
     .option('--stall-timeout <ms>', 'drop a peer that sends (almost) nothing for this long', wholeNumber('--stall-timeout', 100, 3_600_000), DEFAULT_STALL_TIMEOUT)
     .action(async (args: string[], opts: FetchCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
@@ -161,6 +179,7 @@ export function registerFetch(program: Command): void {
         system: opts.system,
         maxBytes: opts.maxBytes,
         stallTimeout: opts.stallTimeout,
+        wholeTar: opts.wholeTar,
         logger: log,
         onEvent: onEvent(log, Boolean(opts.json), bars),
         signal: interrupt.signal,

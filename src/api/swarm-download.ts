@@ -1,0 +1,179 @@
+// The download port's choice between the two transfer modes. Manifest first: the responder's
+// manifest is fetched and its hash compared with the digest before anything else is trusted;
+// then the swarm machine gets the files from every peer that offered the digest (the responders
+// so far and those that answer meanwhile) into a staging tree, and the tree is hashed again as a
+// whole before it is handed to commit. A peer without the manifest route, a sha1 digest (old
+// manifest format), or a swarm in which no peer serves pieces falls back to the whole tar from
+// the responder, exactly as before the swarm existed.
+import { createActor } from 'xstate';
+import { formatDigest, sameDigest, type Digest } from '../core/digest.js';
+import { manifestDigest, parseManifest, type ManifestEntry } from '../core/manifest-format.js';
+import { planFiles, planUnits } from '../core/swarm-plan.js';
+import { LocalFailure } from '../machines/ports.js';
+import { provideSwarmPorts, type SwarmOutput, type SwarmTiming, type UnitRequest } from '../machines/swarm.machine.js';
+import { peerKey, type DownloadRequest, type Peer, type Staged } from '../machines/types.js';
+import { downloadImplementation } from '../io/http-download.js';
+import { getManifest } from '../io/http-manifest.js';
+import { pieceFetcher } from '../io/piece-fetch.js';
+import { makeTmpDir, removeTree } from '../io/store-add.js';
+import { finish, layOut } from '../io/swarm-staging.js';
+import { trackTmpDir, untrackTmpDir } from '../io/tmp-registry.js';
+import { DEFAULT_MAX_BYTES } from '../io/tar-extract.js';
+
+export interface SwarmDownloadOptions {
+  readonly store: string;
+  readonly maxBytes?: number;
+  /** Only the whole tar, from the responder (the 2008 mode). */
+  readonly wholeTar?: boolean;
+  /** Every peer that offers `digest`, those heard so far first; returns the unsubscribe function. */
+  readonly holders?: (digest: Digest, onPeer: (peer: Peer) => void) => () => void;
+  readonly timing: SwarmTiming;
+  /** The swarm gave up on a peer (it lied, failed or stalled); the fetch goes on without it. */
+  readonly onDropped?: (digest: Digest, peer: Peer, reason: string) => void;
+  /** Bytes received so far from each source (peerKey). */
+  readonly onSources?: (digest: Digest, bytes: Readonly<Record<string, number>>) => void;
+}
+
+const PROGRESS_INTERVAL_MS = 50;
+
+/** Why the swarm as a whole failed, for the transfer machine's attempt record. */
+function swarmReason(out: SwarmOutput): string {
+  if (out.dropped.length === 0) return 'the swarm fetch failed';
+  return `every peer of the swarm failed: ${out.dropped.map((d) => `${peerKey(d.peer)} ${d.reason}`).join('; ')}`;
+}
+
+/** The download port: swarm when the responder's manifest checks out, the whole tar otherwise. */
+export function swarmOrTar(opts: SwarmDownloadOptions) {
+  const whole = (req: DownloadRequest) => downloadImplementation({ ...req, store: opts.store, maxBytes: opts.maxBytes });
+  /** Peers each digest's swarms have dropped: a later attempt does not ask them again. */
+  const droppedFor = new Map<string, Set<string>>();
+  return async (req: DownloadRequest): Promise<Staged> => {
+    if (opts.wholeTar || req.digest.alg === 'sha1') return whole(req);
+    let entries: ManifestEntry[];
+    let manifest: Buffer;
+    try {
+      const answer = await getManifest(req.peer, req.digest, req.signal, req.onProgress);
+      if (!answer.ok) return whole(req);
+      manifest = answer.manifest;
+    } catch {
+      if (req.signal.aborted) throw new Error('aborted');
+      return whole(req);
+    }
+    const actual = manifestDigest(manifest, req.digest.alg);
+    if (!sameDigest(actual, req.digest)) {
+      throw new Error(`sent data that does not match the digest (what arrived has digest ${formatDigest(actual)}: it was the manifest)`);
+    }
+    try {
+      entries = parseManifest(manifest);
+    } catch {
+      return whole(req);
+    }
+    const key = formatDigest(req.digest);
+    const dropped = droppedFor.get(key) ?? new Set<string>();
+    droppedFor.set(key, dropped);
+    const out = await runSwarm(req, entries, manifest.length, dropped, opts);
+    if ('staged' in out) return out.staged;
+    if (out.unsupported) return whole(req);
+    throw out.error;
+  };
+}
+
+type SwarmResult = { staged: Staged } | { unsupported: true } | { unsupported?: false; error: Error };
+
+async function runSwarm(req: DownloadRequest, entries: ManifestEntry[], manifestBytes: number, dropped: Set<string>, opts: SwarmDownloadOptions): Promise<SwarmResult> {
+  const files = planFiles(entries);
+  const total = files.reduce((n, f) => n + (f.entry.kind === 'file' ? (f.entry.size ?? 0) : 0), 0);
+  const max = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (total > max) return { error: new Error(`offers a tree of ${total} bytes, more than the cap of ${max} bytes`) };
+  let tree: string;
+  try {
+    tree = await makeTmpDir(opts.store);
+  } catch (err) {
+    throw new LocalFailure(`could not create a temp dir in ${opts.store}: ${(err as Error).message}`);
+  }
+  trackTmpDir(tree);
+  const inFlight = new Set<Promise<void>>();
+  let unsubscribe = () => {};
+  let keep = false;
+  try {
+    try {
+      await layOut(tree, entries);
+    } catch (err) {
+      throw new LocalFailure(`could not write the staging tree: ${(err as Error).message}`);
+    }
+    req.onConnected(total);
+    const bySource: Record<string, number> = { [peerKey(req.peer)]: manifestBytes };
+    let received = manifestBytes;
+    let last = 0;
+    const fetchUnit = pieceFetcher({
+      digest: req.digest,
+      tree,
+      files,
+      onBytes: (peer, n) => {
+        bySource[peer] = (bySource[peer] ?? 0) + n;
+        received += n;
+        const now = performance.now();
+        if (now - last >= PROGRESS_INTERVAL_MS) {
+          last = now;
+          req.onProgress(received);
+          opts.onSources?.(req.digest, bySource);
+        }
+      },
+    });
+    const tracked = (u: UnitRequest) => {
+      const p = fetchUnit(u);
+      const quiet = p.then(() => undefined, () => undefined);
+      inFlight.add(quiet);
+      void quiet.then(() => inFlight.delete(quiet));
+      return p;
+    };
+    const first = peerKey(req.peer);
+    const actor = createActor(provideSwarmPorts({ fetchUnit: tracked }), {
+      input: { units: planUnits(files), peers: [req.peer], timing: opts.timing },
+    });
+    const output = new Promise<SwarmOutput>((resolve, reject) => {
+      actor.subscribe({ complete: () => resolve(actor.getSnapshot().output!), error: reject });
+    });
+    const reported = new Set<string>();
+    actor.subscribe((snap) => {
+      for (const p of Object.values(snap.context.peers)) {
+        const k = peerKey(p.peer);
+        if (p.dropped === undefined || reported.has(k) || p.unsupported) continue;
+        reported.add(k);
+        dropped.add(k);
+        opts.onDropped?.(req.digest, p.peer, p.dropped);
+      }
+    });
+    const cancel = () => actor.send({ type: 'CANCEL' });
+    req.signal.addEventListener('abort', cancel);
+    actor.start();
+    unsubscribe = opts.holders?.(req.digest, (peer) => {
+      const k = peerKey(peer);
+      if (k !== first && !dropped.has(k)) actor.send({ type: 'PEER', peer });
+    }) ?? unsubscribe;
+    const out = await output;
+    req.signal.removeEventListener('abort', cancel);
+    unsubscribe();
+    await Promise.all(inFlight);
+    req.onProgress(received);
+    opts.onSources?.(req.digest, bySource);
+    if (out.status === 'cancelled' || req.signal.aborted) return { error: new Error('aborted') };
+    if (out.status === 'local') throw new LocalFailure(out.localError ?? 'could not write the staging tree');
+    if (out.status !== 'done') return out.unsupported ? { unsupported: true } : { error: new Error(swarmReason(out)) };
+    let manifest: Buffer;
+    try {
+      manifest = await finish(tree, entries, req.digest.alg);
+    } catch (err) {
+      throw new LocalFailure(`could not read back the staging tree: ${(err as Error).message}`);
+    }
+    keep = true;
+    return { staged: { tmpDir: tree, manifest, bytes: received } };
+  } finally {
+    unsubscribe();
+    if (!keep) {
+      await Promise.all(inFlight);
+      await removeTree(tree).catch(() => undefined);
+      untrackTmpDir(tree);
+    }
+  }
+}

@@ -1,0 +1,153 @@
+// The peer's side of the swarm route: checks a piece list against the implementation's own
+// .manifest (only a file or symlink the manifest lists can be asked for, only within its size)
+// and against the tree on disk (every directory on the way is a real directory, never a symlink;
+// files are opened O_NOFOLLOW and must have the manifest's size), all before the first byte is
+// sent, then streams the pieces' bytes in the order asked. Parsed manifests are cached per
+// directory (a store entry never changes once it exists).
+import { constants, type Stats } from 'node:fs';
+import { type FileHandle, lstat, open, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { type ManifestEntry, parseManifest } from '../core/manifest-format.js';
+import type { Piece } from '../core/piece-list.js';
+import { openManifest } from './served-implementation.js';
+
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const READ_SIZE = 256 * 1024;
+const CACHED_MANIFESTS = 16;
+/** A .manifest larger than this is not parsed to answer piece requests. */
+const MAX_MANIFEST = 64 * 1024 * 1024;
+
+/** Why a piece list cannot be served: a bad request (400) or something this tree does not hold (404). */
+export class PieceRefusal extends Error {
+  override name = 'PieceRefusal';
+  constructor(
+    message: string,
+    readonly status: 400 | 404,
+  ) {
+    super(message);
+  }
+}
+
+type Index = Map<string, ManifestEntry>;
+const cache = new Map<string, Index>();
+
+const key = (p: Uint8Array) => Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1');
+
+/** The files and symlinks of `dir`'s .manifest by path (cached). */
+async function indexOf(dir: string): Promise<Index> {
+  const hit = cache.get(dir);
+  if (hit) return hit;
+  const m = await openManifest(dir);
+  if (!m) throw new PieceRefusal('no .manifest here', 404);
+  let entries: ManifestEntry[];
+  try {
+    if (m.size > MAX_MANIFEST) throw new PieceRefusal('the .manifest is too large to serve pieces from', 404);
+    entries = parseManifest(await m.handle.readFile());
+  } catch (err) {
+    if (err instanceof PieceRefusal) throw err;
+    // An old-format (sha1) or damaged .manifest: this tree is served only whole.
+    throw new PieceRefusal('pieces are served only from new-format manifests', 404);
+  } finally {
+    await m.handle.close();
+  }
+  const index: Index = new Map(entries.filter((e) => e.kind !== 'dir').map((e) => [key(e.path), e]));
+  if (cache.size >= CACHED_MANIFESTS) cache.delete(cache.keys().next().value!);
+  cache.set(dir, index);
+  return index;
+}
+
+/** One piece, checked: where to read it and what it is. */
+interface Checked {
+  readonly piece: Piece;
+  readonly entry: ManifestEntry;
+  readonly abs: Buffer;
+}
+
+/**
+ * Checks every piece (throws PieceRefusal); returns them with the total byte count. Directories
+ * on the way are lstat'ed once each: none may be a symlink.
+ */
+export async function checkPieces(dir: string, pieces: readonly Piece[]): Promise<{ checked: Checked[]; total: number }> {
+  const index = await indexOf(dir);
+  const dirsOk = new Set<string>();
+  const checked: Checked[] = [];
+  let total = 0;
+  for (const piece of pieces) {
+    const k = key(piece.path);
+    const entry = index.get(k);
+    if (!entry) throw new PieceRefusal(`'${Buffer.from(piece.path).toString().slice(0, 200)}' is not a file of this implementation`, 400);
+    const size = entry.size ?? 0;
+    if (piece.offset + piece.length > size || (entry.kind === 'symlink' && (piece.offset !== 0 || piece.length !== size))) {
+      throw new PieceRefusal(`a piece of '${Buffer.from(piece.path).toString().slice(0, 200)}' lies outside it`, 400);
+    }
+    const parts = k.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const d = parts.slice(0, i).join('/');
+      if (dirsOk.has(d)) continue;
+      const st = await lstat(Buffer.concat([Buffer.from(dir), Buffer.from('/'), Buffer.from(d, 'latin1')])).catch(() => undefined);
+      if (!st?.isDirectory()) throw new PieceRefusal(`'${d}' is not a directory here`, 404);
+      dirsOk.add(d);
+    }
+    checked.push({ piece, entry, abs: Buffer.concat([Buffer.from(join(dir, '/')), Buffer.from(piece.path)]) });
+    total += piece.length;
+  }
+  return { checked, total };
+}
+
+async function openChecked(c: Checked): Promise<FileHandle> {
+  let fh: FileHandle;
+  try {
+    fh = await open(c.abs, OPEN_FLAGS);
+  } catch {
+    throw new PieceRefusal(`'${Buffer.from(c.piece.path).toString()}' is missing here`, 404);
+  }
+  const st: Stats | undefined = await fh.stat().catch(() => undefined);
+  if (!st?.isFile() || st.size !== c.entry.size) {
+    await fh.close();
+    throw new PieceRefusal(`'${Buffer.from(c.piece.path).toString()}' here is not the file the manifest lists`, 404);
+  }
+  return fh;
+}
+
+/** The checked pieces' bytes, concatenated; a read error (or a file changed meanwhile) destroys the stream. */
+export function streamPieces(checked: readonly Checked[], signal?: AbortSignal): Readable {
+  async function* gen(): AsyncGenerator<Buffer> {
+    for (const c of checked) {
+      if (signal?.aborted) throw new Error('aborted');
+      if (c.entry.kind === 'symlink') {
+        const target = await readlink(c.abs, { encoding: 'buffer' });
+        if (target.length !== c.piece.length) throw new Error(`symlink '${Buffer.from(c.piece.path).toString()}' changed`);
+        yield target;
+        continue;
+      }
+      const fh = await openChecked(c);
+      try {
+        let pos = c.piece.offset;
+        const end = c.piece.offset + c.piece.length;
+        while (pos < end) {
+          const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, end - pos));
+          const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+          if (bytesRead === 0) throw new Error(`'${Buffer.from(c.piece.path).toString()}' is shorter than its manifest says`);
+          pos += bytesRead;
+          yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+  return Readable.from(gen(), { objectMode: false });
+}
+
+/** Checks that every file piece can be opened (so a partial holder's gaps are a 404, not a cut stream). */
+export async function openablePieces(checked: readonly Checked[]): Promise<void> {
+  for (const c of checked) {
+    if (c.entry.kind === 'symlink') {
+      const st = await lstat(c.abs).catch(() => undefined);
+      if (!st?.isSymbolicLink()) throw new PieceRefusal(`'${Buffer.from(c.piece.path).toString()}' is missing here`, 404);
+      continue;
+    }
+    await (await openChecked(c)).close();
+  }
+}

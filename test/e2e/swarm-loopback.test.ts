@@ -1,0 +1,274 @@
+// The swarm mode on loopback, with real in-process peers (`serve`): manifest first, pieces from
+// every holder at once, per-file checks with one peer lying about one file only (that file comes
+// again from an honest peer, and the liar is never asked again), the fallback to the whole tar
+// for peers that know only it (the 2008 routes, or 0share peers from before the swarm), and the
+// piece route's refusals. Each peer sits behind a recording proxy (HTTP) and an offerer (UDP)
+// on one port, so the test sees every request and decides who answers discovery first.
+import { createSocket, type Socket } from 'node:dgram';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetch, type FetchEvent } from '../../src/api/fetch.js';
+import { serve, type ServeHandle } from '../../src/api/serve.js';
+import { formatDigest, type Digest } from '../../src/core/digest.js';
+import { encodePieceList } from '../../src/core/piece-list.js';
+import { decodeQuery, encodeReply } from '../../src/core/protocol.js';
+import { addDirectory, verifyEntry } from '../../src/io/store-add.js';
+import { packTree } from '../../src/io/tar-pack.js';
+import { manifestOfTree } from '../../src/io/tree-walk.js';
+import { need0install, zeroSandbox, ziResult } from '../helpers/zeroinstall.js';
+
+let root: string;
+let src: string;
+let digest: Digest;
+const served: ServeHandle[] = [];
+
+interface Front {
+  port: number;
+  /** Requests as they arrived: method, path, Date.now(). */
+  requests: { method: string; url: string; at: number }[];
+  close(): Promise<void>;
+}
+
+/** A UDP socket on `port` that offers `digest` (after `delay` ms) to every query naming it. */
+async function offerer(port: number, delay: number): Promise<Socket> {
+  const udp = createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(port, '127.0.0.1', () => r()));
+  udp.on('message', (m, rinfo) => {
+    const asked = decodeQuery(m);
+    if (!asked.ok || !asked.digests.some((d) => formatDigest(d) === formatDigest(digest))) return;
+    setTimeout(() => {
+      for (const b of encodeReply([digest])) udp.send(b, rinfo.port, rinfo.address);
+    }, delay);
+  });
+  return udp;
+}
+
+/** An HTTP proxy in front of `target` (a port on 127.0.0.1) recording every request, and its offerer. */
+async function front(target: number, delay: number, handler?: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<Front> {
+  const requests: Front['requests'] = [];
+  const server: Server = createServer((req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', at: Date.now() });
+    if (handler?.(req, res)) return;
+    const up = request({ host: '127.0.0.1', port: target, path: req.url, method: req.method, headers: req.headers, agent: false }, (ur) => {
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    res.on('close', () => up.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  const udp = await offerer(port, delay);
+  return {
+    port,
+    requests,
+    close: async () => {
+      udp.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+function freshStore(): string {
+  return mkdtempSync(join(root, 'store-'));
+}
+
+async function peerWith(tamper?: string): Promise<ServeHandle> {
+  const store = freshStore();
+  const dir = await addDirectory(src, store, digest);
+  if (tamper) {
+    // Same size, other bytes, .manifest left as it was: this peer lies about this one file only.
+    const p = join(dir, tamper);
+    chmodSync(dir, 0o755);
+    chmodSync(p, 0o644);
+    writeFileSync(p, 'X'.repeat(1000));
+    chmodSync(p, 0o444);
+    chmodSync(dir, 0o555);
+  }
+  const h = await serve({ port: 0, bind: '127.0.0.1', stores: [store] });
+  served.push(h);
+  return h;
+}
+
+const fronts: Front[] = [];
+async function frontOf(h: ServeHandle, delay: number): Promise<Front> {
+  const f = await front(h.address.port, delay);
+  fronts.push(f);
+  return f;
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), '0share-swarm-'));
+  src = join(root, 'src');
+  mkdirSync(join(src, 'lib', 'deep'), { recursive: true });
+  // a0 … a9 first in the manifest (so in the first batch), then many small files, a large one
+  // (cut into ranges), an executable, an empty file and a symlink.
+  for (let i = 0; i < 10; i++) writeFileSync(join(src, `a${i}`), Buffer.alloc(1000, 65 + i));
+  for (let i = 0; i < 300; i++) writeFileSync(join(src, 'lib', `f${String(i).padStart(3, '0')}`), Buffer.alloc(1000 + i * 97, i % 251));
+  writeFileSync(join(src, 'lib', 'deep', 'big'), Buffer.from(Array.from({ length: 20 * 1024 * 1024 }, (_, i) => (i * 31) % 253)));
+  writeFileSync(join(src, 'run'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+  writeFileSync(join(src, 'empty'), '');
+  symlinkSync('lib/deep/big', join(src, 'link'));
+  digest = (await manifestOfTree(src, 'sha256new')).digest;
+});
+
+afterAll(async () => {
+  await Promise.all(fronts.map((f) => f.close()));
+  await Promise.all(served.map((s) => s.close()));
+  rmSync(root, { recursive: true, force: true });
+});
+
+const tmpLeft = (store: string) => readdirSync(store).filter((n) => n.startsWith('tmp-'));
+const hostsOf = (fs: Front[]) => fs.map((f) => `127.0.0.1:${f.port}`);
+
+describe('swarm fetch on loopback', () => {
+  it('gets the files from every holder at once, drops a peer that lies about one file, and the tree verifies', async () => {
+    // The liar answers discovery first, so it gets the first batch (a1 is in it).
+    const liar = await frontOf(await peerWith('a1'), 0);
+    const honest = [await frontOf(await peerWith(), 40), await frontOf(await peerWith(), 40)];
+    const store = freshStore();
+    const events: FetchEvent[] = [];
+    let droppedAt = 0;
+    const [r] = await fetch([digest], {
+      hosts: hostsOf([liar, ...honest]),
+      stores: [store],
+      timeout: 300,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'peer-failed') droppedAt = Date.now();
+      },
+    });
+    expect(r).toMatchObject({ status: 'committed', attempts: [] });
+    expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
+    expect(tmpLeft(store)).toEqual([]);
+    // The liar was dropped once, for that file, and never asked again.
+    const drops = events.filter((e) => e.type === 'peer-failed');
+    expect(drops).toHaveLength(1);
+    expect(drops[0]).toMatchObject({ peer: { port: liar.port }, reason: expect.stringMatching(/'a1' does not match its manifest line/) });
+    const liarPieces = liar.requests.filter((q) => q.method === 'POST');
+    expect(liarPieces.length).toBeGreaterThan(0);
+    for (const q of liarPieces) expect(q.at).toBeLessThanOrEqual(droppedAt);
+    // Both honest peers served pieces, and the per-source counts say so.
+    for (const h of honest) expect(h.requests.filter((q) => q.method === 'POST').length).toBeGreaterThan(0);
+    const sources = events.filter((e) => e.type === 'sources').at(-1);
+    expect(sources && sources.type === 'sources' && Object.values(sources.bytes).filter((b) => b > 0).length).toBeGreaterThanOrEqual(2);
+    // Nobody sent the whole tar.
+    for (const f of [liar, ...honest]) expect(f.requests.filter((q) => q.method === 'GET' && !q.url.endsWith('/manifest'))).toEqual([]);
+  });
+
+  it.runIf(need0install())('what the swarm stored passes `0install store verify`', async () => {
+    const a = await frontOf(await peerWith(), 0);
+    const b = await frontOf(await peerWith(), 0);
+    const sb = zeroSandbox();
+    try {
+      const [r] = await fetch([digest], { hosts: hostsOf([a, b]), stores: [sb.userStore], timeout: 200 });
+      expect(r!.status).toBe('committed');
+      const v = ziResult(sb, ['store', 'verify', r!.path!]);
+      expect(v.status, v.stderr + v.stdout).toBe(0);
+    } finally {
+      rmSync(sb.root, { recursive: true, force: true });
+    }
+  });
+
+  it('falls back to the whole tar from a peer that knows only the 2008 routes', async () => {
+    const oldPeer = await front(0, 0, (req, res) => {
+      if (req.method === 'GET' && req.url === `/implementation/${formatDigest(digest)}`) {
+        res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+        packTree(src).pipe(res);
+      } else res.writeHead(404).end();
+      return true;
+    });
+    fronts.push(oldPeer);
+    const store = freshStore();
+    const [r] = await fetch([digest], { hosts: hostsOf([oldPeer]), stores: [store], timeout: 200 });
+    expect(r).toMatchObject({ status: 'committed', attempts: [] });
+    expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
+    expect(oldPeer.requests.map((q) => `${q.method} ${q.url}`)).toEqual([
+      `GET /implementation/${formatDigest(digest)}/manifest`,
+      `GET /implementation/${formatDigest(digest)}`,
+    ]);
+  });
+
+  it('falls back to the whole tar from a 0share peer that serves the manifest but no pieces', async () => {
+    const h = await peerWith();
+    const noPieces = await front(h.address.port, 0, (req, res) => {
+      if (req.method !== 'POST') return false;
+      res.writeHead(404).end();
+      return true;
+    });
+    fronts.push(noPieces);
+    const store = freshStore();
+    const [r] = await fetch([digest], { hosts: hostsOf([noPieces]), stores: [store], timeout: 200 });
+    expect(r).toMatchObject({ status: 'committed', attempts: [] });
+    expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
+    expect(noPieces.requests.at(-1)).toMatchObject({ method: 'GET', url: `/implementation/${formatDigest(digest)}` });
+    expect(tmpLeft(store)).toEqual([]);
+  });
+
+  it('wholeTar asks for the whole tar only', async () => {
+    const a = await frontOf(await peerWith(), 0);
+    const [r] = await fetch([digest], { hosts: hostsOf([a]), stores: [freshStore()], timeout: 200, wholeTar: true });
+    expect(r!.status).toBe('committed');
+    expect(a.requests.map((q) => q.method + ' ' + q.url)).toEqual([`GET /implementation/${formatDigest(digest)}`]);
+  });
+});
+
+describe('the piece route of a 0share peer', () => {
+  let port: number;
+  beforeAll(async () => {
+    port = (await peerWith()).address.port;
+  });
+
+  const post = (path: string, body: Buffer, method = 'POST') =>
+    new Promise<{ status: number; body: Buffer; allow?: string }>((resolve, reject) => {
+      const r = request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts), allow: res.headers.allow }));
+      });
+      r.on('error', reject);
+      r.end(body);
+    });
+  const files = () => `/implementation/${formatDigest(digest)}/files`;
+
+  it('answers the pieces asked for, back to back', async () => {
+    const r = await post(files(), encodePieceList([
+      { path: Buffer.from('a2'), offset: 10, length: 5 },
+      { path: Buffer.from('link'), offset: 0, length: 'lib/deep/big'.length },
+      { path: Buffer.from('lib/deep/big'), offset: 1, length: 3 },
+    ]));
+    expect(r.status).toBe(200);
+    expect(r.body.toString('latin1')).toBe('CCCCC' + 'lib/deep/big' + String.fromCharCode(31, 62, 93));
+  });
+
+  it('refuses what the manifest does not list, ranges outside a file, and bad lists, before any byte', async () => {
+    for (const body of [
+      encodePieceList([{ path: Buffer.from('../../etc/passwd'), offset: 0, length: 1 }]),
+      encodePieceList([{ path: Buffer.from('lib'), offset: 0, length: 1 }]),
+      encodePieceList([{ path: Buffer.from('.manifest'), offset: 0, length: 1 }]),
+      encodePieceList([{ path: Buffer.from('a2'), offset: 999, length: 2 }]),
+      encodePieceList([{ path: Buffer.from('link'), offset: 1, length: 2 }]),
+      Buffer.from('1 2\n'),
+      Buffer.from('-1 2 a2\n'),
+      Buffer.from('0 1 a2'),
+      Buffer.alloc(0),
+    ]) {
+      const r = await post(files(), body);
+      expect(r.status, body.toString()).toBe(400);
+      expect(r.body.toString()).toMatch(/piece|not a file|outside/);
+    }
+  });
+
+  it('404 for a digest it does not have; 405 for GET on the piece route and POST on the others', async () => {
+    expect((await post(`/implementation/sha256new_${'B'.repeat(52)}/files`, encodePieceList([{ path: Buffer.from('a2'), offset: 0, length: 1 }]))).status).toBe(404);
+    const get = await post(files(), Buffer.alloc(0), 'GET');
+    expect(get).toMatchObject({ status: 405, allow: 'POST' });
+    expect((await post(`/implementation/${formatDigest(digest)}`, Buffer.alloc(0))).status).toBe(405);
+  });
+});
