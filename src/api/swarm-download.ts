@@ -99,7 +99,7 @@ async function runSwarm(req: DownloadRequest, entries: ManifestEntry[], manifest
     try {
       await layOut(tree, entries);
     } catch (err) {
-      throw new LocalFailure(`could not write the staging tree: ${(err as Error).message}`);
+      throw new LocalFailure(`could not write it here: ${(err as Error).message}`);
     }
     req.onConnected(total);
     const bySource: Record<string, number> = { [peerKey(req.peer)]: manifestBytes };
@@ -167,7 +167,7 @@ async function runSwarm(req: DownloadRequest, entries: ManifestEntry[], manifest
       throw new LocalFailure(`could not read back the staging tree: ${(err as Error).message}`);
     }
     keep = true;
-    return { staged: { tmpDir: tree, manifest, bytes: received } };
+    return { staged: { tmpDir: tree, manifest, bytes: received, sources: { ...bySource } } };
   } finally {
     unsubscribe();
     if (!keep) {

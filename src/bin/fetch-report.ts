@@ -71,6 +71,11 @@ export function failureMessage(r: FetchResult, ctx: ReportContext): string {
 export function successLine(r: FetchResult): string {
   const d = formatDigest(r.digest);
   if (r.status === 'cached') return `${d} is already cached in ${r.path}`;
+  const sent = Object.entries(r.sources ?? {}).filter(([, n]) => n > 0);
+  if (sent.length > 1) {
+    const from = sent.sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k.replace(/:38339$/, '')} (${n} bytes)`);
+    return `Fetched ${d} from ${from.join(', ')} into ${r.path}`;
+  }
   return `Fetched ${d} from ${showPeer(r.peer!)} (${r.bytes} bytes) into ${r.path}`;
 }
 
@@ -81,6 +86,7 @@ export function jsonResult(r: FetchResult, ctx: ReportContext) {
     status: r.status,
     ...(r.path ? { path: r.path } : {}),
     ...(r.peer ? { peer: r.peer } : {}),
+    ...(r.sources ? { sources: r.sources } : {}),
     bytes: r.bytes,
     attempts: r.attempts,
     ...(r.failure ? { failure: r.failure, message: failureMessage(r, ctx) } : {}),

@@ -1,7 +1,7 @@
 // Gets an implementation's manifest from a peer (`GET /implementation/<digest>/manifest`), the
 // first step of a swarm fetch. Only the body's hash decides whether it is the right one; this
 // adapter just says what came back: the bytes, a peer that does not offer manifests (any
-// non-200 answer: a 2008 peer, or a tree without .manifest), or an error naming what the peer did.
+// non-200 or non-text answer: a 2008 peer, or a tree without .manifest), or an error naming what the peer did.
 import { request } from 'node:http';
 import { formatDigest, type Digest } from '../core/digest.js';
 import type { Peer } from '../machines/types.js';
@@ -17,7 +17,8 @@ export function getManifest(peer: Peer, digest: Digest, signal: AbortSignal, onP
     const r = request(
       { host: peer.host, port: peer.port, path: `/implementation/${formatDigest(digest)}/manifest`, agent: false, signal },
       (res) => {
-        if (res.statusCode !== 200) {
+        // A peer that answers this route with something else (a tar) knows only the whole tar.
+        if (res.statusCode !== 200 || !/^text\/plain\b/.test(res.headers['content-type'] ?? '')) {
           res.resume();
           return resolve({ ok: false, status: res.statusCode ?? 0 });
         }

@@ -43,7 +43,7 @@ interface RangeCover {
 const isRange = (f: PlanFile, p: UnitPiece) => !(p.offset === 0 && p.length === (f.entry.size ?? 0));
 
 function localError(err: unknown): LocalFailure {
-  return new LocalFailure(`could not write the staging tree: ${(err as Error).message}`);
+  return new LocalFailure(`could not write it here: ${(err as Error).message}`);
 }
 
 function statusFailure(status: number): UnitFailure {

@@ -56,6 +56,8 @@ export interface TransferContext {
   /** `bytes` when the stall timer last restarted. */
   readonly mark: number;
   readonly staged?: Staged;
+  /** What each source sent, for a tree that came from several (swarm mode). */
+  readonly sources?: Readonly<Record<string, number>>;
   readonly sendError?: string;
   readonly localError?: string;
   readonly status?: TransferStatus;
@@ -68,8 +70,10 @@ export interface TransferOutput {
   readonly status: TransferStatus;
   /** Where the implementation is now (committed or cached). */
   readonly path?: string;
-  /** The peer it came from (committed). */
+  /** The peer it came from (committed): the first responder, in swarm mode. */
   readonly peer?: Peer;
+  /** Bytes from each source (peerKey), in swarm mode. */
+  readonly sources?: Readonly<Record<string, number>>;
   readonly attempts: readonly Attempt[];
   readonly bytes: number;
   readonly failure?: TransferFailure;
@@ -272,7 +276,10 @@ export const transferMachine = setup({
         },
       },
       on: {
-        RECEIVED: { target: 'verifying', actions: assign({ staged: ({ event }) => event.staged, bytes: ({ event }) => event.staged.bytes }) },
+        RECEIVED: {
+          target: 'verifying',
+          actions: assign({ staged: ({ event }) => event.staged, bytes: ({ event }) => event.staged.bytes, sources: ({ event }) => event.staged.sources }),
+        },
         DOWNLOAD_FAILED: [
           { guard: ({ event }) => event.local, target: 'failed', actions: assign({ failure: 'local' as const, localError: ({ event }) => event.reason }) },
           { target: 'peerFailed', actions: assign(({ context, event }) => recordAttempt(context, event.reason)) },
@@ -311,6 +318,7 @@ export const transferMachine = setup({
     status: context.status ?? 'failed',
     path: context.path,
     peer: context.status === 'committed' ? context.current : undefined,
+    ...(context.status === 'committed' && context.sources ? { sources: context.sources } : {}),
     attempts: context.attempts,
     bytes: context.bytes,
     failure: context.failure,

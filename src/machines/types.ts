@@ -28,6 +28,8 @@ export interface Staged {
   readonly manifest: Uint8Array;
   /** Bytes received over the wire. */
   readonly bytes: number;
+  /** Bytes from each source (peerKey), when they came from several (swarm mode). */
+  readonly sources?: Readonly<Record<string, number>>;
 }
 
 /** Discovery timing, in milliseconds. */

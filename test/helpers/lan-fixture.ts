@@ -187,8 +187,9 @@ export interface KilledFetch {
 
 /**
  * Runs `0share fetch DIGEST -H …` on `client` against every holder (throttled to 100 Mbit so the
- * transfer takes a while), kills (SIGKILL) the peer of whichever holder has sent more than 4 MiB,
- * and waits for the fetch to end. Removes the throttles afterwards.
+ * transfer takes a while), kills (SIGKILL) the peer of whichever holder is in the middle of
+ * sending (a connection to the client with more than 512 KiB acknowledged: the swarm's pieces
+ * come in requests of about 1 MiB), and waits for the fetch to end. Removes the throttles afterwards.
  */
 export async function fetchKillingTheSender(client: NetHost, env: NodeJS.ProcessEnv, digest: string, holders: Array<[NetHost, HostProcess]>): Promise<KilledFetch> {
   for (const [h] of holders) h.limitRate('100mbit');
@@ -197,7 +198,7 @@ export async function fetchKillingTheSender(client: NetHost, env: NodeJS.Process
     let killed: NetHost | undefined;
     const t0 = Date.now();
     while (!killed && Date.now() - t0 < 60_000) {
-      const sender = holders.find(([h]) => servingConnections(h).some((c) => c.peer === client.ip && c.bytesAcked > 4 * 1024 * 1024));
+      const sender = holders.find(([h]) => servingConnections(h).some((c) => c.peer === client.ip && c.bytesAcked > 512 * 1024));
       if (sender) {
         sender[1].kill('SIGKILL');
         killed = sender[0];

@@ -25,6 +25,13 @@ describe('result lines', () => {
     expect(successLine({ ...base, status: 'committed', peer: p1, bytes: 10240, path: '/s/x' })).toBe(`Fetched ${DS} from 192.168.2.1 (10240 bytes) into /s/x`);
     expect(successLine({ ...base, status: 'cached', path: '/s/x' })).toBe(`${DS} is already cached in /s/x`);
   });
+
+  it('names every source of a swarm fetch, the largest first', () => {
+    const sources = { '192.168.2.1:38339': 100, '192.168.2.2:38339': 900, '192.168.2.3:4000': 0 };
+    expect(successLine({ ...base, status: 'committed', peer: p1, bytes: 1000, path: '/s/x', sources })).toBe(
+      `Fetched ${DS} from 192.168.2.2 (900 bytes), 192.168.2.1 (100 bytes) into /s/x`,
+    );
+  });
 });
 
 describe('failure messages', () => {
