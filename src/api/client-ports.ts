@@ -20,7 +20,7 @@ export interface TransferPortOptions {
   maxBytes?: number;
   env?: NodeJS.ProcessEnv;
   /** How the swarm finds peers, its timing and what it reports (see SwarmDownloadOptions). */
-  swarm: Omit<SwarmDownloadOptions, 'store' | 'maxBytes'>;
+  swarm: Omit<SwarmDownloadOptions, 'store' | 'maxBytes' | 'reuseFrom'>;
 }
 
 async function commit(opts: TransferPortOptions, digest: Digest, tmpDir: string, manifest: Uint8Array): Promise<string> {
@@ -46,7 +46,7 @@ async function commit(opts: TransferPortOptions, digest: Digest, tmpDir: string,
  */
 export function transferPorts(opts: TransferPortOptions): Omit<TransferPorts, 'sendQuery' | 'replies'> & { settled(): Promise<void> } {
   const store = opts.stores[0]!;
-  const download = swarmOrTar({ ...opts.swarm, store, maxBytes: opts.maxBytes });
+  const download = swarmOrTar({ ...opts.swarm, store, reuseFrom: opts.stores, maxBytes: opts.maxBytes });
   const inFlight = new Set<Promise<unknown>>();
   const tracked = <T>(p: Promise<T>): Promise<T> => {
     const quiet = p.then(

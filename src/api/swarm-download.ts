@@ -4,16 +4,19 @@
 // so far and those that answer meanwhile) into a staging tree, and the tree is hashed again as a
 // whole before it is handed to commit. A peer without the manifest route, a sha1 digest (old
 // manifest format), or a swarm in which no peer serves pieces falls back to the whole tar from
-// the responder, exactly as before the swarm existed.
+// the responder, exactly as before the swarm existed. Files some local implementation already
+// has (same hash) come from it instead of the network (src/io/local-reuse.ts): only the rest is
+// cut into work units.
 import { createActor } from 'xstate';
 import { formatDigest, sameDigest, type Digest } from '../core/digest.js';
 import { manifestDigest, parseManifest, type ManifestEntry } from '../core/manifest-format.js';
-import { planFiles, planUnits } from '../core/swarm-plan.js';
+import { DEFAULT_LIMITS, planFiles, planUnits, type PlanFile } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
 import { provideSwarmPorts, type SwarmOutput, type SwarmTiming, type UnitRequest } from '../machines/swarm.machine.js';
 import { peerKey, type DownloadRequest, type Peer, type Staged } from '../machines/types.js';
 import { downloadImplementation } from '../io/http-download.js';
 import { getManifest } from '../io/http-manifest.js';
+import { buildLocalIndex, reuseLocal, type LocalIndex } from '../io/local-reuse.js';
 import { pieceFetcher } from '../io/piece-fetch.js';
 import { makeTmpDir, removeTree } from '../io/store-add.js';
 import { finish, layOut } from '../io/swarm-staging.js';
@@ -22,6 +25,8 @@ import { DEFAULT_MAX_BYTES } from '../io/tar-extract.js';
 
 export interface SwarmDownloadOptions {
   readonly store: string;
+  /** Stores whose implementations' files may be reused (linked or copied) instead of downloaded. */
+  readonly reuseFrom?: readonly string[];
   readonly maxBytes?: number;
   /** Only the whole tar, from the responder (the 2008 mode). */
   readonly wholeTar?: boolean;
@@ -42,8 +47,19 @@ function swarmReason(out: SwarmOutput): string {
   return `every peer of the swarm failed: ${out.dropped.map((d) => `${peerKey(d.peer)} ${d.reason}`).join('; ')}`;
 }
 
+/** The source name under which bytes taken from local implementations are counted. */
+export const LOCAL_SOURCE = 'local';
+
 /** The download port: swarm when the responder's manifest checks out, the whole tar otherwise. */
 export function swarmOrTar(opts: SwarmDownloadOptions) {
+  /** One index of the local stores' files per hash function, built when a swarm first needs it. */
+  const indexes = new Map<string, Promise<LocalIndex>>();
+  const localIndex = (digest: Digest) => {
+    const fn = digest.alg === 'sha1new' ? 'sha1' : 'sha256';
+    const hit = indexes.get(fn) ?? buildLocalIndex(opts.reuseFrom ?? [], digest.alg).catch(() => new Map() as LocalIndex);
+    indexes.set(fn, hit);
+    return hit;
+  };
   const whole = (req: DownloadRequest) => downloadImplementation({ ...req, store: opts.store, maxBytes: opts.maxBytes });
   /** Peers each digest's swarms have dropped: a later attempt does not ask them again. */
   const droppedFor = new Map<string, Set<string>>();
@@ -71,7 +87,7 @@ export function swarmOrTar(opts: SwarmDownloadOptions) {
     const key = formatDigest(req.digest);
     const dropped = droppedFor.get(key) ?? new Set<string>();
     droppedFor.set(key, dropped);
-    const out = await runSwarm(req, entries, manifest.length, dropped, opts);
+    const out = await runSwarm(req, entries, manifest.length, dropped, opts, opts.reuseFrom?.length ? localIndex : undefined);
     if ('staged' in out) return out.staged;
     if (out.unsupported) return whole(req);
     throw out.error;
@@ -80,7 +96,20 @@ export function swarmOrTar(opts: SwarmDownloadOptions) {
 
 type SwarmResult = { staged: Staged } | { unsupported: true } | { unsupported?: false; error: Error };
 
-async function runSwarm(req: DownloadRequest, entries: ManifestEntry[], manifestBytes: number, dropped: Set<string>, opts: SwarmDownloadOptions): Promise<SwarmResult> {
+/** Takes what the local stores have; what it could not take is left to the network. */
+async function reuse(tree: string, files: readonly PlanFile[], req: DownloadRequest, index?: (d: Digest) => Promise<LocalIndex>) {
+  if (!index) return { taken: new Set<number>(), bytes: 0 };
+  return reuseLocal(tree, files, await index(req.digest), req.digest.alg).catch(() => ({ taken: new Set<number>(), bytes: 0 }));
+}
+
+async function runSwarm(
+  req: DownloadRequest,
+  entries: ManifestEntry[],
+  manifestBytes: number,
+  dropped: Set<string>,
+  opts: SwarmDownloadOptions,
+  index?: (d: Digest) => Promise<LocalIndex>,
+): Promise<SwarmResult> {
   const files = planFiles(entries);
   const total = files.reduce((n, f) => n + (f.entry.kind === 'file' ? (f.entry.size ?? 0) : 0), 0);
   const max = opts.maxBytes ?? DEFAULT_MAX_BYTES;
@@ -102,8 +131,11 @@ async function runSwarm(req: DownloadRequest, entries: ManifestEntry[], manifest
       throw new LocalFailure(`could not write it here: ${(err as Error).message}`);
     }
     req.onConnected(total);
-    const bySource: Record<string, number> = { [peerKey(req.peer)]: manifestBytes };
+    const local = await reuse(tree, files, req, index);
+    const bySource: Record<string, number> = { [peerKey(req.peer)]: manifestBytes, ...(local.bytes ? { [LOCAL_SOURCE]: local.bytes } : {}) };
     let received = manifestBytes;
+    // Progress counts what is in the tree (local copies too), so the transfer's stall timer and bar see it.
+    if (local.bytes) req.onProgress(received + local.bytes);
     let last = 0;
     const fetchUnit = pieceFetcher({
       digest: req.digest,
@@ -115,7 +147,7 @@ async function runSwarm(req: DownloadRequest, entries: ManifestEntry[], manifest
         const now = performance.now();
         if (now - last >= PROGRESS_INTERVAL_MS) {
           last = now;
-          req.onProgress(received);
+          req.onProgress(received + local.bytes);
           opts.onSources?.(req.digest, bySource);
         }
       },
@@ -129,7 +161,7 @@ async function runSwarm(req: DownloadRequest, entries: ManifestEntry[], manifest
     };
     const first = peerKey(req.peer);
     const actor = createActor(provideSwarmPorts({ fetchUnit: tracked }), {
-      input: { units: planUnits(files), peers: [req.peer], timing: opts.timing },
+      input: { units: planUnits(files, DEFAULT_LIMITS, 0, (f) => !local.taken.has(f.index)), peers: [req.peer], timing: opts.timing },
     });
     const output = new Promise<SwarmOutput>((resolve, reject) => {
       actor.subscribe({ complete: () => resolve(actor.getSnapshot().output!), error: reject });
@@ -155,7 +187,7 @@ async function runSwarm(req: DownloadRequest, entries: ManifestEntry[], manifest
     req.signal.removeEventListener('abort', cancel);
     unsubscribe();
     await Promise.all(inFlight);
-    req.onProgress(received);
+    req.onProgress(received + local.bytes);
     opts.onSources?.(req.digest, bySource);
     if (out.status === 'cancelled' || req.signal.aborted) return { error: new Error('aborted') };
     if (out.status === 'local') throw new LocalFailure(out.localError ?? 'could not write the staging tree');
