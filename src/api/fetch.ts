@@ -33,8 +33,12 @@ export interface FetchOptions extends TimingOptions, DiscoveryOptions {
   system?: boolean;
   /** Cap on the bytes written per implementation. */
   maxBytes?: number;
-  /** Only whole tars from one responder at a time (the 2008 mode), no swarm. */
-  wholeTar?: boolean;
+  /**
+   * Swarm mode: manifest first, pieces from every holder, reuse of local files. Off by default
+   * for now: the manifest carries no directory or symlink mtimes, so a swarm-fetched tree's
+   * directories and symlinks have the fetch's times, not those `0install store add` gives.
+   */
+  swarm?: boolean;
   /** Transfers at once (default 8). */
   concurrency?: number;
   onEvent?: (e: FetchEvent) => void;
@@ -141,7 +145,7 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
     maxBytes: opts.maxBytes,
     env: opts.env,
     swarm: {
-      wholeTar: opts.wholeTar,
+      wholeTar: !opts.swarm,
       timing: swarmTiming(opts),
       holders: (digest, onPeer) => s.responders.listen(formatDigest(digest), onPeer),
       onDropped: (digest, peer, reason) => opts.onEvent?.({ type: 'peer-failed', digest: formatDigest(digest), peer, reason }),

@@ -139,6 +139,7 @@ describe('swarm fetch on loopback', () => {
       hosts: hostsOf([liar, ...honest]),
       stores: [store],
       timeout: 300,
+      swarm: true,
       onEvent: (e) => {
         events.push(e);
         if (e.type === 'peer-failed') droppedAt = Date.now();
@@ -167,7 +168,7 @@ describe('swarm fetch on loopback', () => {
     const b = await frontOf(await peerWith(), 0);
     const sb = zeroSandbox();
     try {
-      const [r] = await fetch([digest], { hosts: hostsOf([a, b]), stores: [sb.userStore], timeout: 200 });
+      const [r] = await fetch([digest], { hosts: hostsOf([a, b]), stores: [sb.userStore], timeout: 200, swarm: true });
       expect(r!.status).toBe('committed');
       const v = ziResult(sb, ['store', 'verify', r!.path!]);
       expect(v.status, v.stderr + v.stdout).toBe(0);
@@ -186,7 +187,7 @@ describe('swarm fetch on loopback', () => {
     });
     fronts.push(oldPeer);
     const store = freshStore();
-    const [r] = await fetch([digest], { hosts: hostsOf([oldPeer]), stores: [store], timeout: 200 });
+    const [r] = await fetch([digest], { hosts: hostsOf([oldPeer]), stores: [store], timeout: 200, swarm: true });
     expect(r).toMatchObject({ status: 'committed', attempts: [] });
     expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
     expect(oldPeer.requests.map((q) => `${q.method} ${q.url}`)).toEqual([
@@ -204,16 +205,16 @@ describe('swarm fetch on loopback', () => {
     });
     fronts.push(noPieces);
     const store = freshStore();
-    const [r] = await fetch([digest], { hosts: hostsOf([noPieces]), stores: [store], timeout: 200 });
+    const [r] = await fetch([digest], { hosts: hostsOf([noPieces]), stores: [store], timeout: 200, swarm: true });
     expect(r).toMatchObject({ status: 'committed', attempts: [] });
     expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
     expect(noPieces.requests.at(-1)).toMatchObject({ method: 'GET', url: `/implementation/${formatDigest(digest)}` });
     expect(tmpLeft(store)).toEqual([]);
   });
 
-  it('wholeTar asks for the whole tar only', async () => {
+  it('without swarm, it asks for the whole tar only', async () => {
     const a = await frontOf(await peerWith(), 0);
-    const [r] = await fetch([digest], { hosts: hostsOf([a]), stores: [freshStore()], timeout: 200, wholeTar: true });
+    const [r] = await fetch([digest], { hosts: hostsOf([a]), stores: [freshStore()], timeout: 200 });
     expect(r!.status).toBe('committed');
     expect(a.requests.map((q) => q.method + ' ' + q.url)).toEqual([`GET /implementation/${formatDigest(digest)}`]);
   });

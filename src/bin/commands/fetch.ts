@@ -25,7 +25,7 @@ interface FetchCliOptions extends DiscoveryCliOptions {
   system?: boolean;
   maxBytes?: number;
   stallTimeout: number;
-  wholeTar?: boolean;
+  swarm?: boolean;
 }
 
 function showBytes(n: number): string {
@@ -156,7 +156,7 @@ export function registerFetch(program: Command): void {
     .option('--selections <file>', 'fetch every implementation of a selections document (0install select --xml) not yet in a store')
     .option('--system', "add to the system store through 0install's secure-add route")
     .option('--max-bytes <size>', 'refuse an implementation larger than this (e.g. 2G; default 8G)', parseByteSize('--max-bytes'))
-    .option('--whole-tar', 'get each implementation as one tar from one peer (the 2008 mode), not in pieces from every peer')
+    .option('--swarm', 'get each implementation in pieces from every peer that has it, reusing local files (not yet the default)')
     .option('--stall-timeout <ms>', 'drop a peer that sends (almost) nothing for this long', wholeNumber('--stall-timeout', 100, 3_600_000), DEFAULT_STALL_TIMEOUT)
     .action(async (args: string[], opts: FetchCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
@@ -179,7 +179,7 @@ export function registerFetch(program: Command): void {
         system: opts.system,
         maxBytes: opts.maxBytes,
         stallTimeout: opts.stallTimeout,
-        wholeTar: opts.wholeTar,
+        swarm: opts.swarm,
         logger: log,
         onEvent: onEvent(log, Boolean(opts.json), bars),
         signal: interrupt.signal,
