@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Registrar>> = {
   list: async () => (await import('./commands/list.js')).registerList,
   verify: async () => (await import('./commands/verify.js')).registerVerify,
   run: async () => (await import('./commands/run.js')).registerRun,
+  why: async () => (await import('./commands/why.js')).registerWhy,
 };
 
 const program = new Command('0share')
