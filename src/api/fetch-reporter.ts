@@ -6,12 +6,20 @@
 import { randomBytes } from 'node:crypto';
 import { formatDigest } from '../core/digest.js';
 import { type FetchRecord, newRecord, type RecordEvent, recordEvent } from '../core/fetch-record.js';
+import type { TransferFailure } from '../machines/transfer.machine.js';
 import { peerKey } from '../machines/types.js';
 import type { FetchEvent } from './fetch.js';
 
 const POST_TIMEOUT_MS = 300;
 const PROGRESS_EVERY_MS = 500;
 const FLUSH_MS = 300;
+
+const FAILURES: Record<TransferFailure, string> = {
+  'no-reply': 'no peer offered it within the discovery window',
+  'peers-failed': 'every peer that offered it failed',
+  cancelled: 'cancelled',
+  local: 'could not store it here',
+};
 
 export interface ReporterOptions {
   /** The local peer's port. */
@@ -44,7 +52,8 @@ export class FetchReporter {
   onEvent(e: FetchEvent): void {
     if (e.type === 'done') {
       const r = e.result;
-      const ev: RecordEvent = { type: 'done', status: r.status, peer: r.peer && peerKey(r.peer), bytes: r.bytes, path: r.path, failure: r.failure && (r.localError ?? r.sendError ?? r.failure) };
+      const failure = r.failure && (r.localError ? `could not store it here: ${r.localError}` : r.sendError ? `could not send the query: ${r.sendError}` : FAILURES[r.failure]);
+      const ev: RecordEvent = { type: 'done', status: r.status, peer: r.peer && peerKey(r.peer), bytes: r.bytes, path: r.path, failure };
       this.apply(formatDigest(r.digest), ev, true);
       return;
     }
@@ -52,6 +61,7 @@ export class FetchReporter {
     const ev: RecordEvent =
       e.type === 'progress' ? { type: 'progress', peer, bytes: e.bytes, expected: e.expected }
       : e.type === 'peer-failed' ? { type: 'peer-failed', peer, reason: e.reason }
+      : e.type === 'reply' ? { type: 'reply', peer, via: e.via }
       : { type: e.type, peer };
     this.apply(e.digest, ev, e.type !== 'progress');
   }

@@ -13,13 +13,13 @@ import type { TransferOutput, TransferSnapshot } from '../machines/transfer.mach
 import { DEFAULT_PORT } from '../core/protocol.js';
 import { type Peer, peerKey } from '../machines/types.js';
 import { defaultStores, lookupAny, lookupDigest } from '../io/stores.js';
-import { openDiscovery, type Discovery, type DiscoveryOptions } from '../io/udp-discovery.js';
+import { openDiscovery, type Discovery, type DiscoveryOptions, type FoundVia } from '../io/udp-discovery.js';
 import { transferTiming, type TimingOptions } from './client-timing.js';
 import { FetchReporter } from './fetch-reporter.js';
 import { Responders } from './responders.js';
 
 export type FetchEvent =
-  | { type: 'reply'; digest: string; peer: Peer }
+  | { type: 'reply'; digest: string; peer: Peer; via?: FoundVia }
   | { type: 'connecting'; digest: string; peer: Peer }
   | { type: 'progress'; digest: string; peer: Peer; bytes: number; expected?: number }
   | { type: 'peer-failed'; digest: string; peer: Peer; reason: string }
@@ -105,7 +105,7 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
   const onEvent = opts.onEvent;
   if (reporter) opts = { ...opts, onEvent: (e) => (onEvent?.(e), reporter.onEvent(e)) };
   const discovery = await openDiscovery(opts);
-  const responders = new Responders(discovery, (digest, peer) => opts.onEvent?.({ type: 'reply', digest, peer }));
+  const responders = new Responders(discovery, (digest, peer, via) => opts.onEvent?.({ type: 'reply', digest, peer, via }));
   try {
     // The first query, for what no store holds, before loading the transfer code.
     const toAsk = opts.signal?.aborted ? [] : await missingFrom(stores, unique);
@@ -127,7 +127,7 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
 function askedTargets(discovery: Discovery, opts: FetchOptions): string[] {
   if (discovery.hosts) return discovery.hosts.map(peerKey);
   const port = opts.port ?? DEFAULT_PORT;
-  return opts.broadcast?.length ? opts.broadcast.map((b) => `${b}:${port} (broadcast)`) : [`every interface's broadcast address, port ${port}`];
+  return opts.broadcast?.length ? opts.broadcast.map((b) => `${b}:${port} (broadcast)`) : [`the local network (each usable interface by broadcast or multicast, static peers, DNS-SD), port ${port}`];
 }
 
 interface Session {
