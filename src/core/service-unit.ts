@@ -87,6 +87,8 @@ export interface InstallFacts {
   init: InitSystem;
   user: string;
   userExists: boolean;
+  /** The unit being replaced says an earlier install created the user (kept on a reinstall). */
+  createdBefore?: boolean;
   /** systemd-analyze is installed: the unit is verified before it is installed. */
   haveAnalyzer: boolean;
   unitPath: string;
@@ -110,7 +112,7 @@ export function installPlan(f: InstallFacts): Step[] {
     });
     return steps;
   }
-  const unit = renderUnit(f.template, { command: f.command, user: f.user, createdUser: !f.userExists, version: f.version });
+  const unit = renderUnit(f.template, { command: f.command, user: f.user, createdUser: !f.userExists || f.createdBefore === true, version: f.version });
   if (f.haveAnalyzer) steps.push({ kind: 'verify', unit, why: 'check the unit before installing it' });
   steps.push({ kind: 'write', path: f.unitPath, text: unit, why: 'install the unit' });
   steps.push({ kind: 'run', argv: ['systemctl', 'daemon-reload'], why: 'make systemd read it' });

@@ -91,6 +91,11 @@ describe('installPlan', () => {
     expect(unitCreatedUser((steps[0] as { text: string }).text, 'zeroshare')).toBe(false);
   });
 
+  it('a reinstall keeps the record of a user that the first install created', () => {
+    const steps = installPlan(facts({ userExists: true, createdBefore: true }));
+    expect(unitCreatedUser((steps.find((s) => s.kind === 'write') as { text: string }).text, 'zeroshare')).toBe(true);
+  });
+
   it('without systemd: the user, then the crontab line to add', () => {
     const steps = installPlan(facts({ init: 'cron' }));
     expect(steps.map((s) => s.kind)).toEqual(['run', 'tell']);

@@ -4,8 +4,9 @@
 // the crontab line instead. --dry-run prints the plan and changes nothing.
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_SERVICE_USER, describeStep, type InitSystem, installPlan, renderUnit, ServiceUnitError, type Step, UNIT_NAME, uninstallPlan } from '../../core/service-unit.js';
+import { DEFAULT_SERVICE_USER, describeStep, type InitSystem, installPlan, renderUnit, ServiceUnitError, type Step, UNIT_NAME, uninstallPlan, unitCreatedUser } from '../../core/service-unit.js';
 import { carryOut, detectInit, onPath, readIfExists, runningCli, unitTemplate, unreadableByOthers, userExists } from '../../io/service-system.js';
+import { VERSION } from '../../io/version.js';
 import { UserError } from '../cli-errors.js';
 
 interface ServiceOptions {
@@ -80,7 +81,8 @@ export function registerService(program: Command): void {
         const { command, problem } = serviceCommand(serveArgs);
         const unitPath = join(opts.unitDir, UNIT_NAME);
         const exists = userExists(opts.user);
-        const steps = installPlan({ init, user: opts.user, userExists: exists, haveAnalyzer: onPath('systemd-analyze'), unitPath, command, template: unitTemplate(), version: program.version() ?? '' });
+        const previous = readIfExists(unitPath);
+        const steps = installPlan({ init, user: opts.user, userExists: exists, createdBefore: previous !== undefined && unitCreatedUser(previous, opts.user), haveAnalyzer: onPath('systemd-analyze'), unitPath, command, template: unitTemplate(), version: VERSION });
         if (opts.dryRun) {
           process.stdout.write(`init: ${init} (${how})\nuser: ${opts.user} (${exists ? 'exists' : 'will be created'})\ncommand: ${command.join(' ')}\n`);
           if (problem) process.stdout.write(`problem: ${problem}\n`);
@@ -116,7 +118,7 @@ export function registerService(program: Command): void {
     .option('--user <name>', 'the system user the peer runs as', DEFAULT_SERVICE_USER)
     .action(
       wrap((serveArgs: string[], opts: { user: string }) => {
-        const unit = renderUnit(unitTemplate(), { command: serviceCommand(serveArgs).command, user: opts.user, createdUser: false, version: program.version() ?? '' });
+        const unit = renderUnit(unitTemplate(), { command: serviceCommand(serveArgs).command, user: opts.user, createdUser: false, version: VERSION });
         process.stdout.write(unit.endsWith('\n') ? unit : `${unit}\n`);
       }),
     );
