@@ -40,7 +40,7 @@ if (!values['skip-build']) {
   rmSync(join(root, 'dist'), { recursive: true, force: true });
   run('npm', ['run', 'build'], { stdio: 'inherit' });
 }
-const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', out]));
+const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--offline', '--pack-destination', out]));
 const archive = join(out, packed[0].filename);
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 

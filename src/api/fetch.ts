@@ -10,14 +10,16 @@
 import { bestDigest, formatDigest, type Digest } from '../core/digest.js';
 import { selectionsDigests } from '../core/selections.js';
 import type { TransferOutput, TransferSnapshot } from '../machines/transfer.machine.js';
-import type { Peer } from '../machines/types.js';
+import { DEFAULT_PORT } from '../core/protocol.js';
+import { type Peer, peerKey } from '../machines/types.js';
 import { defaultStores, lookupAny, lookupDigest } from '../io/stores.js';
-import { openDiscovery, type Discovery, type DiscoveryOptions } from '../io/udp-discovery.js';
+import { openDiscovery, type Discovery, type DiscoveryOptions, type FoundVia } from '../io/udp-discovery.js';
 import { swarmTiming, transferTiming, type TimingOptions } from './client-timing.js';
+import { FetchReporter } from './fetch-reporter.js';
 import { Responders } from './responders.js';
 
 export type FetchEvent =
-  | { type: 'reply'; digest: string; peer: Peer }
+  | { type: 'reply'; digest: string; peer: Peer; via?: FoundVia }
   | { type: 'connecting'; digest: string; peer: Peer }
   | { type: 'progress'; digest: string; peer: Peer; bytes: number; expected?: number }
   | { type: 'peer-failed'; digest: string; peer: Peer; reason: string }
@@ -42,6 +44,10 @@ export interface FetchOptions extends TimingOptions, DiscoveryOptions {
   /** Transfers at once (default 8). */
   concurrency?: number;
   onEvent?: (e: FetchEvent) => void;
+  /** Report each fetch's record to the local peer on this port (for `0share why`; best effort). */
+  reportTo?: number;
+  /** Names for the digests in those records (e.g. interface URIs), by formatted digest. */
+  names?: ReadonlyMap<string, string>;
   /** Called with the bytes received so far for each transfer (also delivered as 'progress' events). */
   onProgress?: (digest: string, bytes: number) => void;
   signal?: AbortSignal;
@@ -103,21 +109,33 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
   const unique = [...new Map(digests.map((d) => [formatDigest(d), d])).values()];
   if (unique.length === 0) return [];
   const stores = opts.stores?.length ? opts.stores : defaultStores(opts.env);
+  const reporter = opts.reportTo ? new FetchReporter({ port: opts.reportTo, names: opts.names }) : undefined;
+  const onEvent = opts.onEvent;
+  if (reporter) opts = { ...opts, onEvent: (e) => (onEvent?.(e), reporter.onEvent(e)) };
   const discovery = await openDiscovery(opts);
-  const responders = new Responders(discovery, (digest, peer) => opts.onEvent?.({ type: 'reply', digest, peer }));
+  const responders = new Responders(discovery, (digest, peer, via) => opts.onEvent?.({ type: 'reply', digest, peer, via }));
   try {
     // The first query, for what no store holds, before loading the transfer code.
     const toAsk = opts.signal?.aborted ? [] : await missingFrom(stores, unique);
     const askedAt = performance.now();
     const firstQuery = toAsk.length ? discovery.send(toAsk) : Promise.resolve();
     firstQuery.catch(() => undefined); // each machine sees a send error through its own first send
+    reporter?.asked(toAsk.map(formatDigest), askedTargets(discovery, opts));
     const results = await transfer(unique, { opts, stores, discovery, responders, firstQuery, askedAt, unsent: new Map(toAsk.map((d) => [formatDigest(d), d])) });
     const unanswered = responders.unanswered(discovery.hosts);
     return unanswered.length ? results.map((r) => (r.failure === 'no-reply' ? { ...r, unanswered } : r)) : results;
   } finally {
     responders.close();
     discovery.close();
+    await reporter?.flush();
   }
+}
+
+/** Where the query went, as `0share why` shows it. */
+function askedTargets(discovery: Discovery, opts: FetchOptions): string[] {
+  if (discovery.hosts) return discovery.hosts.map(peerKey);
+  const port = opts.port ?? DEFAULT_PORT;
+  return opts.broadcast?.length ? opts.broadcast.map((b) => `${b}:${port} (broadcast)`) : [`the local network (each usable interface by broadcast or multicast, static peers, DNS-SD), port ${port}`];
 }
 
 interface Session {
@@ -231,7 +249,8 @@ export async function fetchSelections(xml: string, opts: FetchOptions = {}): Pro
     }),
   );
   const missing = plan.flatMap((p) => (p.best ? [p.best] : []));
-  const fetched = await fetch(missing, { ...opts, stores });
+  const names = new Map(plan.flatMap((p) => (p.best ? [[formatDigest(p.best), p.sel.interface] as const] : [])));
+  const fetched = await fetch(missing, { ...opts, stores, names });
   const byDigest = new Map(fetched.map((r) => [formatDigest(r.digest), r]));
   return plan.map(({ sel, cached, best }) => {
     const base = { interface: sel.interface, version: sel.version };

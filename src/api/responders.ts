@@ -3,7 +3,7 @@
 // listened (fetch's machines start after the first query, some queued behind others).
 import { formatDigest } from '../core/digest.js';
 import { peerKey, type Peer } from '../machines/types.js';
-import type { Discovery } from '../io/udp-discovery.js';
+import type { Discovery, FoundVia } from '../io/udp-discovery.js';
 
 export class Responders {
   private readonly heard = new Map<string, Peer[]>();
@@ -12,13 +12,13 @@ export class Responders {
   private readonly anyReply = new Set<string>();
   private readonly sub: { unsubscribe(): void };
 
-  /** Records `discovery`'s replies from now until `close()`; `onNew` hears each new (digest, peer) pair. */
-  constructor(discovery: Discovery, onNew?: (digest: string, peer: Peer) => void) {
+  /** Records `discovery`'s replies from now until `close()`; `onNew` hears each new (digest, peer) pair, and how the peer was found. */
+  constructor(discovery: Discovery, onNew?: (digest: string, peer: Peer, via: FoundVia) => void) {
     this.sub = discovery.replies.subscribe((r) => {
       this.anyReply.add(peerKey(r.peer));
       for (const d of r.digests) {
         const key = formatDigest(d);
-        if (this.add(key, r.peer)) onNew?.(key, r.peer);
+        if (this.add(key, r.peer)) onNew?.(key, r.peer, r.via);
       }
     });
   }

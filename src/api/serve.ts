@@ -1,6 +1,7 @@
 // The peer as a library call: `serve(opts)` answers UDP queries and serves implementations over
 // HTTP on the same port number, read-only from the given stores, until `close()`; its status
-// page (`/`) and `/stats` show what it serves and is serving. Listening on
+// page (`/`) and `/stats` show what it serves and is serving, and it keeps the fetch records that
+// processes on this machine report (`/local/fetches`, for `0share why`). Listening on
 // every address (the default), it also answers over IPv6 (unicast and the ff02::95c3 group),
 // advertises itself over DNS-SD, and follows interfaces that come and go (polled every few
 // seconds): it joins the group and the mDNS group on new ones and leaves those gone.
@@ -15,10 +16,13 @@ import { watchInterfaces } from '../io/interfaces.js';
 import { listenIpv6 } from '../io/ipv6-listener.js';
 import { type Logger, silentLogger } from '../io/logger.js';
 import { startMdnsAdvertiser } from '../io/mdns-advertiser.js';
+import { LocalFetches } from '../io/local-fetches.js';
+import type { RenderPage } from '../io/page-response.js';
 import { PeerStats } from '../io/peer-stats.js';
 import { defaultStores, listImplementations } from '../io/stores.js';
 import { startUdpResponder, type UdpStats } from '../io/udp-responder.js';
 import { VERSION } from '../io/version.js';
+import { keepRecord, recordOf } from './local-records.js';
 import { statusPage, type StatusSources } from './status.js';
 
 export interface ServeOptions {
@@ -70,8 +74,18 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   if (maxUploadRate !== undefined && !(maxUploadRate > 0)) throw new RangeError(`maxUploadRate must be positive, not ${maxUploadRate}`);
   const port = opts.port ?? DEFAULT_PORT;
   const stats = new PeerStats();
-  const sources: StatusSources = { stats, stores, limits: { maxUploads, maxUploadRate } };
-  const page = (kind: 'status' | 'stats') => statusPage(sources, kind);
+  const fetches = new LocalFetches();
+  const sources: StatusSources = {
+    stats,
+    stores,
+    limits: { maxUploads, maxUploadRate },
+    fetches: () => ({ inProgress: fetches.inProgress(Date.now()), bytesReceived: fetches.bytesReceived }),
+  };
+  const page: RenderPage = async (route, body) => {
+    if (route.kind === 'local-report') return keepRecord(fetches, body ?? '');
+    if (route.kind === 'local-fetch') return recordOf(fetches, route.digest);
+    return statusPage(sources, route.kind);
+  };
   const start = async () => {
     const http = await startHttpServer({ port, bind, stores, isAllowed, maxUploads, maxUploadRate, logger: log, stallTimeout: opts.stallTimeout, stats, page });
     try {

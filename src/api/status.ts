@@ -1,7 +1,7 @@
 // The peer's pages about itself: gathers a StatusSnapshot from the PeerStats, the stores and the
 // limits, and renders it as the status page (`/`) or the `/stats` JSON (src/core/status-page.ts).
 import { type StatusSnapshot, renderStatusPage, STATUS_PAGE_HEADERS, statsDocument, type FetchView } from '../core/status-page.js';
-import type { Page } from '../io/http-server.js';
+import type { Page } from '../io/page-response.js';
 import type { PeerStats } from '../io/peer-stats.js';
 import { listImplementations } from '../io/stores.js';
 import { VERSION } from '../io/version.js';

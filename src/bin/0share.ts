@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The 0share command line: the peer (default), fetch/query clients, store tools and the
-// stock-0install wrappers. Each subcommand lives in ./commands/.
+// The 0share command line: the peer (default), fetch/query clients, store tools, the
+// stock-0install wrappers and the service installer. Each subcommand lives in ./commands/.
 import { Command } from 'commander';
 import { VERSION } from '../io/version.js';
 import { normalizeArgv, unknownCommand } from './argv.js';
@@ -19,6 +19,8 @@ const COMMANDS: Record<string, () => Promise<Registrar>> = {
   list: async () => (await import('./commands/list.js')).registerList,
   verify: async () => (await import('./commands/verify.js')).registerVerify,
   run: async () => (await import('./commands/run.js')).registerRun,
+  why: async () => (await import('./commands/why.js')).registerWhy,
+  service: async () => (await import('./commands/service.js')).registerService,
 };
 
 const program = new Command('0share')

@@ -1,7 +1,7 @@
 // Maps the 2008 command line onto subcommands: `0share -f DIGEST [-f DIGEST…] [-H HOST]` is
 // `0share fetch DIGEST…`; `0share` alone (or with only serve's options) is `0share serve`.
 // A word where the subcommand goes that names none is an error, not an argument of serve.
-const SUBCOMMANDS = new Set(['serve', 'fetch', 'query', 'manifest', 'list', 'verify', 'run', 'download', 'help']);
+const SUBCOMMANDS = new Set(['serve', 'fetch', 'query', 'manifest', 'list', 'verify', 'run', 'download', 'peers', 'why', 'service', 'help']);
 
 /** The program's own options, which may come before the subcommand. */
 const GLOBAL_OPTIONS = new Set(['--debug']);

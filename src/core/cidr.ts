@@ -143,3 +143,9 @@ export function allowList(ranges: readonly Cidr[]): (address: string) => boolean
     return addr !== undefined && ranges.some((r) => cidrContains(r, addr));
   };
 }
+
+/** A loopback source: 127.0.0.0/8, ::1, or 127.x as an IPv4-mapped IPv6 address. */
+export function isLoopback(address: string): boolean {
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4) || address === '::1';
+}

@@ -5,31 +5,38 @@
 //   /implementation/<digest>/files      (POST) pieces of its files, listed in the body (swarm mode)
 //   /                                   the status page (HTML)
 //   /stats                              the same facts as JSON
-import { type Digest, parseDigestLoose } from './digest.js';
+//   POST /local/fetches                 a fetch record from a process on this machine (loopback only)
+//   /local/fetches/<digest>             the latest fetch record of a digest (loopback only)
+import { type Digest, formatDigest, parseDigestLoose } from './digest.js';
 
-/** The methods of the tree and manifest routes (the 2008 ones); `files` takes POST only. */
 export const ALLOWED_METHODS = ['GET', 'HEAD'] as const;
 
+/** A route that serves an implementation from the stores. */
 export type RouteKind = 'tree' | 'manifest' | 'files';
 
-/** A route that serves an implementation from the stores. */
 export type ImplementationRoute = { ok: true; kind: RouteKind; digest: Digest; plainTar: boolean };
-/** A route that describes the peer itself. */
-export type PageRoute = { ok: true; kind: 'status' | 'stats' };
+/** A route that describes the peer itself, or (`local-*`) talks with processes on its machine. */
+export type PageRoute = { ok: true; kind: 'status' | 'stats' | 'local-report' } | { ok: true; kind: 'local-fetch'; digest: string };
 
 export type RequestTarget = ImplementationRoute | PageRoute | { ok: false; status: 400 | 404; reason: string };
 
-const PAGES: Record<string, PageRoute['kind']> = { '/': 'status', '/stats': 'stats' };
+const PAGES: Record<string, 'status' | 'stats' | 'local-report'> = { '/': 'status', '/stats': 'stats', '/local/fetches': 'local-report' };
+const LOCAL_FETCH = '/local/fetches/';
+
+/** The methods a route takes: POST for a local report and for pieces (their requests have a body), GET and HEAD for the rest. */
+export function methodsOf(route: RequestTarget): readonly string[] {
+  return route.ok && (route.kind === 'local-report' || route.kind === 'files') ? ['POST'] : ALLOWED_METHODS;
+}
+
+/** Routes only processes on the peer's machine may use. */
+export function isLocalRoute(route: RequestTarget): boolean {
+  return route.ok && (route.kind === 'local-report' || route.kind === 'local-fetch');
+}
 
 const PREFIX = '/implementation/';
 
 export function isAllowedMethod(method: string): boolean {
   return (ALLOWED_METHODS as readonly string[]).includes(method);
-}
-
-/** The methods each route answers: POST only for `files` (its request has a body), GET and HEAD for the others. */
-export function methodFits(method: string, kind: RouteKind | PageRoute['kind']): boolean {
-  return kind === 'files' ? method === 'POST' : method === 'GET' || method === 'HEAD';
 }
 
 export function parseRequestTarget(raw: string): RequestTarget {
@@ -38,6 +45,13 @@ export function parseRequestTarget(raw: string): RequestTarget {
   const query = q >= 0 ? raw.slice(q + 1) : undefined;
   const page = Object.hasOwn(PAGES, path) ? PAGES[path] : undefined;
   if (page) return query === undefined ? { ok: true, kind: page } : { ok: false, status: 400, reason: 'unsupported query string' };
+  if (path.startsWith(LOCAL_FETCH) && query === undefined) {
+    try {
+      return { ok: true, kind: 'local-fetch', digest: formatDigest(parseDigestLoose(path.slice(LOCAL_FETCH.length))) };
+    } catch {
+      return { ok: false, status: 400, reason: 'not a digest (sha256new_…, sha256=…, sha1new=… or sha1=…)' };
+    }
+  }
   if (!path.startsWith(PREFIX)) return { ok: false, status: 404, reason: 'no such route' };
   const [name = '', ...rest] = path.slice(PREFIX.length).split('/');
   let digest: Digest;

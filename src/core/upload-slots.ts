@@ -7,6 +7,9 @@
 // back: a source above its share keeps what it holds and gets no more until it is below it.
 // Pure logic: the caller passes the time.
 
+/** Sources remembered as waiting at most. */
+const MAX_WAITING = 4096;
+
 export type Admission = { ok: true } | { ok: false; reason: 'full' | 'share' };
 
 export interface UploadSlotsOptions {
@@ -41,7 +44,10 @@ export class UploadSlots {
   admit(source: string, now: number): Admission {
     const mine = this.held.get(source) ?? 0;
     if (this.total >= this.opts.maxUploads) {
+      // Latest refusal last; the table is bounded, the longest-waiting forgotten first.
+      this.waiting.delete(source);
       this.waiting.set(source, now);
+      if (this.waiting.size > MAX_WAITING) this.waiting.delete(this.waiting.keys().next().value!);
       return { ok: false, reason: 'full' };
     }
     if (mine >= this.share(source, now)) return { ok: false, reason: 'share' };

@@ -14,13 +14,12 @@ import { constants as zlib, createGzip } from 'node:zlib';
 import { createActor } from 'xstate';
 import { ByteRate } from '../core/byte-rate.js';
 import { formatDigest } from '../core/digest.js';
-import { ALLOWED_METHODS } from '../core/http-route.js';
+import { methodsOf, parseRequestTarget } from '../core/http-route.js';
 import { showNetworkToken } from '../core/quote.js';
 import { UploadSlots } from '../core/upload-slots.js';
 import {
   type BodyEvents,
   type BodyRequest,
-  type PageRequest,
   type ServerSessionOutput,
   type ServerSessionPorts,
   serverSessionMachine,
@@ -30,6 +29,7 @@ import { ConnectionQueue } from './connection-queue.js';
 import type { Logger } from './logger.js';
 import { ResponseSink, type Throttle } from './response-sink.js';
 import { decodePieceList, MAX_PIECE_LIST, PieceListError } from '../core/piece-list.js';
+import { answerPage, type RenderPage } from './page-response.js';
 import type { PeerStats } from './peer-stats.js';
 import { openManifest, resolveServed } from './served-implementation.js';
 import { checkPieces, openablePieces, PieceRefusal, streamPieces } from './served-pieces.js';
@@ -51,13 +51,8 @@ export interface HttpServerOptions {
   maxConnectionsPerSource?: number;
   /** Where uploads and requests are counted. */
   stats: PeerStats;
-  /** Renders a page about the peer: its headers and body. */
-  page: (kind: PageRequest['kind']) => Promise<Page>;
-}
-
-export interface Page {
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
+  /** Renders a page route: the peer's pages, and the local fetch records. */
+  page: RenderPage;
 }
 
 export interface HttpServer {
@@ -74,7 +69,7 @@ const REASONS: Record<number, string> = {
   400: 'Bad request: the digest must be sha256new_…, sha256=…, sha1new=… or sha1=… (a store directory name), and the only query is ?format=tar',
   403: 'Forbidden: this peer does not serve your address (see its --allow)',
   404: 'Not found: this peer serves only /implementation/<digest>, /implementation/<digest>/manifest and /implementation/<digest>/files of what it has, its status page / and /stats',
-  405: 'Method not allowed: only GET and HEAD (POST for /implementation/<digest>/files)',
+  405: 'Method not allowed: only GET and HEAD (POST for /implementation/<digest>/files and /local/fetches)',
   500: 'Internal error: the peer could not read its stores',
   503: 'Busy: too many uploads in progress, or your address has its fair share of them while others wait; try another peer or again shortly',
 };
@@ -164,20 +159,6 @@ function sendBody(msg: IncomingMessage, res: ServerResponse, req: BodyRequest, e
   );
 }
 
-/** Writes a page with its Content-Length (and no body for HEAD); returns the body bytes sent. */
-async function sendPage(res: ServerResponse, req: PageRequest, render: HttpServerOptions['page']): Promise<number> {
-  const page = await render(req.kind);
-  const body = Buffer.from(page.body);
-  res.writeHead(200, { ...page.headers, 'Content-Length': body.length });
-  if (req.head) {
-    res.end();
-    return 0;
-  }
-  res.end(body);
-  await once(res, 'finish');
-  return body.length;
-}
-
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   const log = opts.logger;
   const stallTimeout = opts.stallTimeout ?? 30_000;
@@ -235,7 +216,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         };
         sendBody(req, res, body, counted, throttle);
       },
-      sendPage: (page) => sendPage(res, page, opts.page),
+      sendPage: (page) => answerPage(req, res, page, opts.page),
     };
     const actor = createActor(serverSessionMachine, {
       input: { method, target, peer, wantsPlainTar: req.headers['x-0share-encoding'] === 'tar', stallTimeout, ports },
@@ -243,7 +224,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const finish = (out: ServerSessionOutput) => {
       if (out.outcome === 'rejected' && !res.headersSent && !res.destroyed) {
         const headers: Record<string, string | number> = { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' };
-        if (out.status === 405) headers.Allow = isPieces(target) ? 'POST' : ALLOWED_METHODS.join(', ');
+        if (out.status === 405) headers.Allow = methodsOf(parseRequestTarget(target)).join(', ');
         if (out.status === 503) headers['Retry-After'] = RETRY_AFTER_SECONDS;
         res.writeHead(out.status, headers);
         // A refused piece list says what was wrong with it; other rejections have a fixed text.
@@ -257,7 +238,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const note = out.outcome === 'done' ? undefined : out.outcome === 'rejected' ? out.reason : `${out.outcome}: ${out.reason ?? ''}`;
       const view = { at: Date.now(), method: method.slice(0, 16), target: target.slice(0, 200), status: out.status, bytes: out.bytes, ms, peer: peerText, note };
       // The status page's own refreshes would push everything else out of the recent list.
-      opts.stats.request(view, !(out.outcome === 'done' && (target === '/' || target === '/stats')));
+      opts.stats.request(view, !(out.outcome === 'done' && (target === '/' || target === '/stats' || target.startsWith('/local/'))));
       const line = `${method} ${shownTarget} ${out.status} ${out.bytes} bytes ${ms} ms from ${peerText}`;
       if (out.outcome === 'done') log.info(line);
       else log.info(`${line} (${out.outcome}: ${out.reason ?? ''})`);

@@ -1,15 +1,17 @@
 // One HTTP request to the peer, as a state machine: check the source against --allow, check the
-// method and route, then either write a page about the peer (`/`, `/stats`) or find the
+// method and route, then either answer a page route (`/`, `/stats`, and from loopback only the
+// local fetch records, `/local/fetches`) or find the
 // implementation in the stores, take an upload slot (refused when all are taken, or when this
 // source already holds its fair share while others wait), stream the body with a stall timer that
 // each PROGRESS resets, and end as done, rejected (with the status to send) or aborted (client
 // gone, stalled, read error). The I/O lives in the ports (src/io).
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import type { Digest } from '../core/digest.js';
+import { isLoopback } from '../core/cidr.js';
 import {
   type ImplementationRoute,
-  isAllowedMethod,
-  methodFits,
+  isLocalRoute,
+  methodsOf,
   type PageRoute,
   parseRequestTarget,
   type RequestTarget,
@@ -58,14 +60,24 @@ export interface ServerSessionPorts {
   readonly acquireUpload: (peer: string) => (() => void) | 'full' | 'share';
   /** Writes the 200 response for the request; reports through `events`. */
   readonly sendBody: (req: BodyRequest, events: BodyEvents) => void;
-  /** Writes a page about the peer (status page, stats); resolves with the body bytes sent. */
-  readonly sendPage: (req: PageRequest) => Promise<number>;
+  /**
+   * Answers a page route (status page, stats, the local fetch records) and writes the whole
+   * response, refusals included; resolves with the status and body bytes sent.
+   */
+  readonly sendPage: (req: PageRequest) => Promise<PageResult>;
 }
 
 export interface PageRequest {
-  readonly kind: PageRoute['kind'];
+  readonly route: PageRoute;
   /** HEAD: send the headers only. */
   readonly head: boolean;
+}
+
+export interface PageResult {
+  readonly status: number;
+  readonly bytes: number;
+  /** Why it was refused (status 400 and up). */
+  readonly reason?: string;
 }
 
 export interface ServerSessionInput {
@@ -129,7 +141,7 @@ export const serverSessionMachine = setup({
     resolve: fromPromise<ServedImplementation | undefined, { ports: ServerSessionPorts; digest: Digest; kind: RouteKind }>(
       ({ input }) => input.ports.resolve(input.digest, input.kind),
     ),
-    page: fromPromise<number, { ports: ServerSessionPorts; req: PageRequest }>(({ input }) => input.ports.sendPage(input.req)),
+    page: fromPromise<PageResult, { ports: ServerSessionPorts; req: PageRequest }>(({ input }) => input.ports.sendPage(input.req)),
     uploadSlot: fromCallback<ServerSessionEvent, ServerSessionInput>(({ input, sendBack }) => {
       const slot = input.ports.acquireUpload(input.peer);
       sendBack(typeof slot === 'function' ? { type: 'GRANTED' } : { type: 'BUSY', why: slot });
@@ -154,10 +166,10 @@ export const serverSessionMachine = setup({
     }),
   },
   guards: {
-    methodNotAllowed: ({ context }) =>
-      context.route.ok ? !methodFits(context.input.method, context.route.kind) : !isAllowedMethod(context.input.method),
+    localFromOutside: ({ context }) => isLocalRoute(context.route) && !isLoopback(context.input.peer),
+    methodNotAllowed: ({ context }) => !methodsOf(context.route).includes(context.input.method),
     badTarget: ({ context }) => !context.route.ok,
-    isPage: ({ context }) => context.route.ok && (context.route.kind === 'status' || context.route.kind === 'stats'),
+    isPage: ({ context }) => context.route.ok && context.route.kind !== 'tree' && context.route.kind !== 'manifest' && context.route.kind !== 'files',
   },
   delays: {
     stall: ({ context }) => context.input.stallTimeout,
@@ -176,7 +188,8 @@ export const serverSessionMachine = setup({
         src: 'checkAccess',
         input: ({ context }) => context.input,
         onDone: [
-          { guard: ({ event }) => event.output, target: 'routing' },
+          // The local routes answer this machine's processes whatever --allow says.
+          { guard: ({ event, context }) => event.output || (isLocalRoute(context.route) && isLoopback(context.input.peer)), target: 'routing' },
           { target: 'rejected', actions: assign({ status: 403, reason: 'source not allowed (--allow)' }) },
         ],
         onError: { target: 'rejected', actions: assign({ status: 500, reason: 'access check failed' }) },
@@ -184,6 +197,7 @@ export const serverSessionMachine = setup({
     },
     routing: {
       always: [
+        { guard: 'localFromOutside', target: 'rejected', actions: assign({ status: 403, reason: 'local routes answer only this machine (loopback)' }) },
         { guard: 'methodNotAllowed', target: 'rejected', actions: assign({ status: 405, reason: 'method not allowed' }) },
         {
           guard: 'badTarget',
@@ -198,8 +212,11 @@ export const serverSessionMachine = setup({
       invoke: {
         id: 'page',
         src: 'page',
-        input: ({ context }) => ({ ports: context.input.ports, req: { kind: pageOf(context).kind, head: context.input.method === 'HEAD' } }),
-        onDone: { target: 'done', actions: assign({ status: 200, bytes: ({ event }) => event.output }) },
+        input: ({ context }) => ({ ports: context.input.ports, req: { route: pageOf(context), head: context.input.method === 'HEAD' } }),
+        onDone: [
+          { guard: ({ event }) => event.output.status < 400, target: 'done', actions: assign({ status: ({ event }) => event.output.status, bytes: ({ event }) => event.output.bytes }) },
+          { target: 'rejected', actions: assign({ status: ({ event }) => event.output.status, reason: ({ event }) => event.output.reason }) },
+        ],
         onError: {
           target: 'aborted',
           actions: assign({ reason: ({ event }) => `page failed: ${event.error instanceof Error ? event.error.message : String(event.error)}` }),

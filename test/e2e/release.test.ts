@@ -2,9 +2,9 @@
 // (the `npm pack` tarball and the release feed); then, with the real 0install in XDG sandboxes:
 // `0install run` of the release feed downloads the archive (a relative href: no network), the
 // implementation passes `0install store verify`; a second machine gets 0share itself from a
-// loopback peer (with `0share fetch`, or a plain HTTP GET + `0install store add`) and runs it
-// offline; the checkout's own feed runs and `0install add` makes a `0share` command. And the
-// tarball installs with `npm install -g` into a temp prefix, offline, with a working `0share`.
+// loopback peer (`0install run ./0share.xml fetch DIGEST`, `0share download FEED`, or a plain
+// HTTP GET + `0install store add`) and runs it offline; the checkout's own feed runs and
+// `0install add` makes a `0share` command. And the tarball installs with `npm install -g` into a temp prefix, offline, with a working `0share`.
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -93,8 +93,10 @@ describe.runIf(have0install && haveNodePackage)('the release feed with the real 
     try {
       const port = await listening(peer);
       const second = sandbox();
-      const fetched = spawnSync(process.execPath, [join(ROOT, 'dist', 'bin', '0share.js'), 'fetch', release.digest, '-H', `127.0.0.1:${port}`], { env: second.env, encoding: 'utf8', timeout: 120_000 });
+      // 0share started the 0install way: the checkout's feed (`0install run ./0share.xml fetch …`).
+      const fetched = ziResult(second, ['run', join(ROOT, '0share.xml'), 'fetch', release.digest, '-H', `127.0.0.1:${port}`]);
       expect(fetched.status, fetched.stderr).toBe(0);
+      expect(stored(second, release.digest)).toBeDefined();
       const r = ziResult(second, ['run', '--offline', feedOnly(second), '--version']);
       expect(r.stdout, r.stderr).toBe(`${VERSION}\n`);
 

@@ -126,6 +126,28 @@ describe.skipIf(!HAVE_CHROMIUM)('status page in headless Chromium', () => {
     }
   });
 
+  it('shows a local fetch in progress; a name holding <script> reported for it is shown as text', async () => {
+    const record = { id: 'f1', digest, name: `http://example.com/${EVIL}.xml`, startedAt: Date.now(), updatedAt: Date.now(), state: 'transferring', asked: ['10.0.0.255:38339 (broadcast)'], answered: [], attempts: [{ peer: `10.0.0.7:38339`, outcome: 'transferring', bytes: 1024 * 1024, expected: 4 * 1024 * 1024 }], bytes: 1024 * 1024 };
+    const posted = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: HOST, port: peer.address.port, method: 'POST', path: '/local/fetches', headers: { 'Content-Type': 'application/json' }, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(record));
+    });
+    expect(posted).toBe(204);
+    const page = await browser.newPage();
+    await page.goto(`http://${HOST}:${peer.address.port}/`);
+    const row = page.locator('tr.fetch', { hasText: digest });
+    expect(await row.innerText()).toContain(`http://example.com/${EVIL}.xml`);
+    expect(await row.innerText()).toMatch(/transferring\s+10\.0\.0\.7:38339\s+1\.0 MiB of 4\.0 MiB \(25%\)/);
+    expect(await page.locator('script').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as { pwned?: number }).pwned)).toBeUndefined();
+    await page.screenshot({ path: join(ARTIFACTS, 'status-fetch.png'), fullPage: true });
+    await page.close();
+  });
+
   it('/stats is the same as JSON, with version, implementation count and uptime', async () => {
     const r = await get(peer.address.port, '/stats');
     expect(r.status).toBe(200);

@@ -12,6 +12,7 @@ import {
   type ServerSessionPorts,
   serverSessionMachine,
 } from '../../src/machines/server-session.machine.js';
+import { methodsOf, parseRequestTarget } from '../../src/core/http-route.js';
 
 const STALL = 30_000;
 const DIGEST = `sha1new=${'ab'.repeat(20)}`;
@@ -27,7 +28,8 @@ const EVENTS: AnyEvent[] = [
   { type: 'xstate.done.actor.resolve', output: FOUND },
   { type: 'xstate.done.actor.resolve', output: undefined },
   { type: 'xstate.error.actor.resolve', error: new Error('EACCES: permission denied') },
-  { type: 'xstate.done.actor.page', output: 1234 },
+  { type: 'xstate.done.actor.page', output: { status: 200, bytes: 1234 } },
+  { type: 'xstate.done.actor.page', output: { status: 413, bytes: 0, reason: 'too large' } },
   { type: 'xstate.error.actor.page', error: new Error('ENOENT: store vanished') },
   { type: 'GRANTED' },
   { type: 'BUSY', why: 'full' },
@@ -39,7 +41,7 @@ const EVENTS: AnyEvent[] = [
   { type: AFTER_STALL },
 ];
 
-const REQUESTS: Array<[string, Pick<ServerSessionInput, 'method' | 'target' | 'wantsPlainTar'>]> = [
+const REQUESTS: Array<[string, Pick<ServerSessionInput, 'method' | 'target' | 'wantsPlainTar'> & { peer?: string }]> = [
   ['GET tree', { method: 'GET', target: `/implementation/${DIGEST}`, wantsPlainTar: false }],
   ['GET plain tar', { method: 'GET', target: `/implementation/${DIGEST}?format=tar`, wantsPlainTar: false }],
   ['HEAD tree', { method: 'HEAD', target: `/implementation/${DIGEST}`, wantsPlainTar: true }],
@@ -50,6 +52,10 @@ const REQUESTS: Array<[string, Pick<ServerSessionInput, 'method' | 'target' | 'w
   ['GET status page', { method: 'GET', target: '/', wantsPlainTar: false }],
   ['HEAD stats', { method: 'HEAD', target: '/stats', wantsPlainTar: false }],
   ['POST status page', { method: 'POST', target: '/', wantsPlainTar: false }],
+  ['POST local report from loopback', { method: 'POST', target: '/local/fetches', wantsPlainTar: false, peer: '127.0.0.1' }],
+  ['GET local record from ::1', { method: 'GET', target: `/local/fetches/${DIGEST}`, wantsPlainTar: false, peer: '::1' }],
+  ['POST local report from the LAN', { method: 'POST', target: '/local/fetches', wantsPlainTar: false, peer: '10.0.0.2' }],
+  ['GET local report (wrong method)', { method: 'GET', target: '/local/fetches', wantsPlainTar: false, peer: '::ffff:127.0.0.1' }],
 ];
 
 /** Fake I/O scripted from one path: what the access check, store and slot answer. */
@@ -105,7 +111,7 @@ function serialize(s: Snapshot<unknown> & { value?: unknown; context?: { outcome
 for (const [name, req] of REQUESTS) {
   describe(`server session: ${name}`, () => {
     const fake = fakes([]);
-    const input: ServerSessionInput = { ...req, peer: '10.0.0.2', stallTimeout: STALL, ports: fake.ports };
+    const input: ServerSessionInput = { ...req, peer: req.peer ?? '10.0.0.2', stallTimeout: STALL, ports: fake.ports };
     const paths = getShortestPaths(serverSessionMachine, {
       input,
       events: EVENTS as never,
@@ -163,10 +169,16 @@ for (const [name, req] of REQUESTS) {
           // Leaving the streaming state aborts the sender (stop reading the store, drop the socket).
           expect(f.world.body.req.signal.aborted).toBe(!snap.matches({ uploading: 'streaming' }));
         }
-        const isPage = req.target === '/' || req.target === '/stats';
+        const isPage = req.target === '/' || req.target === '/stats' || req.target.startsWith('/local/fetches');
+        const local = req.target.startsWith('/local/');
+        const loopback = input.peer === '127.0.0.1' || input.peer === '::1' || input.peer === '::ffff:127.0.0.1';
+        const pageDone = events.find((e) => e.type === 'xstate.done.actor.page')?.output as { status: number; bytes: number; reason?: string } | undefined;
         if (f.world.page) {
           expect(isPage).toBe(true);
-          expect(f.world.page).toEqual({ kind: req.target === '/' ? 'status' : 'stats', head: req.method === 'HEAD' });
+          expect(f.world.page).toEqual({ route: parseRequestTarget(req.target), head: req.method === 'HEAD' });
+          // The local routes are answered only to this machine, and only by their own method.
+          if (local) expect(loopback).toBe(true);
+          expect(methodsOf(parseRequestTarget(req.target))).toContain(req.method);
         }
         // A page never takes an upload slot, nor reads the stores for an implementation.
         if (isPage) expect([f.world.acquired, f.world.body]).toEqual([0, undefined]);
@@ -175,12 +187,14 @@ for (const [name, req] of REQUESTS) {
         if (snap.status !== 'done') return;
         const out = snap.output!;
         expect(out.outcome).toBe(snap.value);
-        if (out.outcome === 'done') expect(out).toMatchObject({ status: 200, bytes: isPage ? 1234 : bodyBytes + 20 });
+        if (out.outcome === 'done') expect(out).toMatchObject(isPage ? { status: pageDone!.status, bytes: pageDone!.bytes } : { status: 200, bytes: bodyBytes + 20 });
         if (out.outcome === 'rejected') {
           const expected =
-            events.some((e) => e.type === 'xstate.done.actor.access' && e.output === false) ? 403
+            events.some((e) => e.type === 'xstate.done.actor.access' && e.output === false) && !(local && loopback) ? 403
             : events.some((e) => e.type.startsWith('xstate.error')) ? 500
-            : req.method === 'POST' ? 405
+            : local && !loopback ? 403
+            : !methodsOf(parseRequestTarget(req.target)).includes(req.method) ? 405
+            : pageDone ? pageDone.status
             : req.target === '/etc/passwd' ? 404
             : req.target.includes('%2F') ? 400
             : events.some((e) => e.type === 'BUSY') ? 503

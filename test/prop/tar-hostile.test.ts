@@ -86,7 +86,12 @@ function declaredFiles(entries: RawEntry[]): Set<string> {
     const paxPath = e.pax?.path !== undefined ? String(e.pax.path) : '';
     let n = paxPath !== '' ? paxPath : String(e.name).split('\0')[0]!;
     while (n.startsWith('./')) n = n.slice(2);
-    if (e.type === '0' || e.type === '7') out.add(n);
+    if (e.type === '0' || e.type === '7') {
+      out.add(n);
+      // an entry before it whose size field claims more data than it has makes the parser read
+      // this pax header as that entry's data, and the ustar header behind it as a file of its own
+      if (e.pax !== undefined) out.add(String(e.name));
+    }
   }
   return out;
 }

@@ -1,6 +1,6 @@
 // --allow ranges: parsing, the default allow list, IPv4-mapped IPv6 sources.
 import { describe, expect, it } from 'vitest';
-import { allowList, CidrError, DEFAULT_ALLOW, parseAddress, parseCidr } from '../../src/core/cidr.js';
+import { allowList, CidrError, DEFAULT_ALLOW, isLoopback, parseAddress, parseCidr } from '../../src/core/cidr.js';
 
 const hex = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString('hex') : undefined);
 
@@ -65,5 +65,12 @@ describe('allowList', () => {
     expect(only('10.0.0.1')).toBe(false);
     expect(allowList([parseCidr('0.0.0.0/0')])('2001:db8::1')).toBe(false);
     expect(allowList([parseCidr('::/0')])('8.8.8.8')).toBe(true);
+  });
+});
+
+describe('isLoopback', () => {
+  it('127/8, ::1 and IPv4-mapped 127/8 only', () => {
+    expect(['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1'].every(isLoopback)).toBe(true);
+    expect(['10.0.0.1', '::2', '0.0.0.0', '::ffff:10.0.0.1', '127.0.0.1.evil', 'fe80::1', ''].some(isLoopback)).toBe(false);
   });
 });

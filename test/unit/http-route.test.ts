@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatDigest } from '../../src/core/digest.js';
-import { isAllowedMethod, parseRequestTarget } from '../../src/core/http-route.js';
+import { isAllowedMethod, isLocalRoute, methodsOf, parseRequestTarget } from '../../src/core/http-route.js';
 
 const SHA1 = `sha1new=${'0123456789'.repeat(4)}`;
 const S256 = 'A'.repeat(52);
@@ -29,13 +29,22 @@ describe('parseRequestTarget', () => {
     expect(parseRequestTarget('/stats')).toEqual({ ok: true, kind: 'stats' });
     for (const t of ['/?refresh=1', '/stats?x', '/?']) expect(parseRequestTarget(t), t).toMatchObject({ ok: false, status: 400 });
   });
+  it('the local fetch routes: POST /local/fetches, GET /local/fetches/<digest> in its strict form', () => {
+    expect(parseRequestTarget('/local/fetches')).toEqual({ ok: true, kind: 'local-report' });
+    expect(parseRequestTarget(`/local/fetches/sha256new=${S256}`)).toEqual({ ok: true, kind: 'local-fetch', digest: `sha256new_${S256}` });
+    for (const t of ['/local/fetches/..', '/local/fetches/', `/local/fetches/${SHA1}/x`]) expect(parseRequestTarget(t), t).toMatchObject({ ok: false, status: 400 });
+    expect(methodsOf(parseRequestTarget('/local/fetches'))).toEqual(['POST']);
+    expect(methodsOf(parseRequestTarget(`/local/fetches/${SHA1}`))).toEqual(['GET', 'HEAD']);
+    expect(isLocalRoute(parseRequestTarget(`/local/fetches/${SHA1}`))).toBe(true);
+    expect(isLocalRoute(parseRequestTarget('/stats'))).toBe(false);
+  });
   it('anything accepted names exactly one digest in its canonical or sha256new= form', () => {
     const chars = fc.constantFrom(...'/.%2Fimplementation=sha1new_0123456789abcdefABC?'.split(''));
     fc.assert(fc.property(fc.oneof(fc.string({ unit: chars, maxLength: 80 }), fc.string({ maxLength: 80 }).map((s) => `/implementation/${s}`)), (t) => {
       const r = parseRequestTarget(t);
       if (!r.ok) return;
-      if (!('digest' in r)) {
-        expect(['/', '/stats']).toContain(t);
+      if (r.kind !== 'tree' && r.kind !== 'manifest') {
+        expect(t === '/' || t === '/stats' || t.startsWith('/local/fetches')).toBe(true);
         return;
       }
       const seg = t.slice('/implementation/'.length).split(/[/?]/)[0]!;

@@ -8,7 +8,13 @@ import { releaseFeed, ReleaseFeedError } from '../../src/core/release-feed.js';
 const NS = 'http://zero-install.sourceforge.net/2004/injector/interface';
 const B32 = '4OYMIQUY7QOBJGX36TEJS35ZEQT24QPEMSNZGTFESWMRW6CSXBKQ';
 const root = new URL('../../', import.meta.url);
-const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { version: string; engines: { node: string }; bin: Record<string, string> };
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+  version: string;
+  engines: { node: string };
+  bin: Record<string, string>;
+  dependencies: Record<string, string>;
+  bundleDependencies: string[];
+};
 const checkoutFeed = readFileSync(new URL('0share.xml', root), 'utf8');
 
 const archive = { version: '1.2.3', digest: { alg: 'sha256new' as const, value: B32 }, href: '0share-1.2.3.tgz', size: 4242, extract: 'package', released: '2026-12-03' };
@@ -53,6 +59,12 @@ describe('releaseFeed', () => {
     expect(() => releaseFeed(feed('<implementation id="." local-path="." version="1"/>'.repeat(2)), archive)).toThrow(ReleaseFeedError);
     expect(() => releaseFeed('<selections/>', archive)).toThrow(/root element must be <interface/);
     expect(() => releaseFeed('<interface', archive)).toThrow(/not well-formed/);
+  });
+});
+
+describe('package.json', () => {
+  it('bundles every runtime dependency (the tarball and the 0install archive carry them; 0install runs no npm)', () => {
+    expect([...pkg.bundleDependencies].sort()).toEqual(Object.keys(pkg.dependencies).sort());
   });
 });
 

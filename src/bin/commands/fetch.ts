@@ -171,6 +171,8 @@ export function registerFetch(program: Command): void {
       const fetchOpts: FetchOptions = {
         timeout: opts.timeout,
         port: opts.port,
+        // The peer of this machine (on the same port) keeps the record, for `0share why`.
+        reportTo: opts.port,
         hosts,
         broadcast: opts.broadcast,
         skipIfaces: opts.skipIface,

@@ -59,6 +59,8 @@ async function prefetch(
     const results = await fetchSelections(xml, {
       timeout: peers.timeout,
       port: peers.port,
+      // The peer of this machine (on the same port) keeps the record, for `0share why`.
+      reportTo: peers.port,
       hosts: cl.hosts,
       stores: [...defaultStores(), ...cl.withStores],
       // fetch writes debug lines only: below that level it gets no logger, so pino does not
