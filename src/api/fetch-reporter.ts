@@ -57,6 +57,9 @@ export class FetchReporter {
       this.apply(formatDigest(r.digest), ev, true);
       return;
     }
+    // The per-source byte counts of a swarm fetch are not part of the record yet: its attempts
+    // carry each peer's bytes, and the reused local bytes are left out.
+    if (e.type === 'sources') return;
     const peer = peerKey(e.peer);
     const ev: RecordEvent =
       e.type === 'progress' ? { type: 'progress', peer, bytes: e.bytes, expected: e.expected }
