@@ -10,7 +10,6 @@
 import { bestDigest, formatDigest, type Digest } from '../core/digest.js';
 import { selectionsDigests } from '../core/selections.js';
 import type { TransferOutput, TransferSnapshot } from '../machines/transfer.machine.js';
-import { DEFAULT_PORT } from '../core/protocol.js';
 import { type Peer, peerKey } from '../machines/types.js';
 import { defaultStores, lookupAny, lookupDigest } from '../io/stores.js';
 import { openDiscovery, type Discovery, type DiscoveryOptions, type FoundVia } from '../io/udp-discovery.js';
@@ -120,7 +119,7 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
     const askedAt = performance.now();
     const firstQuery = toAsk.length ? discovery.send(toAsk) : Promise.resolve();
     firstQuery.catch(() => undefined); // each machine sees a send error through its own first send
-    reporter?.asked(toAsk.map(formatDigest), askedTargets(discovery, opts));
+    reporter?.asked(toAsk.map(formatDigest), askedTargets(discovery));
     const results = await transfer(unique, { opts, stores, discovery, responders, firstQuery, askedAt, unsent: new Map(toAsk.map((d) => [formatDigest(d), d])) });
     const unanswered = responders.unanswered(discovery.hosts);
     return unanswered.length ? results.map((r) => (r.failure === 'no-reply' ? { ...r, unanswered } : r)) : results;
@@ -132,10 +131,8 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
 }
 
 /** Where the query went, as `0share why` shows it. */
-function askedTargets(discovery: Discovery, opts: FetchOptions): string[] {
-  if (discovery.hosts) return discovery.hosts.map(peerKey);
-  const port = opts.port ?? DEFAULT_PORT;
-  return opts.broadcast?.length ? opts.broadcast.map((b) => `${b}:${port} (broadcast)`) : [`the local network (each usable interface by broadcast or multicast, static peers, DNS-SD), port ${port}`];
+function askedTargets(discovery: Discovery): string[] {
+  return discovery.hosts ? discovery.hosts.map(peerKey) : discovery.targets();
 }
 
 interface Session {

@@ -70,6 +70,8 @@ export interface Discovery {
   readonly here: { subscribe(onPeer: (p: { peer: Peer; via: FoundVia }) => void): { unsubscribe(): void } };
   /** Replies offering at least one digest asked for (other digests are dropped). */
   readonly replies: ReplyStream;
+  /** Where the query goes now, each as `address:port (how)`, the interface's zone on IPv6; static peers and DNS-SD finds join as they are resolved. */
+  targets(): string[];
   /** With `-H`: those hosts, as the peers their replies come from (nobody else can answer). Undefined when broadcasting. */
   readonly hosts?: readonly Peer[];
   close(): void;
@@ -293,6 +295,10 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
 
   return {
     hosts: p.hosts,
+    targets: () => [
+      ...targets.map((t) => `${peerKey({ host: t.address, port: t.port })} (${t.via})`),
+      ...(p.mdnsOn.length ? [`DNS-SD (_0share._tcp) browsed from ${p.mdnsOn.join(', ')}`] : []),
+    ],
     replies,
     here: {
       subscribe(onPeer) {

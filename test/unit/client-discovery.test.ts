@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NetworkInterfaceInfo } from 'node:os';
 import { DEFAULT_SKIP_IFACES } from '../../src/core/interfaces.js';
-import { broadcastAddresses, discoveryTargets, DiscoveryError, parseHostPort, sendErrorMessage } from '../../src/io/udp-discovery.js';
+import { broadcastAddresses, discoveryTargets, DiscoveryError, openDiscovery, parseHostPort, sendErrorMessage } from '../../src/io/udp-discovery.js';
 
 function v4(address: string, netmask: string, internal = false): NetworkInterfaceInfo {
   return { address, netmask, family: 'IPv4', mac: '00:00:00:00:00:00', internal, cidr: null };
@@ -86,6 +86,25 @@ describe('discoveryTargets', () => {
     expect(fromInterfaces).toContainEqual({ address: '255.255.255.255', port: 38339 });
     // Each IPv6 target is the link-local group on one interface.
     for (const t of fromInterfaces.filter((x) => x.address.includes(':'))) expect(t.address).toMatch(/^ff02::95c3%\S+$/);
+  });
+});
+
+describe('Discovery.targets (what `0share why` lists as asked)', () => {
+  it('names each target with how it is asked: the broadcast address, or the IPv6 group with the interface as zone', async () => {
+    const overridden = await openDiscovery({ broadcast: ['127.255.255.255'], port: 7, mdns: false, env: {} });
+    try {
+      expect(overridden.targets()).toEqual(['127.255.255.255:7 (broadcast)']);
+    } finally {
+      overridden.close();
+    }
+    const real = await openDiscovery({ mdns: false, staticPeers: [], env: {} });
+    try {
+      const asked = real.targets();
+      expect(asked).toContain('255.255.255.255:38339 (broadcast)');
+      for (const t of asked.filter((x) => x.includes('(multicast)'))) expect(t).toMatch(/^\[ff02::95c3%\S+\]:38339 \(multicast\)$/);
+    } finally {
+      real.close();
+    }
   });
 });
 

@@ -19,6 +19,7 @@ function fakeDiscovery() {
   const discovery: Discovery = {
     send: async () => undefined,
     hello: async () => undefined,
+    targets: () => [],
     here: { subscribe: () => ({ unsubscribe: () => undefined }) },
     replies: {
       subscribe(onReply) {
