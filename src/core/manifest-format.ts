@@ -30,120 +30,179 @@ const NL = 0x0a;
 const SLASH = 0x2f;
 
 interface DirNode {
-  leaf: Buffer;
+  /** The directory's path, and where its last component starts in it. */
   path: Buffer;
+  ls: number;
   mtime: bigint;
-  files: ManifestEntry[];
+  files: FileItem[];
   dirs: DirNode[];
 }
 
-function lastSlash(p: Uint8Array): number {
-  return Buffer.from(p.buffer, p.byteOffset, p.byteLength).lastIndexOf(SLASH);
+/** A file or symlink: its path, where its leaf starts, and the entry. */
+interface FileItem {
+  path: Buffer;
+  ls: number;
+  e: ManifestEntry;
+  /** Not written (a top-level .manifest). */
+  skip?: boolean;
 }
 
-function key(p: Uint8Array): string {
-  return Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1');
-}
+const asBuffer = (p: Uint8Array): Buffer => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
 
-function leafOf(p: Uint8Array): Buffer {
-  const b = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-  return b.subarray(lastSlash(b) + 1);
-}
-
-function parentOf(p: Uint8Array): string {
-  const b = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-  const i = lastSlash(b);
-  return i < 0 ? '' : b.subarray(0, i).toString('latin1');
-}
-
-function checkName(path: Uint8Array): void {
-  const b = Buffer.from(path.buffer, path.byteOffset, path.byteLength);
+/** Checks a path's bytes (no empty, '.' or '..' component, no newline); returns its last slash or -1. */
+function checkName(b: Buffer): number {
   if (b.length === 0) throw new ManifestError('an entry has an empty path');
   if (b.includes(NL)) {
     throw new ManifestError(`the name '${b.toString().replace(/\n/g, '\\n')}' contains a newline, which 0install manifests cannot represent`);
   }
-  for (const part of b.toString('latin1').split('/')) {
-    if (part === '' || part === '.' || part === '..') throw new ManifestError(`invalid path '${b.toString()}'`);
+  let start = 0;
+  let last = -1;
+  for (let i = 0; i <= b.length; i++) {
+    if (i < b.length && b[i] !== SLASH) continue;
+    const len = i - start;
+    if (len === 0 || (b[start] === 0x2e && (len === 1 || (len === 2 && b[start + 1] === 0x2e)))) {
+      throw new ManifestError(`invalid path '${b.toString()}'`);
+    }
+    if (i < b.length) last = i;
+    start = i + 1;
   }
+  return last;
 }
 
+/** Orders by the last path component's bytes, without slicing buffers. */
+const byLeaf = (a: { path: Buffer; ls: number }, b: { path: Buffer; ls: number }) =>
+  a.path.compare(b.path, b.ls, b.path.length, a.ls, a.path.length);
+
+const MANIFEST_NAME = Buffer.from('.manifest');
+
+/**
+ * The directory tree of the entries. Entries usually come grouped by directory (a walk, a tar),
+ * so the parent of the previous entry is tried first; duplicates are found once each directory's
+ * files and subdirectories are sorted (adjacent equal names), not with a set of every path.
+ */
 function build(entries: Iterable<ManifestEntry>): DirNode {
-  const root: DirNode = { leaf: Buffer.alloc(0), path: Buffer.alloc(0), mtime: 0n, files: [], dirs: [] };
+  const root: DirNode = { path: Buffer.alloc(0), ls: 0, mtime: 0n, files: [], dirs: [] };
   const dirs = new Map<string, DirNode>([['', root]]);
-  const pending: ManifestEntry[] = [];
+  const pending: FileItem[] = [];
   for (const e of entries) {
-    checkName(e.path);
+    const path = asBuffer(e.path);
+    const slash = checkName(path);
     if (e.kind === 'dir') {
-      const k = key(e.path);
-      if (dirs.has(k)) throw new ManifestError(`duplicate directory '${Buffer.from(e.path).toString()}'`);
-      dirs.set(k, { leaf: leafOf(e.path), path: Buffer.from(e.path), mtime: e.mtime ?? 0n, files: [], dirs: [] });
+      const k = path.toString('latin1');
+      if (dirs.has(k)) throw new ManifestError(`duplicate directory '${path.toString()}'`);
+      dirs.set(k, { path, ls: slash + 1, mtime: e.mtime ?? 0n, files: [], dirs: [] });
     } else {
-      pending.push(e);
+      pending.push({ path, ls: slash + 1, e });
     }
   }
   for (const [k, node] of dirs) {
     if (k === '') continue;
-    const parent = dirs.get(parentOf(node.path));
+    const parent = dirs.get(k.slice(0, Math.max(0, node.ls - 1)));
     if (!parent) throw new ManifestError(`directory '${node.path.toString()}' has no parent directory entry`);
     parent.dirs.push(node);
   }
-  const names = new Set<string>();
-  for (const e of pending) {
-    const parentKey = parentOf(e.path);
-    const parent = dirs.get(parentKey);
-    if (!parent) throw new ManifestError(`'${Buffer.from(e.path).toString()}' has no parent directory entry`);
-    const k = key(e.path);
-    if (names.has(k) || dirs.has(k)) throw new ManifestError(`duplicate entry '${Buffer.from(e.path).toString()}'`);
-    names.add(k);
-    // 0install skips only a regular file called .manifest at the top level.
-    if (e.kind === 'file' && parentKey === '' && k === '.manifest') continue;
-    parent.files.push(e);
+  let last = root;
+  for (const item of pending) {
+    const { path, ls, e } = item;
+    const plen = Math.max(0, ls - 1);
+    let parent: DirNode | undefined = last;
+    if (parent.path.length !== plen || path.compare(parent.path, 0, plen, 0, plen) !== 0) {
+      parent = dirs.get(path.toString('latin1', 0, plen));
+      if (!parent) throw new ManifestError(`'${path.toString()}' has no parent directory entry`);
+      last = parent;
+    }
+    // 0install skips only a regular file called .manifest at the top level (it still counts
+    // for duplicates).
+    if (e.kind === 'file' && parent === root && path.equals(MANIFEST_NAME)) item.skip = true;
+    parent.files.push(item);
   }
   return root;
 }
 
-const byLeaf = (a: { leaf: Buffer }, b: { leaf: Buffer }) => Buffer.compare(a.leaf, b.leaf);
+const duplicate = (path: Buffer) => new ManifestError(`duplicate entry '${path.toString()}'`);
 
-function fileLine(e: ManifestEntry, leaf: Buffer): Buffer {
-  if (e.hash === undefined || e.size === undefined) {
-    throw new ManifestError(`entry '${Buffer.from(e.path).toString()}' lacks its hash or size`);
+/** Sorts a directory's files and subdirectories; no name may appear twice among them. */
+function sortNode(dir: DirNode): void {
+  dir.files.sort(byLeaf);
+  dir.dirs.sort(byLeaf);
+  const { files, dirs } = dir;
+  for (let i = 1; i < files.length; i++) if (byLeaf(files[i - 1]!, files[i]!) === 0) throw duplicate(files[i]!.path);
+  for (let i = 0, j = 0; i < files.length && j < dirs.length; ) {
+    const c = byLeaf(files[i]!, dirs[j]!);
+    if (c === 0) throw duplicate(files[i]!.path);
+    if (c < 0) i++;
+    else j++;
   }
-  const head =
-    e.kind === 'symlink'
-      ? `S ${e.hash} ${e.size} `
-      : `${e.exec ? 'X' : 'F'} ${e.hash} ${e.mtime ?? 0n} ${e.size} `;
-  return Buffer.concat([Buffer.from(head, 'latin1'), leaf, Buffer.from('\n')]);
+}
+
+/** The manifest text, written into one growing buffer (no buffer per line). */
+class Out {
+  buf = Buffer.allocUnsafe(64 * 1024);
+  len = 0;
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+  text(s: string): void {
+    this.room(s.length);
+    this.len += this.buf.write(s, this.len, 'latin1');
+  }
+  bytes(b: Buffer, from: number): void {
+    this.room(b.length - from);
+    this.len += b.copy(this.buf, this.len, from);
+  }
+  result(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.len));
+  }
+}
+
+function fileLine(out: Out, f: FileItem): void {
+  const e = f.e;
+  if (f.skip) return;
+  if (e.hash === undefined || e.size === undefined) {
+    throw new ManifestError(`entry '${f.path.toString()}' lacks its hash or size`);
+  }
+  out.text(e.kind === 'symlink' ? `S ${e.hash} ${e.size} ` : `${e.exec ? 'X' : 'F'} ${e.hash} ${e.mtime ?? 0n} ${e.size} `);
+  out.bytes(f.path, f.ls);
+  out.text('\n');
+}
+
+function dirLine(out: Out, d: DirNode, old: boolean): void {
+  out.text(old ? `D ${d.mtime} /` : 'D /');
+  out.bytes(d.path, 0);
+  out.text('\n');
 }
 
 /** The manifest text for these entries, in 0install's order and format for `alg`. */
 export function renderManifest(entries: Iterable<ManifestEntry>, alg: Algorithm): Buffer {
   const root = build(entries);
-  const out: Buffer[] = [];
+  const out = new Out();
   const old = alg === 'sha1';
   const walk = (dir: DirNode) => {
+    sortNode(dir);
     if (old) {
-      const items: Array<{ leaf: Buffer; file?: ManifestEntry; dir?: DirNode }> = [
-        ...dir.files.map((f) => ({ leaf: leafOf(f.path), file: f })),
-        ...dir.dirs.map((d) => ({ leaf: d.leaf, dir: d })),
-      ].sort(byLeaf);
-      for (const it of items) {
-        if (it.file) out.push(fileLine(it.file, it.leaf));
-        else if (it.dir) {
-          out.push(Buffer.concat([Buffer.from(`D ${it.dir.mtime} /`), it.dir.path, Buffer.from('\n')]));
-          walk(it.dir);
+      // The old format interleaves files and subdirectories in name order.
+      const { files, dirs } = dir;
+      for (let i = 0, j = 0; i < files.length || j < dirs.length; ) {
+        if (j >= dirs.length || (i < files.length && byLeaf(files[i]!, dirs[j]!) < 0)) fileLine(out, files[i++]!);
+        else {
+          const d = dirs[j++]!;
+          dirLine(out, d, true);
+          walk(d);
         }
       }
       return;
     }
-    const files = dir.files.map((f) => ({ leaf: leafOf(f.path), f })).sort(byLeaf);
-    for (const { leaf, f } of files) out.push(fileLine(f, leaf));
-    for (const d of [...dir.dirs].sort(byLeaf)) {
-      out.push(Buffer.concat([Buffer.from('D /'), d.path, Buffer.from('\n')]));
+    for (const f of dir.files) fileLine(out, f);
+    for (const d of dir.dirs) {
+      dirLine(out, d, false);
       walk(d);
     }
   };
   walk(root);
-  return Buffer.concat(out);
+  return out.result();
 }
 
 /** Hash of the manifest text, encoded as 0install does (hex, or base32 for sha256new). */

@@ -60,6 +60,38 @@ describe('manifest from entries (reference §1.10 vectors)', () => {
     expect(renderManifest(e, 'sha1new').toString()).toBe('D /c\nF bb 1 1 .manifest\n');
   });
 
+  it('rejects a name twice in a directory, whatever the entries\' order and kinds', () => {
+    const f = (p: string): ManifestEntry => ({ path: b(p), kind: 'file', mtime: 0n, size: 0, hash: 'aa' });
+    const d = (p: string): ManifestEntry => ({ path: b(p), kind: 'dir' });
+    const s = (p: string): ManifestEntry => ({ path: b(p), kind: 'symlink', size: 1, hash: 'bb' });
+    for (const entries of [
+      [d('x'), f('x/a'), f('x/b'), f('x/a')],
+      [d('x'), f('x/a'), d('y'), s('x/a')],
+      [d('x'), d('x/a'), f('x/a')],
+      [f('a'), d('a')],
+      [f('.manifest'), f('.manifest')],
+      [d('.manifest'), f('.manifest')],
+    ]) {
+      expect(() => renderManifest(entries, 'sha256new')).toThrow(/duplicate/);
+    }
+    expect(() => renderManifest([d('x'), d('x')], 'sha256new')).toThrow(/duplicate directory/);
+    expect(() => renderManifest([d('x'), f('y/a')], 'sha256new')).toThrow(/no parent/);
+    expect(() => renderManifest([d('x/y')], 'sha256new')).toThrow(/no parent/);
+    for (const bad of ['a//b', './a', 'a/..', '/a', 'a/']) expect(() => renderManifest([f(bad)], 'sha256new')).toThrow(/invalid path/);
+    expect(renderManifest([f('.a'), f('..b'), f('...')], 'sha256new').toString()).toBe('F aa 0 0 ...\nF aa 0 0 ..b\nF aa 0 0 .a\n');
+  });
+
+  it('orders the old sha1 format by name across files and directories, the new ones files first', () => {
+    const e: ManifestEntry[] = [
+      { path: b('b'), kind: 'dir', mtime: 5n },
+      { path: b('c'), kind: 'file', mtime: 1n, size: 0, hash: 'cc' },
+      { path: b('a'), kind: 'file', mtime: 2n, size: 0, hash: 'aa' },
+      { path: b('b/z'), kind: 'file', mtime: 3n, size: 0, hash: 'zz' },
+    ];
+    expect(renderManifest(e, 'sha1').toString()).toBe('F aa 2 0 a\nD 5 /b\nF zz 3 0 z\nF cc 1 0 c\n');
+    expect(renderManifest(e, 'sha1new').toString()).toBe('F aa 2 0 a\nF cc 1 0 c\nD /b\nF zz 3 0 z\n');
+  });
+
   it('rejects newlines in names', () => {
     expect(() => renderManifest([{ path: b('a\nb'), kind: 'file', mtime: 0n, size: 0, hash: 'aa' }], 'sha1new')).toThrow(/newline/);
   });
