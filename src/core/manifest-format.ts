@@ -2,7 +2,7 @@
 // byte for byte as 0install 2.18 writes them (manifest.ml). No file system access here: the tree
 // walker and the tar extractor both produce entries, so a transfer verifies what it received
 // without reading the tree back.
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { base32 } from './base32.js';
 import { type Algorithm, type Digest, hashName } from './digest.js';
 
@@ -211,9 +211,9 @@ export function manifestDigest(manifest: Uint8Array, alg: Algorithm): Digest {
   return { alg, value: alg === 'sha256new' ? base32(raw) : raw.toString('hex') };
 }
 
-/** Hex hash of some content with the algorithm's file hash. */
+/** Hex hash of some content with the algorithm's file hash (one call, no Hash object). */
 export function contentHash(data: Uint8Array, alg: Algorithm): string {
-  return createHash(hashName(alg)).update(data).digest('hex');
+  return hash(hashName(alg), data, 'hex');
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   type BigIntStats,
   type Dirent,
 } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { type Algorithm, type Digest, hashName } from '../core/digest.js';
 import { type ManifestEntry, contentHash, manifestDigest, renderManifest } from '../core/manifest-format.js';
 import { type TimeSlicer, timeSlicer } from './time-slice.js';
@@ -147,16 +147,22 @@ class Walker {
       const st = fstatSync(fd, { bigint: true });
       if (!st.isFile()) throw notRegular(full);
       const size = Number(st.size);
-      const h = createHash(this.hash);
+      let h: Hash | undefined;
+      let digest: string | undefined;
       let total = 0;
       // Asking for one byte more than is left ends a regular file's read with a short read,
       // saving the final zero-length read; a file that grew or shrank shows up as total ≠ size.
+      // A file read in one piece is hashed in one call, without a Hash object.
       for (;;) {
         const want = Math.min(READ_CHUNK, size - total + 1);
         const n = readSync(fd, this.buf, 0, want, null);
-        h.update(this.buf.subarray(0, n));
         total += n;
         this.bytes += n;
+        if (n < want && !h) {
+          digest = contentHash(this.buf.subarray(0, n), this.alg);
+          break;
+        }
+        (h ??= createHash(this.hash)).update(this.buf.subarray(0, n));
         if (n < want || total > size) break;
         await this.slicer.pause(); // big files: stay responsive between chunks
       }
@@ -169,7 +175,7 @@ class Walker {
         exec: (st.mode & 0o111n) !== 0n,
         mtime: st.mtimeNs / 1_000_000_000n,
         size,
-        hash: h.digest('hex'),
+        hash: digest ?? h!.digest('hex'),
       });
     } catch (err) {
       // System-call failures become TreeErrors; ours and an abort pass through.
