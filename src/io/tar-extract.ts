@@ -52,7 +52,7 @@ import { finished, Readable } from 'node:stream';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { type Algorithm, hashName } from '../core/digest.js';
-import { type ManifestEntry, renderManifest } from '../core/manifest-format.js';
+import { type ManifestEntry, contentHash, renderManifest } from '../core/manifest-format.js';
 import {
   STORE_DIR_MODE,
   TarRuleError,
@@ -161,7 +161,9 @@ interface OpenFile {
   raw: Buffer;
   size: number;
   left: number;
-  hash: Hash;
+  /** Created for a file whose data comes in more than one piece; one in one piece is hashed in one call. */
+  hash?: Hash;
+  digest?: string;
   batch: Buffer[];
   batchBytes: number;
   mtime: bigint;
@@ -173,6 +175,8 @@ interface OpenFile {
 }
 
 const GZIP = [0x1f, 0x8b];
+const EMPTY = Buffer.alloc(0);
+const SLASH = Buffer.from('/');
 
 function isNodeReadable(source: TarSource): source is Readable {
   const s = source as Partial<Readable>;
@@ -229,6 +233,8 @@ class Extraction {
   private readonly nodes = new Map<string, Node>();
   private readonly dirs = new Map<string, DirRecord>();
   private readonly files: ManifestEntry[] = [];
+  /** The parent directory of the last entry created (see parents()). */
+  private lastParent: Buffer | undefined;
   private seenRoot = false;
   private count = 0;
   bytes = 0;
@@ -573,11 +579,18 @@ class Extraction {
   }
 
   private abs(rel: Buffer): Buffer {
-    return Buffer.concat([this.dest, Buffer.from('/'), rel]);
+    return Buffer.concat([this.dest, SLASH, rel]);
   }
 
-  /** Creates missing parent directories; refuses to go through a symlink or a file. */
+  /**
+   * Creates missing parent directories; refuses to go through a symlink or a file. Entries come
+   * grouped by directory, so the last parent checked is remembered: once every prefix of it is a
+   * directory, it stays one (a name is never claimed twice).
+   */
   private parents(rel: Buffer): void {
+    const end = rel.lastIndexOf(0x2f);
+    const last = this.lastParent;
+    if (end < 0 || (last !== undefined && last.length === end && rel.compare(last, 0, end, 0, end) === 0)) return;
     let i = rel.indexOf(0x2f);
     while (i >= 0) {
       const prefix = rel.subarray(0, i);
@@ -591,6 +604,7 @@ class Extraction {
       }
       i = rel.indexOf(0x2f, i + 1);
     }
+    this.lastParent = rel.subarray(0, end);
   }
 
   private claim(rel: Buffer, node: Node): void {
@@ -628,7 +642,7 @@ class Extraction {
     const t = Number(mtime);
     lutimesSync(p, t, t);
     if (Math.floor(lstatSync(p).mtimeMs / 1000) !== t) throw new TarRuleError(`has an mtime (${mtime}) this file system cannot store`, 'limit');
-    this.files.push({ path: rel, kind: 'symlink', size: target.length, hash: createHash(this.hash).update(target).digest('hex') });
+    this.files.push({ path: rel, kind: 'symlink', size: target.length, hash: contentHash(target, this.opts.alg) });
   }
 
   private openFile(rel: Buffer, raw: Buffer, size: number, mtime: bigint, exec: boolean): OpenFile {
@@ -639,7 +653,7 @@ class Extraction {
     this.claim(rel, 'file');
     const mode = storeFileMode(exec);
     const fd = openSync(this.abs(rel), FILE_FLAGS, mode);
-    const f: OpenFile = { fd, rel, raw, size, left: size, hash: createHash(this.hash), batch: [], batchBytes: 0, mtime, exec, mode, pos: 0 };
+    const f: OpenFile = { fd, rel, raw, size, left: size, batch: [], batchBytes: 0, mtime, exec, mode, pos: 0 };
     this.file = f;
     return f;
   }
@@ -649,7 +663,8 @@ class Extraction {
     if (this.error || this.file !== f) return;
     f.left -= piece.length;
     this.bytes += piece.length;
-    f.hash.update(piece);
+    if (piece.length === f.size) f.digest = contentHash(piece, this.opts.alg);
+    else (f.hash ??= createHash(this.hash)).update(piece);
     const large = f.size > ASYNC_FILE;
     try {
       if (!large && f.left === 0 && f.batchBytes === 0) {
@@ -676,7 +691,7 @@ class Extraction {
   /** The file's data is complete: mtime, check what the file system stored, close (after its writes). */
   private endFile(f: OpenFile): void {
     this.file = undefined;
-    this.files.push({ path: f.rel, kind: 'file', exec: f.exec, mtime: f.mtime, size: f.size, hash: f.hash.digest('hex') });
+    this.files.push({ path: f.rel, kind: 'file', exec: f.exec, mtime: f.mtime, size: f.size, hash: f.digest ?? f.hash?.digest('hex') ?? contentHash(EMPTY, this.opts.alg) });
     if (f.writes) {
       const done = f.writes.then(
         () => {
