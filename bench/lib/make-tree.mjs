@@ -1,6 +1,8 @@
-// Deterministic benchmark tree: a few big files plus thousands of small files spread over
-// nested directories, some executable, some symlinks (one dangling). Same seed → same bytes,
-// names, modes and mtimes, so 0share and 0install hash exactly the same tree.
+// Deterministic benchmark trees. makeTree: a few big files plus thousands of small files spread
+// over nested directories, some executable, some symlinks (one dangling); makeDeepTree: many
+// small files in deep directories, shaped like a node_modules; makeLinkTree: symlinks and empty
+// files only. Same seed → same bytes, names, modes and mtimes, so 0share and 0install hash
+// exactly the same tree.
 import { mkdirSync, writeFileSync, symlinkSync, utimesSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -98,5 +100,80 @@ export function makeTree(dir, { bigFiles = 20, bigSize = 8 * MiB, smallFiles = 5
     }
   }
   stats.dirs += allDirs.size;
+  return stats;
+}
+
+const DIR_NAMES = ['node_modules', 'lib', 'src', 'dist', 'esm', 'cjs', 'test', 'types', 'internal', 'utils', 'locale', 'build'];
+const FILE_EXT = ['.js', '.js', '.js', '.d.ts', '.json', '.map', '.md', ''];
+
+/**
+ * `files` small files (mean ~4 KiB, one in 20 empty, one in 20 executable) in directories up to 9
+ * levels deep, about 20 files each, like a node_modules; a symlink in one directory in ten.
+ * Returns { files, symlinks, dirs, bytes }.
+ */
+export function makeDeepTree(dir, { files = 50_000, seed = 2 } = {}) {
+  const rand = prng(seed);
+  const pick = (xs) => xs[Math.floor(rand() * xs.length)];
+  const mtime = () => 1_500_000_000 + Math.floor(rand() * 200_000_000);
+  const stats = { files: 0, symlinks: 0, dirs: 0, bytes: 0 };
+  mkdirSync(dir, { recursive: true });
+  // The directories: each new one goes under a random earlier one of depth < 9.
+  const dirs = [{ path: dir, depth: 0 }];
+  const nDirs = Math.max(1, Math.ceil(files / 20));
+  for (let d = 1; d <= nDirs; d++) {
+    let parent;
+    do parent = pick(dirs);
+    while (parent.depth >= 9);
+    const name = parent.depth % 3 === 0 ? `pkg-${d}` : `${pick(DIR_NAMES)}-${d}`;
+    const path = join(parent.path, name);
+    mkdirSync(path);
+    dirs.push({ path, depth: parent.depth + 1 });
+    stats.dirs++;
+  }
+  for (let i = 0; i < files; i++) {
+    const where = dirs[1 + (i % nDirs)].path;
+    const p = join(where, `m${i}${pick(FILE_EXT)}`);
+    const r = rand();
+    const size = rand() < 0.05 ? 0 : Math.floor(r * r * r * 16 * 1024);
+    writeFileSync(p, content(size, seed * 1_000_000 + i));
+    if (rand() < 0.05) chmodSync(p, 0o755);
+    const t = mtime();
+    utimesSync(p, t, t);
+    stats.files++;
+    stats.bytes += size;
+    if (i % 200 === 0) {
+      symlinkSync(`m${i}${FILE_EXT[0]}`, join(where, `link-${i}`));
+      stats.symlinks++;
+    }
+  }
+  return stats;
+}
+
+/** `links` symlinks (relative, some dangling, some absolute) and `empties` empty files, 100 per directory. */
+export function makeLinkTree(dir, { links = 10_000, empties = 10_000, seed = 3 } = {}) {
+  const rand = prng(seed);
+  const stats = { files: 0, symlinks: 0, dirs: 0, bytes: 0 };
+  mkdirSync(dir, { recursive: true });
+  const total = links + empties;
+  let where = dir;
+  for (let i = 0; i < total; i++) {
+    if (i % 100 === 0) {
+      where = join(dir, `d${Math.floor(i / 1000)}`, `e${Math.floor(i / 100) % 10}`);
+      mkdirSync(where, { recursive: true });
+      stats.dirs++;
+    }
+    if (i % 2 === 0 && stats.symlinks < links) {
+      const r = rand();
+      const target = r < 0.1 ? `/usr/lib/x${i}` : r < 0.2 ? `missing-${i}` : `../e${i % 10}/f${i + 1}`;
+      symlinkSync(target, join(where, `l${i}`));
+      stats.symlinks++;
+    } else {
+      const p = join(where, `f${i}`);
+      writeFileSync(p, '');
+      const t = 1_400_000_000 + Math.floor(rand() * 100_000_000);
+      utimesSync(p, t, t);
+      stats.files++;
+    }
+  }
   return stats;
 }
