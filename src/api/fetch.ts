@@ -7,15 +7,15 @@
 // load during the discovery window, not before it. Each machine then
 // joins that first query (its first send is the one already made), is told what is left of the
 // window, and hears the replies that arrived while it was loading (or queued behind others).
-import { bestDigest, formatDigest, type Digest } from '../core/digest.js';
-import { selectionsDigests } from '../core/selections.js';
+import { formatDigest, type Digest } from '../core/digest.js';
 import type { TransferOutput, TransferSnapshot } from '../machines/transfer.machine.js';
 import { type Peer, peerKey } from '../machines/types.js';
-import { defaultStores, lookupAny, lookupDigest } from '../io/stores.js';
+import { defaultStores, lookupDigest } from '../io/stores.js';
 import { openDiscovery, type Discovery, type DiscoveryOptions, type FoundVia } from '../io/udp-discovery.js';
 import { swarmTiming, transferTiming, type TimingOptions } from './client-timing.js';
 import { FetchReporter } from './fetch-reporter.js';
 import { Responders } from './responders.js';
+import { planSelections } from './selections-plan.js';
 
 export type FetchEvent =
   | { type: 'reply'; digest: string; peer: Peer; via?: FoundVia }
@@ -238,13 +238,7 @@ export interface SelectionResult extends FetchResult {
  */
 export async function fetchSelections(xml: string, opts: FetchOptions = {}): Promise<SelectionResult[]> {
   const stores = opts.stores?.length ? opts.stores : defaultStores(opts.env);
-  const selections = selectionsDigests(xml);
-  const plan = await Promise.all(
-    selections.map(async (sel) => {
-      const found = await lookupAny(stores, sel.digests);
-      return found ? { sel, cached: found } : { sel, best: bestDigest(sel.digests)! };
-    }),
-  );
+  const plan = await planSelections(xml, stores);
   const missing = plan.flatMap((p) => (p.best ? [p.best] : []));
   const names = new Map(plan.flatMap((p) => (p.best ? [[formatDigest(p.best), p.sel.interface] as const] : [])));
   const fetched = await fetch(missing, { ...opts, stores, names });

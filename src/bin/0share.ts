@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The 0share command line: the peer (default), fetch/query clients, store tools, the
 // stock-0install wrappers and the service installer. Each subcommand lives in ./commands/.
-import { Command } from 'commander';
+import { createRequire } from 'node:module';
+import type { Command } from 'commander';
 import { VERSION } from '../io/version.js';
 import { normalizeArgv, unknownCommand } from './argv.js';
 import { reportError, UserError } from './cli-errors.js';
@@ -23,13 +24,6 @@ const COMMANDS: Record<string, () => Promise<Registrar>> = {
   service: async () => (await import('./commands/service.js')).registerService,
 };
 
-const program = new Command('0share')
-  .description('Share Zero Install implementations with other machines on the local network')
-  .version(VERSION, '-V, --version', "print 0share's version")
-  .option('--debug', 'verbose logs and stack traces on errors')
-  .showHelpAfterError()
-  .enablePositionalOptions();
-
 const args = normalizeArgv(process.argv.slice(2));
 // `download` is registered by run.ts beside `run`; `help` is commander's.
 const names = [...Object.keys(COMMANDS), 'download'];
@@ -38,15 +32,42 @@ if (unknown !== undefined) {
   const hint = `'${unknown}' is not a 0share command; the commands are ${names.join(', ')} (\`0share --help\` describes them; \`0share\` alone runs the peer)`;
   process.exit(reportError(new UserError(hint, 2), false));
 }
-const first = args.find((a) => !a.startsWith('-'));
-const named = first === 'download' ? 'run' : first;
-// Just the named subcommand; all of them for help, the default (serve) or an unknown name.
-const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
 
-try {
-  for (const name of wanted) (await COMMANDS[name]!())(program);
-  await program.parseAsync(args, { from: 'user' });
-} catch (err: unknown) {
-  // --debug as parsed (before the subcommand), not any '--debug' among a program's arguments.
-  process.exitCode = reportError(err, program.opts<{ debug?: boolean }>().debug === true);
+// `0share run|download URI…` with nothing before the verb (how 0install users type it) skips
+// commander: a cached run hands over to 0install as soon as it can. Help goes the usual way.
+const direct = (args[0] === 'run' || args[0] === 'download') && (await handledWithoutCommander(args[0], args.slice(1)));
+if (!direct) await withCommander();
+
+async function handledWithoutCommander(verb: 'run' | 'download', rest: string[]): Promise<boolean> {
+  try {
+    return await (await import('./commands/run.js')).runWithoutCommander(verb, rest);
+  } catch (err: unknown) {
+    process.exitCode = reportError(err, false);
+    return true;
+  }
+}
+
+/** Every other command line: commander parses it and runs the subcommand. */
+async function withCommander(): Promise<void> {
+  // commander is a CommonJS package: require loads it faster than an ESM import (no export scan).
+  const { Command: CommandClass } = createRequire(import.meta.url)('commander') as typeof import('commander');
+  const program = new CommandClass('0share')
+    .description('Share Zero Install implementations with other machines on the local network')
+    .version(VERSION, '-V, --version', "print 0share's version")
+    .option('--debug', 'verbose logs and stack traces on errors')
+    .showHelpAfterError()
+    .enablePositionalOptions();
+
+  const first = args.find((a) => !a.startsWith('-'));
+  const named = first === 'download' ? 'run' : first;
+  // Just the named subcommand; all of them for help, the default (serve) or an unknown name.
+  const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
+
+  try {
+    for (const name of wanted) (await COMMANDS[name]!())(program);
+    await program.parseAsync(args, { from: 'user' });
+  } catch (err: unknown) {
+    // --debug as parsed (before the subcommand), not any '--debug' among a program's arguments.
+    process.exitCode = reportError(err, program.opts<{ debug?: boolean }>().debug === true);
+  }
 }

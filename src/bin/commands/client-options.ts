@@ -1,6 +1,6 @@
 // Options and argument/option parsers shared by the subcommands: the discovery options of the
 // clients (fetch, query), digest arguments (also list, verify) and number/list parsers (also serve, run).
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { DEFAULT_WINDOW } from '../../api/client-timing.js';
 import { DigestError, parseDigestLoose, type Digest } from '../../core/digest.js';
 import { DEFAULT_PORT } from '../../core/protocol.js';
@@ -59,5 +59,5 @@ export function discoveryOptions(cmd: Command): Command {
     .option('--port <n>', "the peers' port (UDP and TCP)", wholeNumber('--port', 1, 65535), DEFAULT_PORT)
     .option('--skip-iface <pattern>', 'do not query on interfaces matching this (e.g. eth1, vpn*; repeatable; docker*, br-*, veth*… always)', collect)
     .option('--no-mdns', 'do not look for peers over DNS-SD (mDNS)')
-    .addOption(new Option('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).hideHelp());
+    .addOption(cmd.createOption('--broadcast <address>', 'broadcast here instead of on every interface (tests)').argParser(collect).hideHelp());
 }

@@ -46,7 +46,7 @@ async function prefetch(
   peers: PeerOptions,
   xml: string,
   log: LazyLogger,
-  client: Promise<typeof import('../../api/fetch.js')>,
+  planner: Promise<typeof import('../../api/selections-plan.js')>,
   signal: AbortSignal,
 ): Promise<void> {
   const started = performance.now();
@@ -55,14 +55,21 @@ async function prefetch(
       await log.log('info', `not asking peers (${cl.offline ? '--offline' : '--dry-run'})`);
       return;
     }
-    const { fetchSelections } = await client;
+    const stores = [...defaultStores(), ...cl.withStores];
+    // Everything in a store already (the usual case): hand over without loading the client.
+    const plan = await (await planner).planSelections(xml, stores);
+    if (plan.every((p) => p.cached)) {
+      for (const { sel, cached } of plan) await log.log('debug', 'already in a store', { digest: formatDigest(cached!.digest), interface: sel.interface });
+      return;
+    }
+    const { fetchSelections } = await import('../../api/fetch.js');
     const results = await fetchSelections(xml, {
       timeout: peers.timeout,
       port: peers.port,
       // The peer of this machine (on the same port) keeps the record, for `0share why`.
       reportTo: peers.port,
       hosts: cl.hosts,
-      stores: [...defaultStores(), ...cl.withStores],
+      stores,
       // fetch writes debug lines only: below that level it gets no logger, so pino does not
       // load before the query goes out.
       ...(log.enabled('debug') ? { logger: await log.logger() } : {}),
@@ -85,35 +92,39 @@ async function prefetch(
   await log.log('debug', `0share added ${Math.round(performance.now() - started)} ms before handing over to 0install`);
 }
 
-async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> {
-  let cl: RunCommandLine;
+function parseLine(verb: Verb, argv: string[]): RunCommandLine {
   try {
-    cl = parseRunCommandLine(verb, argv);
+    return parseRunCommandLine(verb, argv);
   } catch (err) {
     if (err instanceof RunUsageError) throw new UserError(`${err.message} (see 0share ${verb} --help)`);
     throw err;
   }
-  if (cl.help) {
-    cmd.outputHelp();
-    return;
-  }
-  if (cl.uri === undefined) {
-    cmd.outputHelp({ error: true });
-    process.exitCode = 1;
-    return;
-  }
+}
+
+/**
+ * `0share run|download ARGS…` typed with nothing before the verb, without commander (whose load
+ * a cached run would pay): false when the line asks for help, which commander prints.
+ */
+export async function runWithoutCommander(verb: Verb, argv: string[]): Promise<boolean> {
+  const cl = parseLine(verb, argv);
+  if (cl.help || cl.uri === undefined) return false;
+  await runVerb(verb, { ...cl, uri: cl.uri }, false);
+  return true;
+}
+
+async function runVerb(verb: Verb, cl: RunCommandLine & { uri: string }, debug: boolean): Promise<void> {
   const timeout = cl.timeout === undefined ? undefined : wholeNumber('--timeout', 1, 600_000)(cl.timeout);
   const port = cl.port === undefined ? undefined : wholeNumber('--port', 1, 65_535)(cl.port);
 
-  const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
   const verbose = cl.zeroinstallOptions.some((o) => o === '--verbose' || o === '-v');
-  const log = new LazyLogger(globals.debug ? 'debug' : (process.env.ZSHARE_LOG_LEVEL ?? (verbose ? 'info' : 'warn')));
+  const log = new LazyLogger(debug ? 'debug' : (process.env.ZSHARE_LOG_LEVEL ?? (verbose ? 'info' : 'warn')));
 
-  // 0install starts solving first; what the first query needs loads meanwhile (the rest of the
-  // client loads while peers get time to answer).
+  // 0install starts solving first; the store check (selections parser, stores) loads meanwhile.
+  // The client loads only when something is missing (the rest of it while peers get time to
+  // answer).
   const selecting = selectXml(cl.selectOptions, cl.uri);
-  const client = import('../../api/fetch.js');
-  client.catch(() => undefined);
+  const planner = import('../../api/selections-plan.js');
+  planner.catch(() => undefined);
   const selected = await selecting;
   if (!selected.ok) {
     // 0install has already printed its own message; end exactly as it did.
@@ -131,7 +142,7 @@ async function runVerb(verb: Verb, argv: string[], cmd: Command): Promise<void> 
   };
   for (const sig of INTERRUPTS) process.on(sig, onSignal);
   try {
-    await prefetch(cl, { timeout, port }, selected.xml, log, client, abort.signal);
+    await prefetch(cl, { timeout, port }, selected.xml, log, planner, abort.signal);
   } finally {
     for (const sig of INTERRUPTS) process.off(sig, onSignal);
   }
@@ -163,6 +174,15 @@ export function registerRun(program: Command): void {
       .allowUnknownOption()
       .passThroughOptions()
       .addHelpText('after', HELP)
-      .action((argv: string[], _opts: unknown, cmd: Command) => runVerb(verb, argv, cmd));
+      .action(async (argv: string[], _opts: unknown, cmd: Command) => {
+        const cl = parseLine(verb, argv);
+        if (cl.help) return void cmd.outputHelp();
+        if (cl.uri === undefined) {
+          cmd.outputHelp({ error: true });
+          process.exitCode = 1;
+          return;
+        }
+        await runVerb(verb, { ...cl, uri: cl.uri }, cmd.optsWithGlobals<{ debug?: boolean }>().debug === true);
+      });
   }
 }
