@@ -6,7 +6,8 @@
 // manifest format), or a swarm in which no peer serves pieces falls back to the whole tar from
 // the responder, exactly as before the swarm existed. Files some local implementation already
 // has (same hash) come from it instead of the network (src/io/local-reuse.ts): only the rest is
-// cut into work units.
+// cut into work units. The staging tree is the digest's resumable partial dir
+// (src/io/partial-dir.ts): what an interrupted fetch verified is kept and not fetched again.
 import { createActor } from 'xstate';
 import { formatDigest, sameDigest, type Digest } from '../core/digest.js';
 import { manifestDigest, parseManifest, type ManifestEntry } from '../core/manifest-format.js';
@@ -18,6 +19,7 @@ import { downloadImplementation } from '../io/http-download.js';
 import { getManifest } from '../io/http-manifest.js';
 import { buildLocalIndex, reuseLocal, type LocalIndex } from '../io/local-reuse.js';
 import { pieceFetcher } from '../io/piece-fetch.js';
+import { keepVerified, takePartial, type PartialDir } from '../io/partial-dir.js';
 import { makeTmpDir, removeTree } from '../io/store-add.js';
 import { finish, layOut } from '../io/swarm-staging.js';
 import { trackTmpDir, untrackTmpDir } from '../io/tmp-registry.js';
@@ -49,6 +51,8 @@ function swarmReason(out: SwarmOutput): string {
 
 /** The source name under which bytes taken from local implementations are counted. */
 export const LOCAL_SOURCE = 'local';
+/** …and bytes an interrupted fetch had already verified. */
+export const RESUMED_SOURCE = 'resumed';
 
 /** The download port: swarm when the responder's manifest checks out, the whole tar otherwise. */
 export function swarmOrTar(opts: SwarmDownloadOptions) {
@@ -115,15 +119,20 @@ async function runSwarm(
   const max = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   if (total > max) return { error: new Error(`offers a tree of ${total} bytes, more than the cap of ${max} bytes`) };
   let tree: string;
+  let partial: PartialDir | undefined;
   try {
-    tree = await makeTmpDir(opts.store);
+    partial = await takePartial(opts.store, req.digest).catch(() => undefined);
+    tree = partial?.dir ?? (await makeTmpDir(opts.store));
   } catch (err) {
     throw new LocalFailure(`could not create a temp dir in ${opts.store}: ${(err as Error).message}`);
   }
-  trackTmpDir(tree);
+  // A private dir goes on SIGINT; the partial dir stays for the next fetch.
+  if (!partial) trackTmpDir(tree);
   const inFlight = new Set<Promise<void>>();
   let unsubscribe = () => {};
   let keep = false;
+  /** Something in the tree is verified: worth keeping in the partial dir for the next fetch. */
+  let verified = false;
   try {
     try {
       await layOut(tree, entries);
@@ -131,16 +140,24 @@ async function runSwarm(
       throw new LocalFailure(`could not write it here: ${(err as Error).message}`);
     }
     req.onConnected(total);
-    const local = await reuse(tree, files, req, index);
-    const bySource: Record<string, number> = { [peerKey(req.peer)]: manifestBytes, ...(local.bytes ? { [LOCAL_SOURCE]: local.bytes } : {}) };
+    const resumed = partial ? await keepVerified(tree, entries, files, req.digest) : { kept: new Set<number>(), bytes: 0 };
+    const got = await reuse(tree, files.filter((f) => !resumed.kept.has(f.index)), req, index);
+    const local = { taken: new Set([...resumed.kept, ...got.taken]), bytes: resumed.bytes + got.bytes };
+    const bySource: Record<string, number> = {
+      [peerKey(req.peer)]: manifestBytes,
+      ...(got.bytes ? { [LOCAL_SOURCE]: got.bytes } : {}),
+      ...(resumed.bytes ? { [RESUMED_SOURCE]: resumed.bytes } : {}),
+    };
     let received = manifestBytes;
     // Progress counts what is in the tree (local copies too), so the transfer's stall timer and bar see it.
     if (local.bytes) req.onProgress(received + local.bytes);
     let last = 0;
+    if (local.taken.size) verified = true;
     const fetchUnit = pieceFetcher({
       digest: req.digest,
       tree,
       files,
+      onFile: () => (verified = true),
       onBytes: (peer, n) => {
         bySource[peer] = (bySource[peer] ?? 0) + n;
         received += n;
@@ -199,13 +216,18 @@ async function runSwarm(
       throw new LocalFailure(`could not read back the staging tree: ${(err as Error).message}`);
     }
     keep = true;
+    await partial?.release();
     return { staged: { tmpDir: tree, manifest, bytes: received, sources: { ...bySource } } };
   } finally {
     unsubscribe();
     if (!keep) {
       await Promise.all(inFlight);
-      await removeTree(tree).catch(() => undefined);
-      untrackTmpDir(tree);
+      if (partial && verified) await partial.release();
+      else {
+        await removeTree(tree).catch(() => undefined);
+        untrackTmpDir(tree);
+        await partial?.release();
+      }
     }
   }
 }

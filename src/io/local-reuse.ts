@@ -6,13 +6,13 @@
 // already are the manifest's (store files are read-only, so sharing the inode is safe, as
 // `0install store optimise` does), and copied with the manifest's mode and mtime otherwise (or
 // when the link is refused: another file system, another owner).
-import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, copyFile, link, lstat, open, readFile, unlink, utimes } from 'node:fs/promises';
+import { chmod, copyFile, link, lstat, readFile, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashName, type Algorithm } from '../core/digest.js';
 import { parseManifest } from '../core/manifest-format.js';
 import type { PlanFile } from '../core/swarm-plan.js';
+import { hashFile } from './file-hash.js';
 import { listImplementations } from './stores.js';
 import { inTree } from './swarm-staging.js';
 
@@ -45,17 +45,6 @@ export async function buildLocalIndex(stores: readonly string[], alg: Algorithm)
   return index;
 }
 
-async function hashOf(path: Buffer, alg: Algorithm): Promise<string> {
-  const h = createHash(hashName(alg));
-  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    for await (const chunk of fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false })) h.update(chunk as Buffer);
-  } finally {
-    await fh.close();
-  }
-  return h.digest('hex');
-}
-
 /** Puts one local candidate at `dst` as the manifest line `f` says; false if it does not match. */
 async function take(c: Candidate, f: PlanFile, dst: Buffer, alg: Algorithm): Promise<boolean> {
   const st = await lstat(c.path).catch(() => undefined);
@@ -65,14 +54,17 @@ async function take(c: Candidate, f: PlanFile, dst: Buffer, alg: Algorithm): Pro
   const sameInode = c.exec === exec && c.mtime === mtime && (st.mode & 0o7777) === (exec ? 0o555 : 0o444) && BigInt(Math.floor(st.mtimeMs / 1000)) === mtime;
   let linked = false;
   if (sameInode) linked = await link(c.path, dst).then(() => true, () => false);
-  if (!linked) {
-    await copyFile(c.path, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-    await chmod(dst, exec ? 0o555 : 0o444);
-    await utimes(dst, Number(mtime), Number(mtime));
+  if (!linked) await copyFile(c.path, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  if ((await hashFile(dst, alg)) !== f.entry.hash) {
+    await unlink(dst);
+    return false;
   }
-  if ((await hashOf(dst, alg)) === f.entry.hash) return true;
-  await unlink(dst);
-  return false;
+  // A copy gets its final mode only once it matched: the mark a resumed fetch keeps it by.
+  if (!linked) {
+    await utimes(dst, Number(mtime), Number(mtime));
+    await chmod(dst, exec ? 0o555 : 0o444);
+  }
+  return true;
 }
 
 /**

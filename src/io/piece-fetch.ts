@@ -10,7 +10,7 @@
 // again whole from one peer).
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, futimesSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { request, type IncomingMessage } from 'node:http';
 import { formatDigest, hashName, type Algorithm, type Digest } from '../core/digest.js';
 import { encodePieceList } from '../core/piece-list.js';
@@ -18,6 +18,7 @@ import type { PlanFile, UnitPiece } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
 import { UnitFailure, type UnitRequest } from '../machines/swarm.machine.js';
 import { peerKey } from '../machines/types.js';
+import { hashFile } from './file-hash.js';
 import { inTree } from './swarm-staging.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -74,18 +75,6 @@ function post(req: UnitRequest, digest: Digest, body: Buffer): Promise<IncomingM
     r.on('error', (err) => reject(new UnitFailure(signal.aborted ? 'aborted' : `could not be reached for pieces: ${err.message}`, 'failed')));
     r.end(body);
   });
-}
-
-/** Hex hash of a file on disk. */
-async function hashFile(path: Buffer, alg: Algorithm): Promise<string> {
-  const h = createHash(hashName(alg));
-  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    for await (const chunk of fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false })) h.update(chunk as Buffer);
-  } finally {
-    await fh.close();
-  }
-  return h.digest('hex');
 }
 
 /** The fetchUnit port for one swarm: every unit's pieces land in `opts.tree`. */

@@ -1,0 +1,97 @@
+// The resumable staging tree of a swarm fetch: `tmp-partial-<digest>` in the target store
+// (a `tmp-` name, so 0install and every store scanner take it for a transient directory, never
+// an implementation). It holds only what was verified against the manifest plus files being
+// written: a file gets its final mode (0444/0555) and mtime only once its hash matched (a local
+// copy is hashed as it is taken), so on the next fetch of the digest everything else is deleted
+// and the rest is kept. An interrupted fetch leaves it; the next fetch continues from it, and
+// the commit renames it to the digest as any staging tree. One process at a time: a lock file
+// beside it (`tmp-partial-<digest>.lock`, holding the owner's pid) sends a second fetch of the
+// same digest to a private `tmp-<hex>` dir; a lock whose process is gone is taken over.
+import { constants } from 'node:fs';
+import { chmod, lstat, mkdir, open, readFile, readlink, unlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { formatDigest, hashName, type Digest } from '../core/digest.js';
+import type { ManifestEntry } from '../core/manifest-format.js';
+import type { PlanFile } from '../core/swarm-plan.js';
+import { hashFile } from './file-hash.js';
+import { inTree } from './swarm-staging.js';
+
+export interface PartialDir {
+  readonly dir: string;
+  /** Gives up the lock (the dir stays, for the next fetch or the commit). */
+  release(): Promise<void>;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes the partial dir of `digest` in `store` (creating it), or undefined when another live process has it. */
+export async function takePartial(store: string, digest: Digest): Promise<PartialDir | undefined> {
+  await mkdir(store, { recursive: true, mode: 0o755 });
+  const dir = join(store, `tmp-partial-${formatDigest(digest)}`);
+  const lock = `${dir}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) return undefined;
+      const owner = Number((await readFile(lock, 'latin1').catch(() => '')).trim());
+      if (Number.isSafeInteger(owner) && owner > 0 && alive(owner)) return undefined;
+      await unlink(lock).catch(() => undefined);
+    }
+  }
+  await mkdir(dir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  await chmod(dir, 0o700);
+  let released = false;
+  return {
+    dir,
+    release: async () => {
+      if (released) return;
+      released = true;
+      await unlink(lock).catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Keeps what an earlier fetch verified in `tree` (files with the manifest's size, final mode
+ * and mtime whose content hashes right again; symlinks whose target hashes right) and deletes
+ * any other file the manifest names;
+ * makes its directories writable again. Returns the indexes kept and their bytes.
+ */
+export async function keepVerified(tree: string, entries: readonly ManifestEntry[], files: readonly PlanFile[], digest: Digest): Promise<{ kept: Set<number>; bytes: number }> {
+  for (const e of entries) if (e.kind === 'dir') await chmod(inTree(tree, e.path), 0o700).catch(() => undefined);
+  const kept = new Set<number>();
+  let bytes = 0;
+  for (const f of files) {
+    const p = inTree(tree, f.entry.path);
+    const st = await lstat(p).catch(() => undefined);
+    if (!st) continue;
+    let ok = false;
+    if (f.entry.kind === 'symlink' && st.isSymbolicLink()) {
+      const target = await readlink(p, { encoding: 'buffer' }).catch(() => undefined);
+      ok = target !== undefined && createHash(hashName(digest.alg)).update(target).digest('hex') === f.entry.hash;
+    } else if (f.entry.kind === 'file' && st.isFile()) {
+      ok = st.size === f.entry.size && (st.mode & 0o7777) === (f.entry.exec ? 0o555 : 0o444) && BigInt(Math.floor(st.mtimeMs / 1000)) === (f.entry.mtime ?? 0n);
+      // The mark says it was verified; the content is checked again all the same.
+      if (ok) ok = (await hashFile(p, digest.alg).catch(() => '')) === f.entry.hash;
+    }
+    if (ok) {
+      kept.add(f.index);
+      if (f.entry.kind === 'file') bytes += f.entry.size ?? 0;
+    } else await unlink(p).catch(() => undefined);
+  }
+  return { kept, bytes };
+}
