@@ -1,0 +1,87 @@
+// A bench LAN in network namespaces, as test/helpers/netns.ts builds for the tests (plain JS here,
+// since the benches run under plain node): n hosts plugged into a bridge that lives in its own
+// "switch" namespace, so nothing outside the namespaces made here is touched. Host i is
+// SUBNET.(i+2)/24 on eth0. `limit(i, up, down)` rate-limits host i's link with tc tbf in both
+// directions (up: egress of the host's eth0; down: egress of its switch port). `destroy()` kills
+// every process started through `spawn` and deletes every namespace; it also runs on exit and on
+// SIGINT/SIGTERM.
+import { spawn, spawnSync } from 'node:child_process';
+
+const ip = (...args) => {
+  const r = spawnSync('ip', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${(r.stderr || r.error?.message || '').trim()}`);
+};
+
+/** '' when namespaces can be made here, else why not. */
+export function netnsUnavailable() {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return 'not running as root';
+  const probe = `zsb${process.pid}probe`;
+  const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
+  if (r.status !== 0) return `ip netns add failed: ${(r.stderr || r.error?.message || '').trim()}`;
+  spawnSync('ip', ['netns', 'del', probe]);
+  if (spawnSync('tc', ['-V'], { stdio: 'ignore' }).status !== 0) return 'tc (iproute2) is not installed';
+  return '';
+}
+
+function tbf(ns, dev, rate) {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', dev, 'root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '400ms'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tc tbf on ${ns}/${dev} failed: ${(r.stderr || '').trim()}`);
+}
+
+export function createLan(n, subnet) {
+  const base = `zsb${process.pid}n`;
+  const sw = `${base}s`;
+  const names = Array.from({ length: n }, (_, i) => `${base}${i}`);
+  const children = new Set();
+  let destroyed = false;
+  const destroy = () => {
+    if (destroyed) return;
+    destroyed = true;
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const ns of [...names, sw]) spawnSync('ip', ['netns', 'del', ns]);
+  };
+  const onSignal = () => {
+    destroy();
+    process.exit(130);
+  };
+  process.once('exit', destroy);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    ip('netns', 'add', sw);
+    ip('-n', sw, 'link', 'add', 'br0', 'type', 'bridge');
+    ip('-n', sw, 'link', 'set', 'br0', 'up');
+    names.forEach((ns, i) => {
+      ip('netns', 'add', ns);
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+      ip('-n', sw, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+      ip('-n', sw, 'link', 'set', `p${i}`, 'master', 'br0');
+      ip('-n', sw, 'link', 'set', `p${i}`, 'up');
+      ip('-n', ns, 'addr', 'add', `${subnet}.${i + 2}/24`, 'brd', '+', 'dev', 'eth0');
+      ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    });
+  } catch (e) {
+    destroy();
+    throw e;
+  }
+  return {
+    hosts: names.map((ns, i) => ({ ns, ip: `${subnet}.${i + 2}` })),
+    limit(i, up, down = up) {
+      tbf(names[i], 'eth0', up);
+      tbf(sw, `p${i}`, down);
+    },
+    /** Bytes host i has received on eth0 so far. */
+    rxBytes(i) {
+      const r = spawnSync('ip', ['-n', names[i], '-s', '-j', 'link', 'show', 'eth0'], { encoding: 'utf8' });
+      return JSON.parse(r.stdout)[0].stats64.rx.bytes;
+    },
+    /** A process in host i's namespace (killed by destroy()). */
+    spawn(i, cmd, args, opts) {
+      const c = spawn('ip', ['netns', 'exec', names[i], cmd, ...args], opts);
+      children.add(c);
+      c.on('exit', () => children.delete(c));
+      return c;
+    },
+    destroy,
+  };
+}
