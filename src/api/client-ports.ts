@@ -6,6 +6,7 @@ import { manifestDigest } from '../core/manifest-format.js';
 import { LocalFailure } from '../machines/ports.js';
 import type { TransferPorts } from '../machines/types.js';
 import { discardStaged } from '../io/http-download.js';
+import { releasePartial } from '../io/partial-dir.js';
 import { commitStaged, removeTree } from '../io/store-add.js';
 import { lookupDigest } from '../io/stores.js';
 import { commitToSystemStore } from '../io/system-store.js';
@@ -67,10 +68,12 @@ export function transferPorts(opts: TransferPortOptions): Omit<TransferPorts, 's
             return await commit(opts, digest, staged.tmpDir, staged.manifest);
           } finally {
             untrackTmpDir(staged.tmpDir);
+            // A swarm's partial dir stays locked until it is renamed (or removed), so no second fetch takes it meanwhile.
+            await releasePartial(staged.tmpDir);
           }
         })(),
       ),
-    discard: (staged) => tracked(discardStaged(staged)),
+    discard: (staged) => tracked(discardStaged(staged).finally(() => releasePartial(staged.tmpDir))),
     async settled() {
       while (inFlight.size) await Promise.all(inFlight);
     },

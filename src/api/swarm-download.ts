@@ -215,8 +215,8 @@ async function runSwarm(
     } catch (err) {
       throw new LocalFailure(`could not read back the staging tree: ${(err as Error).message}`);
     }
+    // The lock stays until the commit has renamed the tree (client-ports: releasePartial).
     keep = true;
-    await partial?.release();
     return { staged: { tmpDir: tree, manifest, bytes: received, sources: { ...bySource } } };
   } finally {
     unsubscribe();

@@ -6,7 +6,8 @@
 // and the rest is kept. An interrupted fetch leaves it; the next fetch continues from it, and
 // the commit renames it to the digest as any staging tree. One process at a time: a lock file
 // beside it (`tmp-partial-<digest>.lock`, holding the owner's pid) sends a second fetch of the
-// same digest to a private `tmp-<hex>` dir; a lock whose process is gone is taken over.
+// same digest to a private `tmp-<hex>` dir; a lock whose process is gone is taken over. A staged
+// tree keeps its lock until the commit has renamed it (or it was discarded): `releasePartial`.
 import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readFile, readlink, unlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -21,6 +22,14 @@ export interface PartialDir {
   readonly dir: string;
   /** Gives up the lock (the dir stays, for the next fetch or the commit). */
   release(): Promise<void>;
+}
+
+/** The locks this process holds, by partial dir. */
+const held = new Map<string, PartialDir>();
+
+/** Gives up the lock of `dir` if it is a partial dir this process holds (no-op otherwise). */
+export async function releasePartial(dir: string): Promise<void> {
+  await held.get(dir)?.release();
 }
 
 function alive(pid: number): boolean {
@@ -54,15 +63,16 @@ export async function takePartial(store: string, digest: Digest): Promise<Partia
     if (err.code !== 'EEXIST') throw err;
   });
   await chmod(dir, 0o700);
-  let released = false;
-  return {
+  const partial: PartialDir = {
     dir,
     release: async () => {
-      if (released) return;
-      released = true;
+      if (held.get(dir) !== partial) return;
+      held.delete(dir);
       await unlink(lock).catch(() => undefined);
     },
   };
+  held.set(dir, partial);
+  return partial;
 }
 
 /**

@@ -2,20 +2,24 @@
 // every holder at once, per-file checks with one peer lying about one file only (that file comes
 // again from an honest peer, and the liar is never asked again), the fallback to the whole tar
 // for peers that know only it (the 2008 routes, or 0share peers from before the swarm), and the
-// piece route's refusals. Each peer sits behind a recording proxy (HTTP) and an offerer (UDP)
+// piece route's refusals, and the partial dir's lock held from the download until the commit has
+// renamed the tree (or it was discarded). Each peer sits behind a recording proxy (HTTP) and an offerer (UDP)
 // on one port, so the test sees every request and decides who answers discovery first.
 import { createSocket, type Socket } from 'node:dgram';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { transferPorts } from '../../src/api/client-ports.js';
+import { swarmTiming } from '../../src/api/client-timing.js';
 import { fetch, type FetchEvent } from '../../src/api/fetch.js';
 import { serve, type ServeHandle } from '../../src/api/serve.js';
 import { formatDigest, type Digest } from '../../src/core/digest.js';
 import { encodePieceList } from '../../src/core/piece-list.js';
 import { decodeQuery, encodeReply } from '../../src/core/protocol.js';
+import { takePartial } from '../../src/io/partial-dir.js';
 import { addDirectory, verifyEntry } from '../../src/io/store-add.js';
 import { packTree } from '../../src/io/tar-pack.js';
 import { manifestOfTree } from '../../src/io/tree-walk.js';
@@ -210,6 +214,33 @@ describe('swarm fetch on loopback', () => {
     expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
     expect(noPieces.requests.at(-1)).toMatchObject({ method: 'GET', url: `/implementation/${formatDigest(digest)}` });
     expect(tmpLeft(store)).toEqual([]);
+  });
+
+  it('keeps the partial dir locked until the commit has renamed it, or the discard removed it', async () => {
+    const a = await frontOf(await peerWith(), 0);
+    const peer = { host: '127.0.0.1', port: a.port };
+    const store = freshStore();
+    const partial = join(store, `tmp-partial-${formatDigest(digest)}`);
+    const portsFor = (s: string) => transferPorts({ stores: [s], swarm: { timing: swarmTiming({}) } });
+    const stage = (ports: ReturnType<typeof portsFor>) => ports.download({ digest, peer, signal: new AbortController().signal, onConnected: () => {}, onProgress: () => {} });
+    const ports = portsFor(store);
+    const staged = await stage(ports);
+    expect(staged.tmpDir).toBe(partial);
+    // Staged, not yet committed: a second fetch of the digest must not take the tree.
+    expect(readFileSync(`${partial}.lock`, 'latin1')).toBe(String(process.pid));
+    expect(await takePartial(store, digest)).toBeUndefined();
+    const path = await ports.commit({ digest, peer, staged });
+    expect((await verifyEntry(path, digest)).ok).toBe(true);
+    expect(readdirSync(store)).toEqual([formatDigest(digest)]);
+
+    const other = freshStore();
+    const ports2 = portsFor(other);
+    const staged2 = await stage(ports2);
+    expect(existsSync(`${staged2.tmpDir}.lock`)).toBe(true);
+    await ports2.discard(staged2);
+    expect(readdirSync(other)).toEqual([]);
+    await ports.settled();
+    await ports2.settled();
   });
 
   it('without swarm, it asks for the whole tar only', async () => {
