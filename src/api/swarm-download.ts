@@ -9,7 +9,7 @@
 // cut into work units. The staging tree is the digest's resumable partial dir
 // (src/io/partial-dir.ts): what an interrupted fetch verified is kept and not fetched again.
 import { createActor } from 'xstate';
-import { formatDigest, sameDigest, type Digest } from '../core/digest.js';
+import { formatDigest, hashName, sameDigest, type Digest } from '../core/digest.js';
 import { manifestDigest, parseManifest, type ManifestEntry } from '../core/manifest-format.js';
 import { DEFAULT_LIMITS, planFiles, planUnits, type PlanFile } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
@@ -59,7 +59,7 @@ export function swarmOrTar(opts: SwarmDownloadOptions) {
   /** One index of the local stores' files per hash function, built when a swarm first needs it. */
   const indexes = new Map<string, Promise<LocalIndex>>();
   const localIndex = (digest: Digest) => {
-    const fn = digest.alg === 'sha1new' ? 'sha1' : 'sha256';
+    const fn = hashName(digest.alg);
     const hit = indexes.get(fn) ?? buildLocalIndex(opts.reuseFrom ?? [], digest.alg).catch(() => new Map() as LocalIndex);
     indexes.set(fn, hit);
     return hit;

@@ -10,10 +10,9 @@
 // tree keeps its lock until the commit has renamed it (or it was discarded): `releasePartial`.
 import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readFile, readlink, unlink } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { formatDigest, hashName, type Digest } from '../core/digest.js';
-import type { ManifestEntry } from '../core/manifest-format.js';
+import { formatDigest, type Digest } from '../core/digest.js';
+import { contentHash, type ManifestEntry } from '../core/manifest-format.js';
 import type { PlanFile } from '../core/swarm-plan.js';
 import { hashFile } from './file-hash.js';
 import { inTree } from './swarm-staging.js';
@@ -92,7 +91,7 @@ export async function keepVerified(tree: string, entries: readonly ManifestEntry
     let ok = false;
     if (f.entry.kind === 'symlink' && st.isSymbolicLink()) {
       const target = await readlink(p, { encoding: 'buffer' }).catch(() => undefined);
-      ok = target !== undefined && createHash(hashName(digest.alg)).update(target).digest('hex') === f.entry.hash;
+      ok = target !== undefined && contentHash(target, digest.alg) === f.entry.hash;
     } else if (f.entry.kind === 'file' && st.isFile()) {
       ok = st.size === f.entry.size && (st.mode & 0o7777) === (f.entry.exec ? 0o555 : 0o444) && BigInt(Math.floor(st.mtimeMs / 1000)) === (f.entry.mtime ?? 0n);
       // The mark says it was verified; the content is checked again all the same.

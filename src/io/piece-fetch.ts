@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, futimesSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { request, type IncomingMessage } from 'node:http';
-import { formatDigest, hashName, type Algorithm, type Digest } from '../core/digest.js';
+import { formatDigest, hashName, type Digest } from '../core/digest.js';
+import { contentHash } from '../core/manifest-format.js';
 import { encodePieceList } from '../core/piece-list.js';
 import type { PlanFile, UnitPiece } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
@@ -159,7 +160,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
       if (symlinkData) {
         const target = Buffer.concat(symlinkData);
         symlinkData = undefined;
-        if (createHash(hashName(alg)).update(target).digest('hex') !== f.entry.hash) {
+        if (contentHash(target, alg) !== f.entry.hash) {
           throw new UnitFailure(`symlink '${Buffer.from(f.entry.path).toString()}' does not match its manifest line`, 'lied', done);
         }
         try {
