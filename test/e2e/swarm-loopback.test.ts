@@ -101,8 +101,9 @@ async function peerWith(tamper?: string): Promise<ServeHandle> {
 }
 
 const fronts: Front[] = [];
-async function frontOf(h: ServeHandle, delay: number): Promise<Front> {
-  const f = await front(h.address.port, delay);
+/** A front (closed in afterAll) for a peer, or for `handler` alone when there is no peer behind it. */
+async function frontOf(h: ServeHandle | undefined, delay: number, handler?: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<Front> {
+  const f = await front(h?.address.port ?? 0, delay, handler);
   fronts.push(f);
   return f;
 }
@@ -130,6 +131,15 @@ afterAll(async () => {
 
 const tmpLeft = (store: string) => readdirSync(store).filter((n) => n.startsWith('tmp-'));
 const hostsOf = (fs: Front[]) => fs.map((f) => `127.0.0.1:${f.port}`);
+
+/** A swarm fetch from `f` alone into a fresh store, which must commit a tree that verifies at the first attempt; returns the store. */
+async function swarmFetchFrom(f: Front): Promise<string> {
+  const store = freshStore();
+  const [r] = await fetch([digest], { hosts: hostsOf([f]), stores: [store], timeout: 200, swarm: true });
+  expect(r).toMatchObject({ status: 'committed', attempts: [] });
+  expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
+  return store;
+}
 
 describe('swarm fetch on loopback', () => {
   it('gets the files from every holder at once, drops a peer that lies about one file, and the tree verifies', async () => {
@@ -182,18 +192,14 @@ describe('swarm fetch on loopback', () => {
   });
 
   it('falls back to the whole tar from a peer that knows only the 2008 routes', async () => {
-    const oldPeer = await front(0, 0, (req, res) => {
+    const oldPeer = await frontOf(undefined, 0, (req, res) => {
       if (req.method === 'GET' && req.url === `/implementation/${formatDigest(digest)}`) {
         res.writeHead(200, { 'Content-Type': 'application/x-tar' });
         packTree(src).pipe(res);
       } else res.writeHead(404).end();
       return true;
     });
-    fronts.push(oldPeer);
-    const store = freshStore();
-    const [r] = await fetch([digest], { hosts: hostsOf([oldPeer]), stores: [store], timeout: 200, swarm: true });
-    expect(r).toMatchObject({ status: 'committed', attempts: [] });
-    expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
+    await swarmFetchFrom(oldPeer);
     expect(oldPeer.requests.map((q) => `${q.method} ${q.url}`)).toEqual([
       `GET /implementation/${formatDigest(digest)}/manifest`,
       `GET /implementation/${formatDigest(digest)}`,
@@ -201,17 +207,12 @@ describe('swarm fetch on loopback', () => {
   });
 
   it('falls back to the whole tar from a 0share peer that serves the manifest but no pieces', async () => {
-    const h = await peerWith();
-    const noPieces = await front(h.address.port, 0, (req, res) => {
+    const noPieces = await frontOf(await peerWith(), 0, (req, res) => {
       if (req.method !== 'POST') return false;
       res.writeHead(404).end();
       return true;
     });
-    fronts.push(noPieces);
-    const store = freshStore();
-    const [r] = await fetch([digest], { hosts: hostsOf([noPieces]), stores: [store], timeout: 200, swarm: true });
-    expect(r).toMatchObject({ status: 'committed', attempts: [] });
-    expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
+    const store = await swarmFetchFrom(noPieces);
     expect(noPieces.requests.at(-1)).toMatchObject({ method: 'GET', url: `/implementation/${formatDigest(digest)}` });
     expect(tmpLeft(store)).toEqual([]);
   });
