@@ -7,7 +7,8 @@
 // unit that did arrive intact. A large file that arrives in ranges (possibly from several peers)
 // is checked once its last range is in: if it does not match it is deleted, and the unit fails
 // as 'lied' when one peer sent every range, 'mixed' otherwise (the scheduler then fetches it
-// again whole from one peer).
+// again whole from one peer). A unit asked again after an attempt was stopped part-way (its
+// peer was dropped for another unit) asks only for the files not yet verified.
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, futimesSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { formatDigest, hashName, type Digest } from '../core/digest.js';
 import { contentHash } from '../core/manifest-format.js';
 import { encodePieceList } from '../core/piece-list.js';
-import type { PlanFile, UnitPiece } from '../core/swarm-plan.js';
+import { unitBytes, type PlanFile, type UnitPiece } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
 import { UnitFailure, type UnitRequest } from '../machines/swarm.machine.js';
 import { peerKey } from '../machines/types.js';
@@ -82,6 +83,12 @@ function post(req: UnitRequest, digest: Digest, body: Buffer): Promise<IncomingM
 export function pieceFetcher(opts: PieceFetchOptions) {
   const alg = opts.digest.alg;
   const ranges = new Map<number, RangeCover>();
+  /** Files verified and in place: a unit asked again (its attempt was stopped part-way) skips them. */
+  const verified = new Set<number>();
+  const verifiedFile = (file: number) => {
+    verified.add(file);
+    opts.onFile?.(file);
+  };
 
   /** Final mode and mtime from the manifest, on the open descriptor. */
   const seal = (fd: number, f: PlanFile) => {
@@ -111,11 +118,12 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     } finally {
       closeSync(fd);
     }
-    opts.onFile?.(f.index);
+    verifiedFile(f.index);
   };
 
   return async function fetchUnit(req: UnitRequest): Promise<void> {
-    const pieces = req.unit.pieces;
+    const pieces = req.unit.pieces.filter((p) => !verified.has(p.file));
+    if (pieces.length === 0) return;
     const key = peerKey(req.peer);
     const body = encodePieceList(pieces.map((p) => ({ path: opts.files[p.file]!.entry.path, offset: p.offset, length: p.length })));
     const res = await post(req, opts.digest, body);
@@ -169,7 +177,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
           throw localError(err);
         }
         done.push(f.index);
-        opts.onFile?.(f.index);
+        verifiedFile(f.index);
       } else if (hash) {
         const ok = hash.digest('hex') === f.entry.hash;
         hash = undefined;
@@ -183,7 +191,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         }
         if (!ok) throw new UnitFailure(`'${Buffer.from(f.entry.path).toString()}' does not match its manifest line`, 'lied', done);
         done.push(f.index);
-        opts.onFile?.(f.index);
+        verifiedFile(f.index);
       } else {
         closeSync(fd);
         fd = -1;
@@ -244,7 +252,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         }
       }
       req.onProgress(total);
-      if (piece) throw new UnitFailure(`closed the connection after ${total} of ${req.unit.bytes} bytes`, 'failed', done);
+      if (piece) throw new UnitFailure(`closed the connection after ${total} of ${unitBytes(pieces)} bytes`, 'failed', done);
     } catch (err) {
       res.destroy();
       try {

@@ -6,7 +6,7 @@
 // renamed the tree (or it was discarded). Each peer sits behind a recording proxy (HTTP) and an offerer (UDP)
 // on one port, so the test sees every request and decides who answers discovery first.
 import { createSocket, type Socket } from 'node:dgram';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,8 +19,12 @@ import { serve, type ServeHandle } from '../../src/api/serve.js';
 import { formatDigest, type Digest } from '../../src/core/digest.js';
 import { encodePieceList } from '../../src/core/piece-list.js';
 import { decodeQuery, encodeReply } from '../../src/core/protocol.js';
+import { parseManifest } from '../../src/core/manifest-format.js';
+import { planFiles, planUnits, unitBytes } from '../../src/core/swarm-plan.js';
 import { takePartial } from '../../src/io/partial-dir.js';
+import { pieceFetcher } from '../../src/io/piece-fetch.js';
 import { addDirectory, verifyEntry } from '../../src/io/store-add.js';
+import { layOut } from '../../src/io/swarm-staging.js';
 import { packTree } from '../../src/io/tar-pack.js';
 import { manifestOfTree } from '../../src/io/tree-walk.js';
 import { need0install, zeroSandbox, ziResult } from '../helpers/zeroinstall.js';
@@ -242,6 +246,31 @@ describe('swarm fetch on loopback', () => {
     expect(readdirSync(other)).toEqual([]);
     await ports.settled();
     await ports2.settled();
+  });
+
+  it('a unit asked again after an attempt was stopped part-way asks only for the files not yet verified', async () => {
+    const a = await frontOf(await peerWith(), 0);
+    const tree = mkdtempSync(join(root, 'tree-'));
+    const entries = parseManifest((await manifestOfTree(src, 'sha256new')).manifest);
+    await layOut(tree, entries);
+    const files = planFiles(entries);
+    const unit = planUnits(files)[0]!;
+    const fetchUnit = pieceFetcher({ digest, tree, files });
+    let got = 0;
+    const ask = (pieces: typeof unit.pieces) =>
+      fetchUnit({ unit: { id: 0, pieces, bytes: unitBytes(pieces) }, peer: { host: '127.0.0.1', port: a.port }, signal: new AbortController().signal, onProgress: (n) => (got = n) });
+    // The stopped attempt: the unit's first three files arrived and were verified.
+    await ask(unit.pieces.slice(0, 3));
+    await ask(unit.pieces);
+    expect(got).toBe(unitBytes(unit.pieces.slice(3)));
+    expect(a.requests.filter((q) => q.method === 'POST')).toHaveLength(2);
+    // Every file is in place and has its final mode; asked once more, nothing is asked.
+    for (const { entry } of unit.pieces.map((p) => files[p.file]!)) {
+      const st = lstatSync(join(tree, Buffer.from(entry.path).toString()));
+      expect(entry.kind === 'symlink' ? st.isSymbolicLink() : st.isFile() && (st.mode & 0o222) === 0, Buffer.from(entry.path).toString()).toBe(true);
+    }
+    await ask(unit.pieces);
+    expect(a.requests.filter((q) => q.method === 'POST')).toHaveLength(2);
   });
 
   it('without swarm, it asks for the whole tar only', async () => {
