@@ -32,7 +32,7 @@ import { decodePieceList, MAX_PIECE_LIST, PieceListError } from '../core/piece-l
 import { answerPage, type RenderPage } from './page-response.js';
 import type { PeerStats } from './peer-stats.js';
 import { openManifest, resolveServed } from './served-implementation.js';
-import { checkPieces, openablePieces, PieceRefusal, streamPieces } from './served-pieces.js';
+import { checkPieces, PieceRefusal, streamPieces } from './served-pieces.js';
 import { packTree, READ_CHUNK } from './tar-pack.js';
 
 export interface HttpServerOptions {
@@ -100,7 +100,6 @@ async function sendPieces(msg: IncomingMessage, res: ServerResponse, req: BodyRe
   try {
     if (!body) throw new PieceListError(`the piece list is larger than ${MAX_PIECE_LIST} bytes`);
     prepared = await checkPieces(req.found.dir, decodePieceList(body));
-    await openablePieces(prepared.checked);
   } catch (err) {
     if (err instanceof PieceListError) events.refused(400, `bad piece list: ${err.message}`);
     else if (err instanceof PieceRefusal) events.refused(err.status, err.message);

@@ -64,9 +64,14 @@ interface Checked {
   readonly abs: Buffer;
 }
 
+const missing = (c: Checked) => new PieceRefusal(`'${Buffer.from(c.piece.path).toString()}' is missing here`, 404);
+const notTheFile = (c: Checked) => new PieceRefusal(`'${Buffer.from(c.piece.path).toString()}' here is not the file the manifest lists`, 404);
+
 /**
  * Checks every piece (throws PieceRefusal); returns them with the total byte count. Directories
- * on the way are lstat'ed once each: none may be a symlink.
+ * on the way are lstat'ed once each: none may be a symlink. Each piece's file must be there as
+ * the manifest lists it (a symlink, or a regular file of its size), so a gap is a 404 before any
+ * byte rather than a cut stream; `streamPieces` checks each file it opens once more.
  */
 export async function checkPieces(dir: string, pieces: readonly Piece[]): Promise<{ checked: Checked[]; total: number }> {
   const index = await indexOf(dir);
@@ -92,6 +97,12 @@ export async function checkPieces(dir: string, pieces: readonly Piece[]): Promis
     checked.push({ piece, entry, abs: Buffer.concat([Buffer.from(join(dir, '/')), Buffer.from(piece.path)]) });
     total += piece.length;
   }
+  // The list is right (else 400); now is everything there?
+  for (const c of checked) {
+    const st = await lstat(c.abs).catch(() => undefined);
+    if (!st) throw missing(c);
+    if (c.entry.kind === 'symlink' ? !st.isSymbolicLink() : !st.isFile() || st.size !== c.entry.size) throw notTheFile(c);
+  }
   return { checked, total };
 }
 
@@ -100,12 +111,12 @@ async function openChecked(c: Checked): Promise<FileHandle> {
   try {
     fh = await open(c.abs, OPEN_FLAGS);
   } catch {
-    throw new PieceRefusal(`'${Buffer.from(c.piece.path).toString()}' is missing here`, 404);
+    throw missing(c);
   }
   const st: Stats | undefined = await fh.stat().catch(() => undefined);
   if (!st?.isFile() || st.size !== c.entry.size) {
     await fh.close();
-    throw new PieceRefusal(`'${Buffer.from(c.piece.path).toString()}' here is not the file the manifest lists`, 404);
+    throw notTheFile(c);
   }
   return fh;
 }
@@ -138,16 +149,4 @@ export function streamPieces(checked: readonly Checked[], signal?: AbortSignal):
     }
   }
   return Readable.from(gen(), { objectMode: false });
-}
-
-/** Checks that every file piece can be opened (so a partial holder's gaps are a 404, not a cut stream). */
-export async function openablePieces(checked: readonly Checked[]): Promise<void> {
-  for (const c of checked) {
-    if (c.entry.kind === 'symlink') {
-      const st = await lstat(c.abs).catch(() => undefined);
-      if (!st?.isSymbolicLink()) throw new PieceRefusal(`'${Buffer.from(c.piece.path).toString()}' is missing here`, 404);
-      continue;
-    }
-    await (await openChecked(c)).close();
-  }
 }

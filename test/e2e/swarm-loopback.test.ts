@@ -287,9 +287,9 @@ describe('the piece route of a 0share peer', () => {
     port = (await peerWith()).address.port;
   });
 
-  const post = (path: string, body: Buffer, method = 'POST') =>
+  const post = (path: string, body: Buffer, method = 'POST', to = port) =>
     new Promise<{ status: number; body: Buffer; allow?: string }>((resolve, reject) => {
-      const r = request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
+      const r = request({ host: '127.0.0.1', port: to, path, method, agent: false }, (res) => {
         const parts: Buffer[] = [];
         res.on('data', (c: Buffer) => parts.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts), allow: res.headers.allow }));
@@ -324,6 +324,22 @@ describe('the piece route of a 0share peer', () => {
       const r = await post(files(), body);
       expect(r.status, body.toString()).toBe(400);
       expect(r.body.toString()).toMatch(/piece|not a file|outside/);
+    }
+  });
+
+  it('404 before any byte for a file the manifest lists that is missing here, or not its size', async () => {
+    const store = freshStore();
+    const dir = await addDirectory(src, store, digest);
+    chmodSync(join(dir, 'lib'), 0o755);
+    rmSync(join(dir, 'lib', 'f005'));
+    chmodSync(join(dir, 'lib', 'f006'), 0o644);
+    writeFileSync(join(dir, 'lib', 'f006'), 'short');
+    const h = await serve({ port: 0, bind: '127.0.0.1', stores: [store] });
+    served.push(h);
+    for (const [name, why] of [['lib/f005', /'lib\/f005' is missing here/], ['lib/f006', /'lib\/f006' here is not the file the manifest lists/]] as const) {
+      const r = await post(files(), encodePieceList([{ path: Buffer.from('a2'), offset: 0, length: 1 }, { path: Buffer.from(name), offset: 0, length: 1 }]), 'POST', h.address.port);
+      expect(r.status, name).toBe(404);
+      expect(r.body.toString()).toMatch(why);
     }
   });
 
