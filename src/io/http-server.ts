@@ -195,22 +195,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       sendBody: (body, events) => {
         const what = formatDigest(body.digest) + (body.kind === 'tree' ? '' : `/${body.kind}`);
         const id = (upload = opts.stats.beginUpload(peerText, what, body.kind === 'tree' ? body.found.size : undefined));
+        // The upload ends in the stats when the session does (finish), whatever ended it.
         const counted: BodyEvents = {
+          ...events,
           progress: (bytes) => {
             opts.stats.progress(id, bytes);
             events.progress(bytes);
-          },
-          finished: (bytes) => {
-            opts.stats.endUpload(id, bytes);
-            events.finished(bytes);
-          },
-          failed: (reason) => {
-            opts.stats.endUpload(id);
-            events.failed(reason);
-          },
-          refused: (status, reason) => {
-            opts.stats.endUpload(id);
-            events.refused(status, reason);
           },
         };
         sendBody(req, res, body, counted, throttle);
@@ -250,6 +240,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       error: (err) => {
         log.error({ err }, `Session for ${method} ${shownTarget} from ${peerText} failed: ${messageOf(err)}`);
         res.destroy();
+        if (upload !== undefined) opts.stats.endUpload(upload);
         done();
       },
     });
