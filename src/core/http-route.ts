@@ -22,10 +22,16 @@ export type RequestTarget = ImplementationRoute | PageRoute | { ok: false; statu
 
 const PAGES: Record<string, 'status' | 'stats' | 'local-report'> = { '/': 'status', '/stats': 'stats', '/local/fetches': 'local-report' };
 const LOCAL_FETCH = '/local/fetches/';
+const PAGE_KINDS: ReadonlySet<string> = new Set<PageRoute['kind']>(['status', 'stats', 'local-report', 'local-fetch']);
 
 /** The methods a route takes: POST for a local report and for pieces (their requests have a body), GET and HEAD for the rest. */
 export function methodsOf(route: RequestTarget): readonly string[] {
   return route.ok && (route.kind === 'local-report' || route.kind === 'files') ? ['POST'] : ALLOWED_METHODS;
+}
+
+/** Routes answered by a page about the peer (or its local records), not from the stores. */
+export function isPageRoute(route: RequestTarget): route is PageRoute {
+  return route.ok && PAGE_KINDS.has(route.kind);
 }
 
 /** Routes only processes on the peer's machine may use. */

@@ -14,7 +14,7 @@ import { constants as zlib, createGzip } from 'node:zlib';
 import { createActor } from 'xstate';
 import { ByteRate } from '../core/byte-rate.js';
 import { formatDigest } from '../core/digest.js';
-import { methodsOf, parseRequestTarget } from '../core/http-route.js';
+import { isPageRoute, methodsOf } from '../core/http-route.js';
 import { showNetworkToken } from '../core/quote.js';
 import { UploadSlots } from '../core/upload-slots.js';
 import {
@@ -73,8 +73,6 @@ const REASONS: Record<number, string> = {
   500: 'Internal error: the peer could not read its stores',
   503: 'Busy: too many uploads in progress, or your address has its fair share of them while others wait; try another peer or again shortly',
 };
-
-const isPieces = (target: string) => /^\/implementation\/[^/?]+\/files(\?|$)/.test(target);
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -213,12 +211,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const finish = (out: ServerSessionOutput) => {
       if (out.outcome === 'rejected' && !res.headersSent && !res.destroyed) {
         const headers: Record<string, string | number> = { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' };
-        if (out.status === 405) headers.Allow = methodsOf(parseRequestTarget(target)).join(', ');
+        if (out.status === 405) headers.Allow = methodsOf(out.route).join(', ');
         if (out.status === 503) headers['Retry-After'] = RETRY_AFTER_SECONDS;
         res.writeHead(out.status, headers);
         // A refused piece list says what was wrong with it; other rejections have a fixed text.
-        const text = out.status === 404 || out.status === 400 ? (out.reason && isPieces(target) ? out.reason : REASONS[out.status]) : REASONS[out.status];
-        res.end(`${text ?? out.reason ?? ''}\n`);
+        const pieces = out.route.ok && out.route.kind === 'files' && (out.status === 404 || out.status === 400);
+        res.end(`${(pieces && out.reason) || REASONS[out.status] || out.reason || ''}\n`);
       } else if (out.outcome === 'aborted') {
         res.destroy();
       }
@@ -227,7 +225,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const note = out.outcome === 'done' ? undefined : out.outcome === 'rejected' ? out.reason : `${out.outcome}: ${out.reason ?? ''}`;
       const view = { at: Date.now(), method: method.slice(0, 16), target: target.slice(0, 200), status: out.status, bytes: out.bytes, ms, peer: peerText, note };
       // The status page's own refreshes would push everything else out of the recent list.
-      opts.stats.request(view, !(out.outcome === 'done' && (target === '/' || target === '/stats' || target.startsWith('/local/'))));
+      opts.stats.request(view, !(out.outcome === 'done' && isPageRoute(out.route)));
       const line = `${method} ${shownTarget} ${out.status} ${out.bytes} bytes ${ms} ms from ${peerText}`;
       if (out.outcome === 'done') log.info(line);
       else log.info(`${line} (${out.outcome}: ${out.reason ?? ''})`);

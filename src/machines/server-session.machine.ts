@@ -11,6 +11,7 @@ import { isLoopback } from '../core/cidr.js';
 import {
   type ImplementationRoute,
   isLocalRoute,
+  isPageRoute,
   methodsOf,
   type PageRoute,
   parseRequestTarget,
@@ -102,6 +103,8 @@ export interface ServerSessionOutput {
   /** Body bytes the client took. */
   readonly bytes: number;
   readonly reason?: string;
+  /** The request target as the session parsed it. */
+  readonly route: RequestTarget;
 }
 
 export type ServerSessionEvent =
@@ -169,7 +172,7 @@ export const serverSessionMachine = setup({
     localFromOutside: ({ context }) => isLocalRoute(context.route) && !isLoopback(context.input.peer),
     methodNotAllowed: ({ context }) => !methodsOf(context.route).includes(context.input.method),
     badTarget: ({ context }) => !context.route.ok,
-    isPage: ({ context }) => context.route.ok && context.route.kind !== 'tree' && context.route.kind !== 'manifest' && context.route.kind !== 'files',
+    isPage: ({ context }) => isPageRoute(context.route),
   },
   delays: {
     stall: ({ context }) => context.input.stallTimeout,
@@ -283,5 +286,5 @@ export const serverSessionMachine = setup({
       entry: assign({ outcome: 'aborted', status: ({ context }) => context.status || 499 }),
     },
   },
-  output: ({ context }) => ({ outcome: context.outcome, status: context.status, bytes: context.bytes, reason: context.reason }),
+  output: ({ context }) => ({ outcome: context.outcome, status: context.status, bytes: context.bytes, reason: context.reason, route: context.route }),
 });

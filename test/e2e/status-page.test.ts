@@ -156,6 +156,10 @@ describe.skipIf(!HAVE_CHROMIUM)('status page in headless Chromium', () => {
     expect(doc).toMatchObject({ version: expect.stringMatching(/^\d+\.\d+\.\d+/), implementations: 1, stores: [store] });
     expect(typeof doc.uptimeSeconds).toBe('number');
     expect(doc.requests).toBeGreaterThan(0);
+    // The recent list has the other requests, not the page's own loads (/ twice and /stats by now).
+    const recent = doc.recent as Array<{ target: string; status: number }>;
+    expect(recent).toContainEqual(expect.objectContaining({ target: `/${EVIL}`, status: 404 }));
+    expect(recent.filter((q) => q.target === '/' || q.target === '/stats')).toEqual([]);
   });
 
   it('sources outside --allow get 403 for the page and the stats', async () => {

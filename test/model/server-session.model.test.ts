@@ -187,6 +187,8 @@ for (const [name, req] of REQUESTS) {
         if (snap.status !== 'done') return;
         const out = snap.output!;
         expect(out.outcome).toBe(snap.value);
+        // The adapter reads the route from the output (Allow, the text of a refusal, the recent list).
+        expect(out.route).toEqual(parseRequestTarget(req.target));
         if (out.outcome === 'done') expect(out).toMatchObject(isPage ? { status: pageDone!.status, bytes: pageDone!.bytes } : { status: 200, bytes: bodyBytes + 20 });
         if (out.outcome === 'rejected') {
           const expected =

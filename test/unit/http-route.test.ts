@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatDigest } from '../../src/core/digest.js';
-import { isAllowedMethod, isLocalRoute, methodsOf, parseRequestTarget } from '../../src/core/http-route.js';
+import { isAllowedMethod, isLocalRoute, isPageRoute, methodsOf, parseRequestTarget } from '../../src/core/http-route.js';
 
 const SHA1 = `sha1new=${'0123456789'.repeat(4)}`;
 const S256 = 'A'.repeat(52);
@@ -43,7 +43,7 @@ describe('parseRequestTarget', () => {
     fc.assert(fc.property(fc.oneof(fc.string({ unit: chars, maxLength: 80 }), fc.string({ maxLength: 80 }).map((s) => `/implementation/${s}`)), (t) => {
       const r = parseRequestTarget(t);
       if (!r.ok) return;
-      if (r.kind !== 'tree' && r.kind !== 'manifest') {
+      if (isPageRoute(r)) {
         expect(t === '/' || t === '/stats' || t.startsWith('/local/fetches')).toBe(true);
         return;
       }
@@ -59,5 +59,12 @@ describe('isAllowedMethod', () => {
   it('only GET and HEAD', () => {
     expect(['GET', 'HEAD'].every(isAllowedMethod)).toBe(true);
     expect(['POST', 'PUT', 'DELETE', 'OPTIONS', 'get', 'TRACE', 'CONNECT'].some(isAllowedMethod)).toBe(false);
+  });
+});
+
+describe('isPageRoute', () => {
+  it('the pages and the local records, never a route into the stores', () => {
+    for (const t of ['/', '/stats', '/local/fetches', `/local/fetches/${SHA1}`]) expect(isPageRoute(parseRequestTarget(t)), t).toBe(true);
+    for (const t of [`/implementation/${SHA1}`, `/implementation/${SHA1}/manifest`, `/implementation/${SHA1}/files`, '/nowhere']) expect(isPageRoute(parseRequestTarget(t)), t).toBe(false);
   });
 });
