@@ -9,7 +9,7 @@
 //   /local/fetches/<digest>             the latest fetch record of a digest (loopback only)
 import { type Digest, formatDigest, parseDigestLoose } from './digest.js';
 
-export const ALLOWED_METHODS = ['GET', 'HEAD'] as const;
+const ALLOWED_METHODS = ['GET', 'HEAD'] as const;
 
 /** A route that serves an implementation from the stores. */
 export type RouteKind = 'tree' | 'manifest' | 'files';
@@ -40,10 +40,6 @@ export function isLocalRoute(route: RequestTarget): boolean {
 }
 
 const PREFIX = '/implementation/';
-
-export function isAllowedMethod(method: string): boolean {
-  return (ALLOWED_METHODS as readonly string[]).includes(method);
-}
 
 export function parseRequestTarget(raw: string): RequestTarget {
   const q = raw.indexOf('?');

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatDigest } from '../../src/core/digest.js';
-import { isAllowedMethod, isLocalRoute, isPageRoute, methodsOf, parseRequestTarget } from '../../src/core/http-route.js';
+import { isLocalRoute, isPageRoute, methodsOf, parseRequestTarget } from '../../src/core/http-route.js';
 
 const SHA1 = `sha1new=${'0123456789'.repeat(4)}`;
 const S256 = 'A'.repeat(52);
@@ -55,10 +55,14 @@ describe('parseRequestTarget', () => {
   });
 });
 
-describe('isAllowedMethod', () => {
-  it('only GET and HEAD', () => {
-    expect(['GET', 'HEAD'].every(isAllowedMethod)).toBe(true);
-    expect(['POST', 'PUT', 'DELETE', 'OPTIONS', 'get', 'TRACE', 'CONNECT'].some(isAllowedMethod)).toBe(false);
+describe('methodsOf', () => {
+  it('only GET and HEAD for the tree, its manifest and the pages; only POST for pieces and local reports', () => {
+    for (const t of [`/implementation/${SHA1}`, `/implementation/${SHA1}/manifest`, '/', '/stats']) {
+      const allowed = methodsOf(parseRequestTarget(t));
+      expect(['GET', 'HEAD'].every((m) => allowed.includes(m)), t).toBe(true);
+      expect(['POST', 'PUT', 'DELETE', 'OPTIONS', 'get', 'TRACE', 'CONNECT'].some((m) => allowed.includes(m)), t).toBe(false);
+    }
+    for (const t of [`/implementation/${SHA1}/files`, '/local/fetches']) expect(methodsOf(parseRequestTarget(t)), t).toEqual(['POST']);
   });
 });
 
