@@ -30,6 +30,7 @@ import type { Logger } from './logger.js';
 import { ResponseSink, type Throttle } from './response-sink.js';
 import { decodePieceList, MAX_PIECE_LIST, PieceListError } from '../core/piece-list.js';
 import { answerPage, type RenderPage } from './page-response.js';
+import { readBody } from './request-body.js';
 import type { PeerStats } from './peer-stats.js';
 import { openManifest, resolveServed } from './served-implementation.js';
 import { checkPieces, PieceRefusal, streamPieces } from './served-pieces.js';
@@ -76,19 +77,6 @@ const REASONS: Record<number, string> = {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** Reads a request body of at most `max` bytes (undefined when it is larger). */
-async function readBody(msg: IncomingMessage, max: number, signal: AbortSignal): Promise<Buffer | undefined> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of msg as AsyncIterable<Buffer>) {
-    if (signal.aborted) throw new Error('aborted');
-    n += chunk.length;
-    if (n > max) return undefined;
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts);
 }
 
 /** The swarm route: the pieces the body lists, concatenated (refused with 400/404 before any byte). */

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RECORD_LIMITS } from '../core/fetch-record.js';
 import { isLocalRoute, type PageRoute } from '../core/http-route.js';
 import type { PageRequest, PageResult } from '../machines/server-session.machine.js';
+import { readBody } from './request-body.js';
 
 export interface Page {
   /** Default 200. */
@@ -31,25 +32,17 @@ function localHost(host: string | undefined): boolean {
   return host === undefined || /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost)(:\d+)?$/i.test(host);
 }
 
-async function readBody(req: IncomingMessage): Promise<string | Page> {
+async function recordBody(req: IncomingMessage): Promise<string | Page> {
   if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) return refusal(415, 'Unsupported media type: send the record as application/json');
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > RECORD_LIMITS.bodyBytes) return refusal(413, `Too large: a fetch record is at most ${RECORD_LIMITS.bodyBytes} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > RECORD_LIMITS.bodyBytes) return refusal(413, `Too large: a fetch record is at most ${RECORD_LIMITS.bodyBytes} bytes`);
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const body = await readBody(req, RECORD_LIMITS.bodyBytes);
+  return body ? body.toString('utf8') : refusal(413, `Too large: a fetch record is at most ${RECORD_LIMITS.bodyBytes} bytes`);
 }
 
 async function pageFor(req: IncomingMessage, page: PageRequest, render: RenderPage): Promise<Page> {
   if (!isLocalRoute(page.route)) return render(page.route);
   if (!localHost(req.headers.host)) return refusal(403, 'Forbidden: the local routes answer only requests to 127.0.0.1, [::1] or localhost');
   if (page.route.kind !== 'local-report') return render(page.route);
-  const body = await readBody(req);
+  const body = await recordBody(req);
   return typeof body === 'string' ? render(page.route, body) : body;
 }
 
