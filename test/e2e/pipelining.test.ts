@@ -11,9 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type ServeHandle } from '../../src/api/serve.js';
-import { formatDigest } from '../../src/core/digest.js';
-import { addDirectory } from '../../src/io/store-add.js';
-import { manifestOfTree } from '../../src/io/tree-walk.js';
+import { storeImplementation } from '../helpers/trees.js';
 
 const HOST = '127.0.0.1';
 const REQUESTS = 200;
@@ -92,14 +90,10 @@ describe('pipelined requests on one connection', () => {
     root = mkdtempSync(join(tmpdir(), '0share-pipe-'));
     const store = join(root, 'store');
     for (let i = 0; i < 3; i++) {
-      const src = join(root, `src${i}`);
-      mkdirSync(src);
       // Incompressible and large enough that 200 answers cannot all sit in socket buffers.
-      writeFileSync(join(src, 'data'), randomBytes(256 * 1024));
-      const m = await manifestOfTree(src, 'sha256new');
-      await addDirectory(src, store, m.digest);
-      digests.push(formatDigest(m.digest));
-      manifests.set(formatDigest(m.digest), Buffer.from(m.manifest));
+      const m = await storeImplementation(join(root, `src${i}`), store, { data: randomBytes(256 * 1024) });
+      digests.push(m.digest);
+      manifests.set(m.digest, m.manifest);
     }
     peer = await serve({ port: 0, bind: HOST, stores: [store], maxUploads: 2 });
   });

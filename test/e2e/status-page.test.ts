@@ -10,10 +10,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type ServeHandle } from '../../src/api/serve.js';
-import { formatDigest } from '../../src/core/digest.js';
-import { addDirectory } from '../../src/io/store-add.js';
-import { manifestOfTree } from '../../src/io/tree-walk.js';
-import { tempDir } from '../helpers/trees.js';
+import { storeImplementation, tempDir } from '../helpers/trees.js';
 
 const HOST = '127.0.0.1';
 const CHROMIUM = '/usr/bin/chromium';
@@ -66,14 +63,9 @@ describe.skipIf(!HAVE_CHROMIUM)('status page in headless Chromium', () => {
   let browser: BrowserContext;
 
   beforeAll(async () => {
-    const src = join(tmp.dir, 'src');
-    mkdirSync(src);
-    // Large enough that the socket buffers cannot take it all: the upload stays in progress.
-    writeFileSync(join(src, 'big'), randomBytes(48 * 1024 * 1024));
-    const d = (await manifestOfTree(src, 'sha256new')).digest;
     store = join(tmp.dir, EVIL, 'store');
-    await addDirectory(src, store, d);
-    digest = formatDigest(d);
+    // Large enough that the socket buffers cannot take it all: the upload stays in progress.
+    ({ digest } = await storeImplementation(join(tmp.dir, 'src'), store, { big: randomBytes(48 * 1024 * 1024) }));
     peer = await serve({ port: 0, bind: HOST, stores: [store], allow: ['127.0.0.1/32', '127.0.0.2/32'] });
     browser = await chromium.launchPersistentContext(join(tmp.dir, 'profile'), {
       executablePath: CHROMIUM,

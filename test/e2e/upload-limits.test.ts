@@ -8,12 +8,9 @@ import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { formatDigest } from '../../src/core/digest.js';
-import { addDirectory } from '../../src/io/store-add.js';
-import { manifestOfTree } from '../../src/io/tree-walk.js';
 import { runCli } from '../helpers/cli.js';
 import { type CliPeer, startCliPeer } from '../helpers/cli-peer.js';
-import { tempDir } from '../helpers/trees.js';
+import { storeImplementation, tempDir } from '../helpers/trees.js';
 
 const HOST = '127.0.0.1';
 const TREE_BYTES = 24 * 1024 * 1024;
@@ -64,14 +61,9 @@ describe('upload limits of 0share serve', () => {
   const peers: Peer[] = [];
 
   beforeAll(async () => {
-    const src = join(tmp.dir, 'src');
-    mkdirSync(src);
-    // Larger than the socket buffers, so a client that stops reading keeps its upload open.
-    writeFileSync(join(src, 'big'), randomBytes(TREE_BYTES));
-    const d = (await manifestOfTree(src, 'sha256new')).digest;
     store = join(tmp.dir, 'store');
-    await addDirectory(src, store, d);
-    digest = formatDigest(d);
+    // Larger than the socket buffers, so a client that stops reading keeps its upload open.
+    ({ digest } = await storeImplementation(join(tmp.dir, 'src'), store, { big: randomBytes(TREE_BYTES) }));
   });
 
   afterAll(async () => {

@@ -10,12 +10,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatDigest } from '../../src/core/digest.js';
-import { addDirectory } from '../../src/io/store-add.js';
-import { manifestOfTree } from '../../src/io/tree-walk.js';
 import { runCli } from '../helpers/cli.js';
 import { type CliPeer, startCliPeer } from '../helpers/cli-peer.js';
-import { tempDir } from '../helpers/trees.js';
+import { storeImplementation, tempDir } from '../helpers/trees.js';
 
 const HOST = '127.0.0.1';
 const FAKE_PEER = fileURLToPath(new URL('../helpers/fake-peer.mjs', import.meta.url));
@@ -49,13 +46,8 @@ describe('0share why', () => {
   let liarPort: number;
 
   beforeAll(async () => {
-    const src = join(tmp.dir, 'src');
-    mkdirSync(src);
-    writeFileSync(join(src, 'hello'), 'hello from the honest peer\n');
-    const d = (await manifestOfTree(src, 'sha256new')).digest;
     const store = join(tmp.dir, 'store');
-    await addDirectory(src, store, d);
-    digest = formatDigest(d);
+    ({ digest } = await storeImplementation(join(tmp.dir, 'src'), store, { hello: 'hello from the honest peer\n' }));
     honest = await startCliPeer(store);
     mkdirSync(join(tmp.dir, 'empty'));
     local = await startCliPeer(join(tmp.dir, 'empty'));

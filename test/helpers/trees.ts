@@ -1,10 +1,13 @@
 // Builds small directory trees for tests from a flat description (raw-byte names allowed),
-// with exact modes and mtimes, and a temp-dir helper that cleans up read-only store trees.
+// with exact modes and mtimes, a store holding one implementation made of a few files, and a
+// temp-dir helper that cleans up read-only store trees.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, lutimesSync, mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeTree } from '../../src/io/store-add.js';
+import { formatDigest } from '../../src/core/digest.js';
+import { addDirectory, removeTree } from '../../src/io/store-add.js';
+import { manifestOfTree } from '../../src/io/tree-walk.js';
 
 export type TreeSpec =
   | { path: string | Buffer; kind: 'dir'; mode?: number; mtime?: number | string }
@@ -47,6 +50,18 @@ export function buildTree(root: string, spec: TreeSpec[]): void {
     if (d.mode !== undefined) chmodSync(d.p, d.mode);
     if (d.mtime !== undefined) setMtime(d.p, d.mtime);
   }
+}
+
+/**
+ * Writes `files` (name → content) into a new directory `src` and adds it to `store` (created if
+ * need be) as a sha256new implementation: its digest as text, and its manifest.
+ */
+export async function storeImplementation(src: string, store: string, files: Record<string, string | Buffer>): Promise<{ digest: string; manifest: Buffer }> {
+  mkdirSync(src);
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(src, name), content);
+  const { digest, manifest } = await manifestOfTree(src, 'sha256new');
+  await addDirectory(src, store, digest);
+  return { digest: formatDigest(digest), manifest };
 }
 
 /** A fresh temp dir and a cleanup that also removes read-only (store) trees inside it. */
