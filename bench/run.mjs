@@ -6,8 +6,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-// `--only a,b` (or ZSHARE_BENCH_ONLY=a,b) selects by file name (fetch, manifest, run-overhead,
-// serve-memory, shapes, swarm, tar); any other name is a section of shapes.bench.mjs (tree-190mb,
+// `--only a,b` (or ZSHARE_BENCH_ONLY=a,b) selects by file name (run-overhead, serve-memory,
+// shapes, swarm, tar); any other name is a section of shapes.bench.mjs (tree-190mb,
 // deep-50k, big-2x400, links, scaling), which then runs just those.
 const argv = process.argv.slice(2);
 const onlyAt = argv.indexOf('--only');

@@ -5,6 +5,7 @@
 //   fetch    `0share fetch -H A DIGEST` on host B from `0share serve` on host A (two network
 //            namespaces joined by a veth pair, no rate limit), into a fresh store; every fetched
 //            entry must pass `0install store verify`
+//   swarm    the same with `--swarm` (manifest first, then the files as pieces)
 //   manifest `0share manifest TREE sha256new`
 // and prints every run, the medians, the ratios fetch/add, fetch/zmanif and manifest/zmanif with
 // their goals, the client's and the server's peak RSS. Then the scaling section: the same deep
@@ -41,8 +42,11 @@ const SHAPES = [
   { name: 'big-2x400', what: '2 x 400 MiB files', make: (d) => makeTree(d, { bigFiles: 2, bigSize: 400 * MiB, smallFiles: 0 }), goals: {} },
   { name: 'links', what: '10,000 symlinks and 10,000 empty files', make: (d) => makeLinkTree(d), goals: {} },
 ];
-/** The fetch modes measured; the default client mode today is the whole tree as one plain tar. */
-const FETCH_MODES = [{ name: 'fetch', what: 'default client mode (whole tree as one plain tar)', args: [] }];
+/** The fetch modes measured: the default client mode (the whole tree as one plain tar, as the 2008 flow) and the swarm. */
+const FETCH_MODES = [
+  { name: 'fetch', what: 'default client mode (whole tree as one plain tar)', args: [] },
+  { name: 'swarm', what: 'fetch --swarm (manifest first, then the files as pieces)', args: ['--swarm'] },
+];
 const SCALING = [5_000, 20_000, 50_000];
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
@@ -102,8 +106,11 @@ async function measure(ctx, name, make) {
     throw new Error(`${name}: 0share manifest and 0install store manifest print different manifests`);
   }
   const times = { add: [], zmanif: [], manifest: [] };
-  const rss = { client: [], peer: 0 };
-  for (const m of FETCH_MODES) times[m.name] = [];
+  const rss = { client: {}, peer: 0 };
+  for (const m of FETCH_MODES) {
+    times[m.name] = [];
+    rss.client[m.name] = [];
+  }
   const rssFile = join(work, 'rss');
   for (let i = 0; i < RUNS; i++) {
     const bs = sandbox(join(work, `add${i}`));
@@ -116,7 +123,7 @@ async function measure(ctx, name, make) {
         rss.peer = Math.max(rss.peer, memKB(ctx.server.pid, 'VmRSS'));
       });
       times[m.name].push(r.s);
-      rss.client.push(r.rssMB);
+      rss.client[m.name].push(r.rssMB);
       const v = spawnSync('0install', ['store', 'verify', join(sb.userStore, digest)], { env: sb.env, encoding: 'utf8' });
       if (v.status !== 0) throw new Error(`${name}: 0install store verify rejected the fetched entry:\n${v.stderr}`);
       rmSync(sb.root, { recursive: true, force: true });
@@ -145,7 +152,8 @@ function report(name, what, r, goals) {
   }
   const okM = goals.manifest === undefined ? '' : med.manifest / med.zmanif <= goals.manifest ? ' MET' : ' NOT MET';
   say(`  ratio manifest/zmanif = ${(med.manifest / med.zmanif).toFixed(2)}${goal(goals.manifest)}${okM}; per run: ${times.manifest.map((x, i) => (x / times.zmanif[i]).toFixed(2)).join(' ')}`);
-  say(`  client peak RSS (fetch) = ${rss.client.map((x) => x.toFixed(0)).join(' ')} MB; peer peak RSS while serving = ${(rss.peer / 1024).toFixed(0)} MB (goal < 100 MB)`);
+  const clientRss = FETCH_MODES.map((m) => `${m.name} ${rss.client[m.name].map((x) => x.toFixed(0)).join(' ')} MB`).join('; ');
+  say(`  client peak RSS: ${clientRss}; peer peak RSS while serving = ${(rss.peer / 1024).toFixed(0)} MB (goal < 100 MB)`);
 }
 
 async function main() {
@@ -191,7 +199,7 @@ async function main() {
       for (const n of SCALING) {
         const r = n === 50_000 && results['deep-50k'] ? results['deep-50k'] : await measure(ctx, `deep-${n}`, (d) => makeDeepTree(d, { files: n }));
         per[n] = r;
-        say(`  ${String(n).padStart(6)} files: ${Object.entries(r.med).map(([k, v]) => `${k} ${((v / n) * 1e6).toFixed(0)} µs/file`).join(', ')}; client RSS ${r.rss.client.map((x) => x.toFixed(0)).join(' ')} MB`);
+        say(`  ${String(n).padStart(6)} files: ${Object.entries(r.med).map(([k, v]) => `${k} ${((v / n) * 1e6).toFixed(0)} µs/file`).join(', ')}; client RSS ${r.rss.client.fetch.map((x) => x.toFixed(0)).join(' ')} MB (default mode)`);
       }
       const [lo, hi] = [SCALING[0], SCALING[SCALING.length - 1]];
       say(`  growth of the time per file from ${lo} to ${hi} files (1.00 = linear; the fixed start-up cost makes small trees look dearer):`);
