@@ -141,7 +141,7 @@ function report(name, what, r, goals) {
   const line = (label, key) => say(`  ${label.padEnd(44)} median ${med[key].toFixed(2)} s   runs: ${fmt(times[key])}`);
   line('0install store add DIGEST tree.tar (local)', 'add');
   line('0install store manifest TREE', 'zmanif');
-  for (const m of FETCH_MODES) line(`0share ${m.name} -H A DIGEST (${m.name === 'fetch' ? 'default mode' : m.name})`, m.name);
+  for (const m of FETCH_MODES) line(['0share fetch', ...m.args, '-H A DIGEST'].join(' '), m.name);
   line('0share manifest TREE', 'manifest');
   const goal = (g) => (g === undefined ? '' : ` (goal <= ${g})`);
   for (const m of FETCH_MODES) {
