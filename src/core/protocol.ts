@@ -1,5 +1,8 @@
 // The UDP discovery protocol of the 2008 0share, kept byte-compatible:
 //   query: "0share\n<digest>[\n<digest>…]"   reply: "0share-reply\n<digest>[\n<digest>…]"
+// plus 0share's own datagrams, which the 2008 client ignores (their first line is not
+// `0share-reply`): the hello and its answer, and the partial reply of a peer whose machine is
+// still fetching a digest ("0share-partial\n<digest>…": it serves the files it has verified).
 // Digests travel in their strict string form (sha1new=…, sha256new_…); `sha256new=` is accepted.
 import { type Digest, formatDigest, parseDigestLoose } from './digest.js';
 
@@ -30,6 +33,7 @@ export function isHelloReply(msg: Uint8Array): boolean {
 
 const QUERY_MAGIC = '0share';
 const REPLY_MAGIC = '0share-reply';
+const PARTIAL_MAGIC = '0share-partial';
 
 export type DecodeResult =
   | { ok: true; digests: Digest[] }
@@ -63,6 +67,11 @@ export function encodeReply(digests: readonly Digest[]): Buffer[] {
   return encode(REPLY_MAGIC, digests);
 }
 
+/** Partial-reply datagrams: digests this peer's machine is fetching and partly holds (none when none). */
+export function encodePartialReply(digests: readonly Digest[]): Buffer[] {
+  return encode(PARTIAL_MAGIC, digests);
+}
+
 function decode(magic: string, msg: Uint8Array): DecodeResult {
   if (msg.length > MAX_DATAGRAM) return { ok: false, reason: 'oversized' };
   // Printable ASCII lines (LF or CRLF) only.
@@ -94,4 +103,8 @@ export function decodeQuery(msg: Uint8Array): DecodeResult {
 
 export function decodeReply(msg: Uint8Array): DecodeResult {
   return decode(REPLY_MAGIC, msg);
+}
+
+export function decodePartialReply(msg: Uint8Array): DecodeResult {
+  return decode(PARTIAL_MAGIC, msg);
 }

@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Digest, formatDigest } from '../../src/core/digest.js';
-import { MAX_DATAGRAM, decodeQuery, decodeReply, encodeQuery, encodeReply } from '../../src/core/protocol.js';
+import { MAX_DATAGRAM, decodePartialReply, decodeQuery, decodeReply, encodePartialReply, encodeQuery, encodeReply } from '../../src/core/protocol.js';
 
 const hex = (n: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n });
 const digestArb: fc.Arbitrary<Digest> = fc.oneof(
@@ -21,6 +21,7 @@ describe('encode then decode', () => {
   it.each([
     ['query', encodeQuery, decodeQuery],
     ['reply', encodeReply, decodeReply],
+    ['partial reply', encodePartialReply, decodePartialReply],
   ] as const)('%s: the same digests in order, no datagram over MAX_DATAGRAM', (_kind, encode, decode) => {
     fc.assert(fc.property(unique, (ds) => {
       const datagrams = encode(ds);
@@ -38,6 +39,7 @@ describe('encode then decode', () => {
   it('sends nothing for no digests', () => {
     expect(encodeQuery([])).toEqual([]);
     expect(encodeReply([])).toEqual([]);
+    expect(encodePartialReply([])).toEqual([]);
   });
 });
 
@@ -61,5 +63,14 @@ describe('decode', () => {
 
   it('a reply needs the reply magic', () => {
     expect(decodeReply(msg(`0share\n${SHA1}`))).toEqual({ ok: false, reason: 'bad-magic' });
+  });
+});
+
+describe('the partial reply', () => {
+  it('is not a reply (the 2008 client and reply decoders refuse it) and a reply is not a partial reply', () => {
+    const [partial] = encodePartialReply([{ alg: 'sha1new', value: SHA1.slice(8) }]);
+    expect(partial!.toString('latin1')).toBe(`0share-partial\n${SHA1}`);
+    expect(decodeReply(partial!)).toEqual({ ok: false, reason: 'bad-magic' });
+    expect(decodePartialReply(msg(`0share-reply\n${SHA1}`))).toEqual({ ok: false, reason: 'bad-magic' });
   });
 });

@@ -1,0 +1,30 @@
+// The have bitmap (core/have-bitmap.ts): any set of indexes round-trips, the layout is the
+// documented one (file 0 in the high bit of byte 0), and wrong lengths or spare bits are refused.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeHave, encodeHave, haveBytes } from '../../src/core/have-bitmap.js';
+
+describe('have bitmap', () => {
+  it('round-trips any set of files', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 3000 }).chain((n) => fc.tuple(fc.constant(n), fc.uniqueArray(fc.nat({ max: Math.max(0, n - 1) }), { maxLength: n }))), ([n, set]) => {
+        const has = new Set(n ? set : []);
+        const body = encodeHave(n, (i) => has.has(i));
+        expect(body.length).toBe(haveBytes(n));
+        expect(decodeHave(body, n)).toEqual(has);
+      }),
+    );
+  });
+
+  it('puts file 0 in the high bit of the first byte', () => {
+    expect([...encodeHave(10, (i) => i === 0 || i === 9)]).toEqual([0x80, 0x40]);
+    expect(encodeHave(0, () => true).length).toBe(0);
+  });
+
+  it('refuses a body of the wrong length or with spare bits set', () => {
+    expect(decodeHave(Buffer.alloc(1), 9)).toBeInstanceOf(Error);
+    expect(String(decodeHave(Buffer.alloc(3), 9))).toContain('3 bytes, where 9 files need 2');
+    expect(String(decodeHave(Buffer.from([0, 0x01]), 9))).toContain('past the last file');
+    expect(decodeHave(Buffer.from([0, 0x80]), 9)).toEqual(new Set([8]));
+  });
+});
