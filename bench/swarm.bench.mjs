@@ -19,7 +19,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createLan, netnsUnavailable } from './lib/lan.mjs';
-import { makeTree } from './lib/make-tree.mjs';
+import { content, makeTree } from './lib/make-tree.mjs';
 import { sandbox } from './lib/sandbox.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/bin/0share.js', import.meta.url));
@@ -62,7 +62,7 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } =
     cpSync(v1, v2, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
     const changed = join(v2, 'big', 'blob-000.bin');
     const newSize = Math.round((0.1 * (st.bytes - 8 * MiB)) / 0.9);
-    writeFileSync(changed, makeBytes(newSize));
+    writeFileSync(changed, content(newSize, 0x9e3779b9)); // a seed no file of makeTree uses
     utimesSync(changed, 1_700_000_000, 1_700_000_000);
     const v2Bytes = st.bytes - 8 * MiB + newSize;
     const seed = sandbox(join(work, 'seed'));
@@ -193,19 +193,6 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } =
     lan.destroy();
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-/** Fresh pseudo-random bytes (a different stream from make-tree's). */
-function makeBytes(size) {
-  const words = new Uint32Array(Math.ceil(size / 4));
-  let x = 0x9e3779b9;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    words[i] = x;
-  }
-  return Buffer.from(words.buffer, 0, size);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

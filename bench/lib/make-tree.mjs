@@ -21,7 +21,7 @@ function prng(seed) {
 }
 
 /** `size` pseudo-random bytes from a xorshift32 stream seeded with `seed`. */
-function content(size, seed) {
+export function content(size, seed) {
   const words = new Uint32Array(Math.ceil(size / 4));
   let x = (seed * 2654435761) >>> 0 || 1;
   for (let i = 0; i < words.length; i++) {
