@@ -44,6 +44,8 @@ const SHARE_OPTIONS: readonly OptSpec[] = [
   { long: 'timeout', values: 1, select: false },
   { long: 'port', values: 1, select: false },
   { long: 'system', values: 0, select: false },
+  { long: 'skip-iface', values: 1, select: false },
+  { long: 'no-mdns', values: 0, select: false },
   { long: 'help', short: 'h', values: 0, select: false },
 ];
 
@@ -61,6 +63,10 @@ export interface RunCommandLine {
   timeout?: string;
   port?: string;
   system: boolean;
+  /** Interface patterns discovery skips (--skip-iface, repeatable). */
+  skipIfaces: string[];
+  /** False with --no-mdns. */
+  mdns: boolean;
   help: boolean;
   offline: boolean;
   dryRun: boolean;
@@ -89,7 +95,7 @@ function findShort(ch: string): { spec: OptSpec; share: boolean } | undefined {
 export function parseRunCommandLine(verb: Verb, args: readonly string[]): RunCommandLine {
   const out: RunCommandLine = {
     verb, programArgs: [], zeroinstallOptions: [], selectOptions: [], hosts: [], system: false,
-    help: false, offline: false, dryRun: false, withStores: [],
+    skipIfaces: [], mdns: true, help: false, offline: false, dryRun: false, withStores: [],
   };
 
   const apply = (spec: OptSpec, share: boolean, values: string[], tokens: string[]) => {
@@ -98,6 +104,8 @@ export function parseRunCommandLine(verb: Verb, args: readonly string[]): RunCom
       else if (spec.long === 'timeout') out.timeout = values[0];
       else if (spec.long === 'port') out.port = values[0];
       else if (spec.long === 'system') out.system = true;
+      else if (spec.long === 'skip-iface') out.skipIfaces.push(values[0]!);
+      else if (spec.long === 'no-mdns') out.mdns = false;
       else if (spec.long === 'help') out.help = true;
       return;
     }

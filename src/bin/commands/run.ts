@@ -22,6 +22,9 @@ const HELP = `
   --timeout MS            how long peers may take to answer, counted from when 0share
                           starts (default 250; at least half of it after the query)
   --port PORT             the peers' port (default 38339)
+  --skip-iface PATTERN    do not query on interfaces matching this (e.g. eth1, vpn*;
+                          repeatable; docker*, br-*, veth*… always)
+  --no-mdns               do not look for peers over DNS-SD (mDNS)
   --system                add fetched implementations to the system store (see the user guide)
   -h, --help              this help
 
@@ -69,6 +72,8 @@ async function prefetch(
       // The peer of this machine (on the same port) keeps the record, for `0share why`.
       reportTo: peers.port,
       hosts: cl.hosts,
+      skipIfaces: cl.skipIfaces,
+      mdns: cl.mdns,
       stores,
       // fetch writes debug lines only: below that level it gets no logger, so pino does not
       // load before the query goes out.
