@@ -41,7 +41,6 @@ export function parseByteSize(name: string) {
   };
 }
 
-/** How a client finds peers: -H hosts, the discovery window, the peers' port, skipped interfaces, DNS-SD, and (for tests) the broadcast address. */
 /** The discovery options as commander parsed them. */
 export interface DiscoveryCliOptions {
   host?: string[];
@@ -52,6 +51,7 @@ export interface DiscoveryCliOptions {
   broadcast?: string[];
 }
 
+/** How a client finds peers: -H hosts, the discovery window, the peers' port, skipped interfaces, DNS-SD, and (for tests) the broadcast address. */
 export function discoveryOptions(cmd: Command): Command {
   return cmd
     .option('-H, --host <host[:port]>', 'ask this peer directly instead of broadcasting (repeatable; IPv6 as ::1 or [fe80::1%eth0]:PORT)', collect)
