@@ -162,6 +162,7 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
     swarm: {
       wholeTar: !opts.swarm,
       timing: swarmTiming(opts),
+      logger: opts.logger,
       holders: (digest, onPeer) => s.responders.listen(formatDigest(digest), onPeer),
       onDropped: (digest, peer, reason) => opts.onEvent?.({ type: 'peer-failed', digest: formatDigest(digest), peer, reason }),
       onSources: (digest, bytes) => opts.onEvent?.({ type: 'sources', digest: formatDigest(digest), bytes: { ...bytes } }),

@@ -6,17 +6,21 @@
 // manifest format), or a swarm in which no peer serves pieces falls back to the whole tar from
 // the responder, exactly as before the swarm existed. Files some local implementation already
 // has (same hash) come from it instead of the network (src/io/local-reuse.ts): only the rest is
-// cut into work units. The staging tree is the digest's resumable partial dir
+// cut into work units. The responder's `/mtimes` (directories and symlinks, which the manifest
+// lacks) is asked for beside the pieces and applied before the final check; a peer without that
+// route leaves the fetch's times on them. The staging tree is the digest's resumable partial dir
 // (src/io/partial-dir.ts): what an interrupted fetch verified is kept and not fetched again.
 import { createActor } from 'xstate';
 import { formatDigest, hashName, sameDigest, type Digest } from '../core/digest.js';
 import { manifestDigest, parseManifest, type ManifestEntry } from '../core/manifest-format.js';
+import { parseMtimes } from '../core/mtimes-list.js';
 import { DEFAULT_LIMITS, planFiles, planUnits, type PlanFile } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
 import { provideSwarmPorts, type SwarmOutput, type SwarmTiming, type UnitRequest } from '../machines/swarm.machine.js';
 import { peerKey, type DownloadRequest, type Peer, type Staged } from '../machines/types.js';
 import { downloadImplementation } from '../io/http-download.js';
-import { getManifest } from '../io/http-manifest.js';
+import { getManifest, getMtimes } from '../io/http-manifest.js';
+import type { Logger } from '../io/logger.js';
 import { buildLocalIndex, reuseLocal, type LocalIndex } from '../io/local-reuse.js';
 import { pieceFetcher } from '../io/piece-fetch.js';
 import { keepVerified, takePartial, type PartialDir } from '../io/partial-dir.js';
@@ -39,6 +43,8 @@ export interface SwarmDownloadOptions {
   readonly onDropped?: (digest: Digest, peer: Peer, reason: string) => void;
   /** Bytes received so far from each source (peerKey). */
   readonly onSources?: (digest: Digest, bytes: Readonly<Record<string, number>>) => void;
+  /** Hears (debug) that a responder has no mtimes route. */
+  readonly logger?: Pick<Logger, 'debug'>;
 }
 
 const PROGRESS_INTERVAL_MS = 50;
@@ -100,6 +106,17 @@ export function swarmOrTar(opts: SwarmDownloadOptions) {
 
 type SwarmResult = { staged: Staged } | { unsupported: true } | { unsupported?: false; error: Error };
 
+/** The responder's directory and symlink mtimes, or undefined (logged) when it has none to give. */
+async function mtimesOf(req: DownloadRequest, log?: Pick<Logger, 'debug'>): Promise<Map<string, bigint> | undefined> {
+  const why = await getMtimes(req.peer, req.digest, req.signal).then(
+    (a) => (a.ok ? parseMtimes(a.body) : `HTTP ${a.status}`),
+    (err: Error) => err.message,
+  );
+  if (typeof why !== 'string') return why;
+  log?.debug(`${peerKey(req.peer)} gave no mtimes for ${formatDigest(req.digest)} (${why}): its directories and symlinks keep the fetch's times`);
+  return undefined;
+}
+
 /** Takes what the local stores have; what it could not take is left to the network. */
 async function reuse(tree: string, files: readonly PlanFile[], req: DownloadRequest, index?: (d: Digest) => Promise<LocalIndex>) {
   if (!index) return { taken: new Set<number>(), bytes: 0 };
@@ -140,6 +157,8 @@ async function runSwarm(
       throw new LocalFailure(`could not write it here: ${(err as Error).message}`);
     }
     req.onConnected(total);
+    // Asked for beside the pieces; a failure only costs the times.
+    const mtimes = mtimesOf(req, opts.logger);
     const resumed = partial ? await keepVerified(tree, entries, files, req.digest) : { kept: new Set<number>(), bytes: 0 };
     const got = await reuse(tree, files.filter((f) => !resumed.kept.has(f.index)), req, index);
     const local = { taken: new Set([...resumed.kept, ...got.taken]), bytes: resumed.bytes + got.bytes };
@@ -211,7 +230,7 @@ async function runSwarm(
     if (out.status !== 'done') return out.unsupported ? { unsupported: true } : { error: new Error(swarmReason(out)) };
     let manifest: Buffer;
     try {
-      manifest = await finish(tree, entries, req.digest.alg);
+      manifest = await finish(tree, entries, req.digest.alg, await mtimes);
     } catch (err) {
       throw new LocalFailure(`could not read back the staging tree: ${(err as Error).message}`);
     }

@@ -2,6 +2,7 @@
 // percent-decoded or normalised, so `..`, `%2F` and friends can never name another directory):
 //   /implementation/<digest>            the tree as tar (`?format=tar` asks for plain tar)
 //   /implementation/<digest>/manifest   its .manifest
+//   /implementation/<digest>/mtimes     its directories' and symlinks' mtimes (src/core/mtimes-list.ts)
 //   /implementation/<digest>/files      (POST) pieces of its files, listed in the body (swarm mode)
 //   /                                   the status page (HTML)
 //   /stats                              the same facts as JSON
@@ -12,7 +13,7 @@ import { type Digest, formatDigest, parseDigestLoose } from './digest.js';
 const ALLOWED_METHODS = ['GET', 'HEAD'] as const;
 
 /** A route that serves an implementation from the stores. */
-export type RouteKind = 'tree' | 'manifest' | 'files';
+export type RouteKind = 'tree' | 'manifest' | 'mtimes' | 'files';
 
 export type ImplementationRoute = { ok: true; kind: RouteKind; digest: Digest; plainTar: boolean };
 /** A route that describes the peer itself, or (`local-*`) talks with processes on its machine. */
@@ -40,6 +41,7 @@ export function isLocalRoute(route: RequestTarget): boolean {
 }
 
 const PREFIX = '/implementation/';
+const SUB_ROUTES: ReadonlySet<string> = new Set<RouteKind>(['manifest', 'mtimes', 'files']);
 
 export function parseRequestTarget(raw: string): RequestTarget {
   const q = raw.indexOf('?');
@@ -63,7 +65,7 @@ export function parseRequestTarget(raw: string): RequestTarget {
     return { ok: false, status: 400, reason: 'not a digest (sha256new_…, sha256=…, sha1new=… or sha1=…)' };
   }
   const kind: RouteKind | undefined =
-    rest.length === 0 ? 'tree' : rest.length === 1 && (rest[0] === 'manifest' || rest[0] === 'files') ? rest[0] : undefined;
+    rest.length === 0 ? 'tree' : rest.length === 1 && SUB_ROUTES.has(rest[0]!) ? (rest[0] as RouteKind) : undefined;
   if (!kind) return { ok: false, status: 404, reason: 'no such route' };
   if (query !== undefined && !(kind === 'tree' && query === 'format=tar')) {
     return { ok: false, status: 400, reason: 'unsupported query string' };

@@ -1,6 +1,6 @@
 // The peer's HTTP side: owns the TCP server on --bind/--port. Each request runs one server
 // session machine; this adapter feeds it the socket's events and carries out its decisions:
-// stream the tree as (gzipped) tar, the .manifest or the pieces a swarm client asks for with backpressure, write the rejection, or
+// stream the tree as (gzipped) tar, the .manifest, the mtimes of its directories and symlinks, or the pieces a swarm client asks for with backpressure, write the rejection, or
 // destroy the response, or write a page about the peer (`/`, `/stats`) that `page` renders.
 // It counts uploads and requests in a PeerStats for those pages. A connection's requests run one
 // after another (pipelining) within one upload slot (./connection-queue.ts). It also caps
@@ -9,6 +9,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGzip } from 'node:zlib';
 import { createActor } from 'xstate';
@@ -33,6 +34,7 @@ import { answerPage, type RenderPage } from './page-response.js';
 import { readBody } from './request-body.js';
 import type { PeerStats } from './peer-stats.js';
 import { openManifest, resolveServed } from './served-implementation.js';
+import { treeMtimes } from './served-mtimes.js';
 import { checkPieces, PieceRefusal, streamPieces } from './served-pieces.js';
 import { packTree, READ_CHUNK } from './tar-pack.js';
 
@@ -69,7 +71,7 @@ const RETRY_AFTER_SECONDS = 2;
 const REASONS: Record<number, string> = {
   400: 'Bad request: the digest must be sha256new_…, sha256=…, sha1new=… or sha1=… (a store directory name), and the only query is ?format=tar',
   403: 'Forbidden: this peer does not serve your address (see its --allow)',
-  404: 'Not found: this peer serves only /implementation/<digest>, /implementation/<digest>/manifest and /implementation/<digest>/files of what it has, its status page / and /stats',
+  404: 'Not found: this peer serves only /implementation/<digest>, /implementation/<digest>/manifest, /implementation/<digest>/mtimes and /implementation/<digest>/files of what it has, its status page / and /stats',
   405: 'Method not allowed: only GET and HEAD (POST for /implementation/<digest>/files and /local/fetches)',
   500: 'Internal error: the peer could not read its stores',
   503: 'Busy: too many uploads in progress, or your address has its fair share of them while others wait; try another peer or again shortly',
@@ -102,6 +104,14 @@ async function sendPieces(msg: IncomingMessage, res: ServerResponse, req: BodyRe
 function sendBody(msg: IncomingMessage, res: ServerResponse, req: BodyRequest, events: BodyEvents, throttle?: Throttle): void {
   const run = async (): Promise<number | undefined> => {
     if (req.kind === 'files') return sendPieces(msg, res, req, events, throttle);
+    if (req.kind === 'mtimes') {
+      const body = await treeMtimes(req.found.dir, req.signal);
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length });
+      const sink = new ResponseSink(res, events.progress, undefined, throttle);
+      if (req.head) res.end();
+      else await pipeline(Readable.from([body]), sink, { signal: req.signal });
+      return sink.bytes;
+    }
     if (req.kind === 'manifest') {
       const sink = new ResponseSink(res, events.progress, undefined, throttle);
       const m = await openManifest(req.found.dir);

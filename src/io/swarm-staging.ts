@@ -1,9 +1,10 @@
 // The staging tree of a swarm fetch: a `tmp-<hex>` dir of the target store laid out from the
 // verified manifest (every directory made up front, 0700, so pieces can land in any order), then,
-// once every file is in, put in store form (directories 0555) and hashed again as a whole by the
-// tree walker: the manifest that is committed is built from what is on disk, not from what the
-// pieces claimed, exactly as `commitStaged` expects.
-import { chmod, mkdir } from 'node:fs/promises';
+// once every file is in, put in store form (directories 0555; symlinks and then directories,
+// deepest first, get the mtimes the responder's `/mtimes` route gave, for the paths the manifest
+// lists as such) and hashed again as a whole by the tree walker: the manifest that is committed
+// is built from what is on disk, not from what the pieces claimed, exactly as `commitStaged` expects.
+import { chmod, lutimes, mkdir, utimes } from 'node:fs/promises';
 import type { Algorithm } from '../core/digest.js';
 import type { ManifestEntry } from '../core/manifest-format.js';
 import { manifestOfTree } from './tree-walk.js';
@@ -20,9 +21,30 @@ export async function layOut(tree: string, entries: readonly ManifestEntry[]): P
   });
 }
 
-/** Directories to 0555 (deepest first), then the manifest of the tree as it is on disk. */
-export async function finish(tree: string, entries: readonly ManifestEntry[], alg: Algorithm): Promise<Buffer> {
+/** The mtime `mtimes` gives for `e` (keyed by the latin1 of its path), as utimes takes it. */
+function timeOf(mtimes: ReadonlyMap<string, bigint> | undefined, e: ManifestEntry): number | undefined {
+  const t = mtimes?.get(Buffer.from(e.path).toString('latin1'));
+  return t === undefined ? undefined : Number(t);
+}
+
+/**
+ * Symlinks get their mtimes (lutimes, never following them), directories 0555 and their mtimes
+ * (deepest first, after every file is in), then the manifest of the tree as it is on disk.
+ * Without `mtimes` (a peer without the route) they keep the fetch's times.
+ */
+export async function finish(tree: string, entries: readonly ManifestEntry[], alg: Algorithm, mtimes?: ReadonlyMap<string, bigint>): Promise<Buffer> {
+  if (mtimes?.size) {
+    for (const e of entries) {
+      const t = e.kind === 'symlink' ? timeOf(mtimes, e) : undefined;
+      if (t !== undefined) await lutimes(inTree(tree, e.path), t, t);
+    }
+  }
   const dirs = entries.filter((e) => e.kind === 'dir').reverse();
-  for (const d of dirs) await chmod(inTree(tree, d.path), 0o555);
+  for (const d of dirs) {
+    const p = inTree(tree, d.path);
+    await chmod(p, 0o555);
+    const t = timeOf(mtimes, d);
+    if (t !== undefined) await utimes(p, t, t);
+  }
   return (await manifestOfTree(tree, alg)).manifest;
 }

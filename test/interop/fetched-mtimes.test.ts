@@ -1,9 +1,11 @@
-// A fetched tree's times are those `0install store add DIGEST TAR` gives for the same tar: a peer
-// (serve(), in-process on 127.0.0.1) sends a tree with files, directories and symlinks, each with
-// its own mtime; the tar it sends is saved and added by the real 0install in one sandbox, and
-// fetch() receives the same digest into another. Every entry's lstat mtime (symlinks included,
-// which keep the tar's time on the link itself) is the same in both. The root directory is left
-// out: on both sides its mtime is when the .manifest was written into it.
+// A fetched tree's times are those `0install store add DIGEST TAR` gives for the same tar, in both
+// transfer modes: a peer (serve(), in-process on 127.0.0.1) sends a tree with files, directories
+// and symlinks, each with its own mtime; the tar it sends is saved and added by the real 0install
+// in one sandbox, and fetch() receives the same digest into another, once as the whole tar and once
+// in swarm mode (manifest, pieces, then the /mtimes route for directories and symlinks). Every
+// entry's lstat mtime (symlinks included, which keep the tar's time on the link itself) is the same
+// in both. The root directory is left out: on both sides its mtime is when the .manifest was
+// written into it.
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, lstatSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
@@ -46,12 +48,13 @@ function times(root: string, rel = ''): Record<string, string> {
 describe.runIf(need0install())('mtimes of a fetched tree vs `0install store add` of the same tar', () => {
   let peerSb: ZeroSandbox;
   let ziSb: ZeroSandbox;
-  let ourSb: ZeroSandbox;
   let peer: ServeHandle;
   let digest: string;
+  let expected: Record<string, string>;
+  const ours: ZeroSandbox[] = [];
 
   beforeAll(async () => {
-    [peerSb, ziSb, ourSb] = [zeroSandbox(), zeroSandbox(), zeroSandbox()];
+    [peerSb, ziSb] = [zeroSandbox(), zeroSandbox()];
     const src = join(peerSb.root, 'src');
     buildTree(src, TREE);
     digest = zi(peerSb, ['store', 'manifest', src, 'sha256new']).trim().split('\n').at(-1)!;
@@ -64,10 +67,10 @@ describe.runIf(need0install())('mtimes of a fetched tree vs `0install store add`
 
   afterAll(async () => {
     await peer?.close();
-    for (const sb of [peerSb, ziSb, ourSb]) if (sb) await removeTree(sb.root);
+    for (const sb of [peerSb, ziSb, ...ours]) if (sb) await removeTree(sb.root);
   });
 
-  it('every file, directory and symlink has the same lstat mtime', async () => {
+  beforeAll(async () => {
     const port = peer.address.port;
     // The tar exactly as the peer sends it to a 0share client.
     const tarPath = join(ziSb.root, 'sent.tar');
@@ -81,14 +84,28 @@ describe.runIf(need0install())('mtimes of a fetched tree vs `0install store add`
     });
     zi(ziSb, ['store', 'add', digest, tarPath]);
     const theirs = zi(ziSb, ['store', 'find', digest]).trim();
-
-    const [result] = await fetch([parseDigest(digest)], { hosts: [`127.0.0.1:${port}`], stores: [ourSb.userStore], env: ourSb.env });
-    expect(result!.status, JSON.stringify(result)).toBe('committed');
-    const ours = join(ourSb.userStore, formatDigest(parseDigest(digest)));
-
-    const expected = times(theirs);
+    expected = times(theirs);
     expect(Object.keys(expected)).toHaveLength(TREE.length);
     expect(expected['bin/link']).toBe('symlink 1500000000'); // 0install keeps the tar's time on symlinks
-    expect(times(ours)).toEqual(expected);
+  });
+
+  it.each([
+    ['the whole tar', { swarm: false }],
+    ['swarm mode', { swarm: true }],
+  ])('%s: every file, directory and symlink has the same lstat mtime', async (_mode, mode) => {
+    const sb = zeroSandbox();
+    ours.push(sb);
+    const events: string[] = [];
+    const [result] = await fetch([parseDigest(digest)], {
+      ...mode,
+      hosts: [`127.0.0.1:${peer.address.port}`],
+      stores: [sb.userStore],
+      env: sb.env,
+      onEvent: (e) => e.type === 'sources' && events.push(e.type),
+    });
+    expect(result!.status, JSON.stringify(result)).toBe('committed');
+    // The swarm reports its sources; the whole tar does not: each case runs the mode it names.
+    expect(events.length > 0).toBe(mode.swarm);
+    expect(times(join(sb.userStore, formatDigest(parseDigest(digest))))).toEqual(expected);
   });
 });

@@ -12,6 +12,8 @@ describe('parseRequestTarget', () => {
     expect(parseRequestTarget(`/implementation/${SHA1}`)).toMatchObject({ ok: true, kind: 'tree', plainTar: false });
     expect(parseRequestTarget(`/implementation/${SHA1}?format=tar`)).toMatchObject({ ok: true, kind: 'tree', plainTar: true });
     expect(parseRequestTarget(`/implementation/sha256new_${S256}/manifest`)).toMatchObject({ ok: true, kind: 'manifest' });
+    expect(parseRequestTarget(`/implementation/sha256new_${S256}/mtimes`)).toMatchObject({ ok: true, kind: 'mtimes' });
+    expect(methodsOf(parseRequestTarget(`/implementation/sha256new_${S256}/mtimes`))).toEqual(['GET', 'HEAD']);
     expect(parseRequestTarget(`/implementation/sha256new=${S256}`)).toMatchObject({ ok: true, digest: { alg: 'sha256new', value: S256 } });
   });
   it('400 for anything in the digest place that is not a digest', () => {
@@ -20,7 +22,7 @@ describe('parseRequestTarget', () => {
     }
   });
   it('404 for other paths', () => {
-    for (const t of ['', '*', '/stats/', '/status', '//', '/etc/passwd', `/implementation/${SHA1}/`, `/implementation/${SHA1}/../../etc/passwd`, `/implementation/${SHA1}/manifest/x`, `//implementation/${SHA1}`, `/Implementation/${SHA1}`, `http://host/implementation/${SHA1}`, '/implementation']) {
+    for (const t of ['', '*', '/stats/', '/status', '//', '/etc/passwd', `/implementation/${SHA1}/`, `/implementation/${SHA1}/../../etc/passwd`, `/implementation/${SHA1}/manifest/x`, `/implementation/${SHA1}/mtimes/`, `/implementation/${SHA1}/Mtimes`, `//implementation/${SHA1}`, `/Implementation/${SHA1}`, `http://host/implementation/${SHA1}`, '/implementation']) {
       expect(parseRequestTarget(t), t).toMatchObject({ ok: false, status: 404 });
     }
   });
