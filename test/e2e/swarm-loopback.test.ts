@@ -2,11 +2,11 @@
 // every holder at once, per-file checks with one peer lying about one file only (that file comes
 // again from an honest peer, and the liar is never asked again), the fallback to the whole tar
 // for peers that know only it (the 2008 routes, or 0share peers from before the swarm), and the
-// piece route's refusals, and the partial dir's lock held from the download until the commit has
+// piece route's refusals, the /mtimes route (and a peer without it), and the partial dir's lock held from the download until the commit has
 // renamed the tree (or it was discarded). Each peer sits behind a recording proxy (HTTP) and an offerer (UDP)
 // on one port, so the test sees every request and decides who answers discovery first.
 import { createSocket, type Socket } from 'node:dgram';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, lutimesSync, utimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -29,6 +29,8 @@ import { packTree } from '../../src/io/tar-pack.js';
 import { manifestOfTree } from '../../src/io/tree-walk.js';
 import { need0install, zeroSandbox, ziResult } from '../helpers/zeroinstall.js';
 
+const LIB_DEEP_MTIME = 1_234_000_000;
+const LINK_MTIME = 1_345_000_000;
 let root: string;
 let src: string;
 let digest: Digest;
@@ -90,6 +92,8 @@ function freshStore(): string {
 async function peerWith(tamper?: string): Promise<ServeHandle> {
   const store = freshStore();
   const dir = await addDirectory(src, store, digest);
+  // As `store add` of a tar leaves it (adding a directory gives symlinks fresh times).
+  lutimesSync(join(dir, 'link'), LINK_MTIME, LINK_MTIME);
   if (tamper) {
     // Same size, other bytes, .manifest left as it was: this peer lies about this one file only.
     const p = join(dir, tamper);
@@ -124,6 +128,8 @@ beforeAll(async () => {
   writeFileSync(join(src, 'run'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
   writeFileSync(join(src, 'empty'), '');
   symlinkSync('lib/deep/big', join(src, 'link'));
+  // Times of their own, which the /mtimes route carries (the manifest does not).
+  utimesSync(join(src, 'lib', 'deep'), LIB_DEEP_MTIME, LIB_DEEP_MTIME);
   digest = (await manifestOfTree(src, 'sha256new')).digest;
 });
 
@@ -133,6 +139,7 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
+const mtimeOf = (p: string) => Math.floor(lstatSync(p).mtimeMs / 1000);
 const tmpLeft = (store: string) => readdirSync(store).filter((n) => n.startsWith('tmp-'));
 const hostsOf = (fs: Front[]) => fs.map((f) => `127.0.0.1:${f.port}`);
 
@@ -178,7 +185,25 @@ describe('swarm fetch on loopback', () => {
     const sources = events.filter((e) => e.type === 'sources').at(-1);
     expect(sources && sources.type === 'sources' && Object.values(sources.bytes).filter((b) => b > 0).length).toBeGreaterThanOrEqual(2);
     // Nobody sent the whole tar.
-    for (const f of [liar, ...honest]) expect(f.requests.filter((q) => q.method === 'GET' && !q.url.endsWith('/manifest'))).toEqual([]);
+    const tree = `/implementation/${formatDigest(digest)}`;
+    for (const f of [liar, ...honest]) expect(f.requests.filter((q) => q.url === tree || q.url.startsWith(`${tree}?`))).toEqual([]);
+    // The first responder's /mtimes gave the directories and symlinks their times.
+    expect(liar.requests.filter((q) => q.url === `${tree}/mtimes`)).toHaveLength(1);
+    expect(mtimeOf(join(r!.path!, 'lib', 'deep'))).toBe(LIB_DEEP_MTIME);
+    expect(mtimeOf(join(r!.path!, 'link'))).toBe(LINK_MTIME);
+  });
+
+  it('a 0share peer without the /mtimes route (older) still serves the swarm; directories and symlinks keep the fetch\'s times', async () => {
+    const older = await frontOf(await peerWith(), 0, (req, res) => {
+      if (!req.url?.endsWith('/mtimes')) return false;
+      res.writeHead(404).end();
+      return true;
+    });
+    const store = await swarmFetchFrom(older);
+    expect(older.requests.filter((q) => q.method === 'POST').length).toBeGreaterThan(0);
+    const path = join(store, formatDigest(digest));
+    expect(mtimeOf(join(path, 'lib', 'deep'))).not.toBe(LIB_DEEP_MTIME);
+    expect(mtimeOf(join(path, 'link'))).not.toBe(LINK_MTIME);
   });
 
   it.runIf(need0install())('what the swarm stored passes `0install store verify`', async () => {
