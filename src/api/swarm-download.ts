@@ -23,7 +23,7 @@ import { getManifest, getMtimes } from '../io/http-manifest.js';
 import type { Logger } from '../io/logger.js';
 import { buildLocalIndex, reuseLocal, type LocalIndex } from '../io/local-reuse.js';
 import { pieceFetcher } from '../io/piece-fetch.js';
-import { keepVerified, takePartial, type PartialDir } from '../io/partial-dir.js';
+import { dropPartialManifest, keepVerified, takePartial, writePartialManifest, type PartialDir } from '../io/partial-dir.js';
 import { makeTmpDir, removeTree } from '../io/store-add.js';
 import { finish, layOut } from '../io/swarm-staging.js';
 import { trackTmpDir, untrackTmpDir } from '../io/tmp-registry.js';
@@ -97,7 +97,7 @@ export function swarmOrTar(opts: SwarmDownloadOptions) {
     const key = formatDigest(req.digest);
     const dropped = droppedFor.get(key) ?? new Set<string>();
     droppedFor.set(key, dropped);
-    const out = await runSwarm(req, entries, manifest.length, dropped, opts, opts.reuseFrom?.length ? localIndex : undefined);
+    const out = await runSwarm(req, entries, manifest, dropped, opts, opts.reuseFrom?.length ? localIndex : undefined);
     if ('staged' in out) return out.staged;
     if (out.unsupported) return whole(req);
     throw out.error;
@@ -126,7 +126,7 @@ async function reuse(tree: string, files: readonly PlanFile[], req: DownloadRequ
 async function runSwarm(
   req: DownloadRequest,
   entries: ManifestEntry[],
-  manifestBytes: number,
+  verifiedManifest: Buffer,
   dropped: Set<string>,
   opts: SwarmDownloadOptions,
   index?: (d: Digest) => Promise<LocalIndex>,
@@ -153,6 +153,8 @@ async function runSwarm(
   try {
     try {
       await layOut(tree, entries);
+      // Before any file: with it (and the lock) this machine's peer shares the fetch in flight.
+      if (partial) await writePartialManifest(tree, verifiedManifest);
     } catch (err) {
       throw new LocalFailure(`could not write it here: ${(err as Error).message}`);
     }
@@ -162,6 +164,7 @@ async function runSwarm(
     const resumed = partial ? await keepVerified(tree, entries, files, req.digest) : { kept: new Set<number>(), bytes: 0 };
     const got = await reuse(tree, files.filter((f) => !resumed.kept.has(f.index)), req, index);
     const local = { taken: new Set([...resumed.kept, ...got.taken]), bytes: resumed.bytes + got.bytes };
+    const manifestBytes = verifiedManifest.length;
     const bySource: Record<string, number> = {
       [peerKey(req.peer)]: manifestBytes,
       ...(got.bytes ? { [LOCAL_SOURCE]: got.bytes } : {}),
@@ -230,7 +233,10 @@ async function runSwarm(
     if (out.status !== 'done') return out.unsupported ? { unsupported: true } : { error: new Error(swarmReason(out)) };
     let manifest: Buffer;
     try {
+      // The re-hash skips the top-level .manifest, so the fetch is shared until it is done; the
+      // commit writes .manifest itself (and refuses a tree that has one).
       manifest = await finish(tree, entries, req.digest.alg, await mtimes);
+      if (partial) await dropPartialManifest(tree);
     } catch (err) {
       throw new LocalFailure(`could not read back the staging tree: ${(err as Error).message}`);
     }

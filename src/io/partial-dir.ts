@@ -8,11 +8,15 @@
 // beside it (`tmp-partial-<digest>.lock`, holding the owner's pid) sends a second fetch of the
 // same digest to a private `tmp-<hex>` dir; a lock whose process is gone is taken over. A staged
 // tree keeps its lock until the commit has renamed it (or it was discarded): `releasePartial`.
+// While it is staged, the dir also holds the verified manifest as `.manifest` (written before any
+// file, removed before the commit, which writes its own): by it and the lock the machine's own
+// peer knows a fetch in flight and serves its verified files (src/io/partial-holders.ts).
 import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, open, readFile, readlink, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readFile, readlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatDigest, type Digest } from '../core/digest.js';
+import type { Digest } from '../core/digest.js';
 import { contentHash, type ManifestEntry } from '../core/manifest-format.js';
+import { hasVerifiedMark, lockPid, partialDirName } from '../core/partial-holder.js';
 import type { PlanFile } from '../core/swarm-plan.js';
 import { hashFile } from './file-hash.js';
 import { inTree } from './swarm-staging.js';
@@ -31,7 +35,8 @@ export async function releasePartial(dir: string): Promise<void> {
   await held.get(dir)?.release();
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (EPERM: it does, as another user's). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -43,7 +48,7 @@ function alive(pid: number): boolean {
 /** Takes the partial dir of `digest` in `store` (creating it), or undefined when another live process has it. */
 export async function takePartial(store: string, digest: Digest): Promise<PartialDir | undefined> {
   await mkdir(store, { recursive: true, mode: 0o755 });
-  const dir = join(store, `tmp-partial-${formatDigest(digest)}`);
+  const dir = join(store, partialDirName(digest));
   const lock = `${dir}.lock`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -53,8 +58,8 @@ export async function takePartial(store: string, digest: Digest): Promise<Partia
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) return undefined;
-      const owner = Number((await readFile(lock, 'latin1').catch(() => '')).trim());
-      if (Number.isSafeInteger(owner) && owner > 0 && alive(owner)) return undefined;
+      const owner = lockPid(await readFile(lock, 'latin1').catch(() => ''));
+      if (owner !== undefined && isAlive(owner)) return undefined;
       await unlink(lock).catch(() => undefined);
     }
   }
@@ -93,7 +98,7 @@ export async function keepVerified(tree: string, entries: readonly ManifestEntry
       const target = await readlink(p, { encoding: 'buffer' }).catch(() => undefined);
       ok = target !== undefined && contentHash(target, digest.alg) === f.entry.hash;
     } else if (f.entry.kind === 'file' && st.isFile()) {
-      ok = st.size === f.entry.size && (st.mode & 0o7777) === (f.entry.exec ? 0o555 : 0o444) && BigInt(Math.floor(st.mtimeMs / 1000)) === (f.entry.mtime ?? 0n);
+      ok = hasVerifiedMark(f.entry, { isFile: true, mode: st.mode, size: st.size, mtimeMs: st.mtimeMs });
       // The mark says it was verified; the content is checked again all the same.
       if (ok) ok = (await hashFile(p, digest.alg).catch(() => '')) === f.entry.hash;
     }
@@ -103,4 +108,22 @@ export async function keepVerified(tree: string, entries: readonly ManifestEntry
     } else await unlink(p).catch(() => undefined);
   }
   return { kept, bytes };
+}
+
+/**
+ * Puts the verified `manifest` into the partial dir `dir` as `.manifest` (0444), replacing any an
+ * earlier fetch left: written in place, so a peer reading it meanwhile sees a manifest whose hash
+ * is not the digest and takes the dir for no partial holder until it is whole.
+ */
+export async function writePartialManifest(dir: string, manifest: Uint8Array): Promise<void> {
+  const path = join(dir, '.manifest');
+  await unlink(path).catch(() => undefined);
+  await writeFile(path, manifest, { mode: 0o444, flag: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW });
+}
+
+/** Removes the partial dir's `.manifest` (the tree is then exactly what the commit expects). */
+export async function dropPartialManifest(dir: string): Promise<void> {
+  await unlink(join(dir, '.manifest')).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }
