@@ -23,7 +23,7 @@ import { defaultStores, listImplementations } from '../io/stores.js';
 import { startUdpResponder, type UdpStats } from '../io/udp-responder.js';
 import { VERSION } from '../io/version.js';
 import { keepRecord, recordOf } from './local-records.js';
-import { statusPage, type StatusSources } from './status.js';
+import { havePage, statusPage, type StatusSources } from './status.js';
 
 export interface ServeOptions {
   /** UDP and TCP port; 0 picks a free TCP port and uses its number for UDP too. Default 38339. */
@@ -84,6 +84,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   const page: RenderPage = async (route, body) => {
     if (route.kind === 'local-report') return keepRecord(fetches, body ?? '');
     if (route.kind === 'local-fetch') return recordOf(fetches, route.digest);
+    if (route.kind === 'have') return havePage(stores, route.digest);
     return statusPage(sources, route.kind);
   };
   const start = async () => {

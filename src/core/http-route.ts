@@ -4,6 +4,7 @@
 //   /implementation/<digest>/manifest   its .manifest
 //   /implementation/<digest>/mtimes     its directories' and symlinks' mtimes (src/core/mtimes-list.ts)
 //   /implementation/<digest>/files      (POST) pieces of its files, listed in the body (swarm mode)
+//   /implementation/<digest>/have       which of its files this peer holds (a bitmap; swarm mode)
 //   /                                   the status page (HTML)
 //   /stats                              the same facts as JSON
 //   POST /local/fetches                 a fetch record from a process on this machine (loopback only)
@@ -16,14 +17,20 @@ const ALLOWED_METHODS = ['GET', 'HEAD'] as const;
 export type RouteKind = 'tree' | 'manifest' | 'mtimes' | 'files';
 
 export type ImplementationRoute = { ok: true; kind: RouteKind; digest: Digest; plainTar: boolean };
-/** A route that describes the peer itself, or (`local-*`) talks with processes on its machine. */
-export type PageRoute = { ok: true; kind: 'status' | 'stats' | 'local-report' } | { ok: true; kind: 'local-fetch'; digest: string };
+/**
+ * A route that describes the peer itself or what it holds (`have`: answered like `/stats`, with
+ * no upload slot), or (`local-*`) talks with processes on its machine.
+ */
+export type PageRoute =
+  | { ok: true; kind: 'status' | 'stats' | 'local-report' }
+  | { ok: true; kind: 'local-fetch'; digest: string }
+  | { ok: true; kind: 'have'; digest: Digest };
 
 export type RequestTarget = ImplementationRoute | PageRoute | { ok: false; status: 400 | 404; reason: string };
 
 const PAGES: Record<string, 'status' | 'stats' | 'local-report'> = { '/': 'status', '/stats': 'stats', '/local/fetches': 'local-report' };
 const LOCAL_FETCH = '/local/fetches/';
-const PAGE_KINDS: ReadonlySet<string> = new Set<PageRoute['kind']>(['status', 'stats', 'local-report', 'local-fetch']);
+const PAGE_KINDS: ReadonlySet<string> = new Set<PageRoute['kind']>(['status', 'stats', 'local-report', 'local-fetch', 'have']);
 
 /** The methods a route takes: POST for a local report and for pieces (their requests have a body), GET and HEAD for the rest. */
 export function methodsOf(route: RequestTarget): readonly string[] {
@@ -64,6 +71,7 @@ export function parseRequestTarget(raw: string): RequestTarget {
   } catch {
     return { ok: false, status: 400, reason: 'not a digest (sha256new_…, sha256=…, sha1new=… or sha1=…)' };
   }
+  if (rest.length === 1 && rest[0] === 'have') return query === undefined ? { ok: true, kind: 'have', digest } : { ok: false, status: 400, reason: 'unsupported query string' };
   const kind: RouteKind | undefined =
     rest.length === 0 ? 'tree' : rest.length === 1 && SUB_ROUTES.has(rest[0]!) ? (rest[0] as RouteKind) : undefined;
   if (!kind) return { ok: false, status: 404, reason: 'no such route' };

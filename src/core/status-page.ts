@@ -30,6 +30,15 @@ export interface FetchView {
   readonly updatedAt: number;
 }
 
+/** A fetch in flight on this machine that this peer shares (a partial holder): its verified files so far. */
+export interface InFlightView {
+  readonly digest: string;
+  readonly store: string;
+  /** Files and symlinks verified so far, of `files`. */
+  readonly verified: number;
+  readonly files: number;
+}
+
 /** One finished request. */
 export interface RequestView {
   readonly at: number;
@@ -56,6 +65,8 @@ export interface StatusSnapshot {
   readonly uploads: readonly UploadView[];
   /** Fetches in progress on this machine. */
   readonly fetches: readonly FetchView[];
+  /** Fetches in flight on this machine whose verified files this peer serves. */
+  readonly inFlight: readonly InFlightView[];
   /** Body bytes sent to clients since start (finished and running uploads). */
   readonly bytesServed: number;
   /** Bytes this machine's fetches received since the peer started, as they reported. */
@@ -117,6 +128,12 @@ export function renderStatusPage(s: StatusSnapshot): string {
     s.fetches.map((f) => [`<code>${text(f.digest)}</code>`, text(f.name), text(f.state), text(f.peer), progress(f.bytes, f.expected)]),
     'No fetches in progress on this machine.',
   );
+  const inFlight = table(
+    'inflight',
+    ['implementation', 'store', 'files verified'],
+    s.inFlight.map((f) => [`<code>${text(f.digest)}</code>`, text(f.store), text(`${f.verified} of ${f.files}`)]),
+    'No fetch in flight here is being shared.',
+  );
   const recent = table(
     'request',
     ['time', 'client', 'request', 'status', 'bytes', 'ms'],
@@ -149,6 +166,8 @@ Sent ${text(formatBytes(s.bytesServed))} and received ${text(formatBytes(s.bytes
 ${uploads}
 <h2>Fetches on this machine</h2>
 ${fetches}
+<h2>Shared while in flight</h2>
+${inFlight}
 <h2>Recent requests</h2>
 ${recent}
 <h2>Stores</h2>
@@ -176,6 +195,7 @@ export function statsDocument(s: StatusSnapshot) {
     stores: s.stores,
     uploads: s.uploads,
     fetches: s.fetches,
+    inFlight: s.inFlight,
     recent: s.recent,
   };
 }

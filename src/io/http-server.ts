@@ -71,7 +71,8 @@ const RETRY_AFTER_SECONDS = 2;
 const REASONS: Record<number, string> = {
   400: 'Bad request: the digest must be sha256new_…, sha256=…, sha1new=… or sha1=… (a store directory name), and the only query is ?format=tar',
   403: 'Forbidden: this peer does not serve your address (see its --allow)',
-  404: 'Not found: this peer serves only /implementation/<digest>, /implementation/<digest>/manifest, /implementation/<digest>/mtimes and /implementation/<digest>/files of what it has, its status page / and /stats',
+  404: 'Not found: this peer serves only /implementation/<digest>, /implementation/<digest>/manifest, /implementation/<digest>/mtimes, /implementation/<digest>/files and /implementation/<digest>/have of what it has, its status page / and /stats',
+  409: 'Conflict: this peer has not verified that file yet; ask its /have again later',
   405: 'Method not allowed: only GET and HEAD (POST for /implementation/<digest>/files and /local/fetches)',
   500: 'Internal error: the peer could not read its stores',
   503: 'Busy: too many uploads in progress, or your address has its fair share of them while others wait; try another peer or again shortly',
@@ -81,13 +82,13 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** The swarm route: the pieces the body lists, concatenated (refused with 400/404 before any byte). */
+/** The swarm route: the pieces the body lists, concatenated (refused with 400/404/409 before any byte). */
 async function sendPieces(msg: IncomingMessage, res: ServerResponse, req: BodyRequest, events: BodyEvents, throttle?: Throttle): Promise<number | undefined> {
   const body = await readBody(msg, MAX_PIECE_LIST, req.signal);
   let prepared: Awaited<ReturnType<typeof checkPieces>>;
   try {
     if (!body) throw new PieceListError(`the piece list is larger than ${MAX_PIECE_LIST} bytes`);
-    prepared = await checkPieces(req.found.dir, decodePieceList(body));
+    prepared = await checkPieces(req.found.dir, decodePieceList(body), req.found.partial);
   } catch (err) {
     if (err instanceof PieceListError) events.refused(400, `bad piece list: ${err.message}`);
     else if (err instanceof PieceRefusal) events.refused(err.status, err.message);
@@ -104,6 +105,15 @@ async function sendPieces(msg: IncomingMessage, res: ServerResponse, req: BodyRe
 function sendBody(msg: IncomingMessage, res: ServerResponse, req: BodyRequest, events: BodyEvents, throttle?: Throttle): void {
   const run = async (): Promise<number | undefined> => {
     if (req.kind === 'files') return sendPieces(msg, res, req, events, throttle);
+    if (req.kind === 'manifest' && req.found.partial) {
+      // A partial holder's manifest as it was verified (its hash is the digest).
+      const bytes = Buffer.from(req.found.partial.manifest);
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': bytes.length });
+      const sink = new ResponseSink(res, events.progress, undefined, throttle);
+      if (req.head) res.end();
+      else await pipeline(Readable.from([bytes]), sink, { signal: req.signal });
+      return sink.bytes;
+    }
     if (req.kind === 'mtimes') {
       const body = await treeMtimes(req.found.dir, req.signal);
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length });
@@ -213,7 +223,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         if (out.status === 503) headers['Retry-After'] = RETRY_AFTER_SECONDS;
         res.writeHead(out.status, headers);
         // A refused piece list says what was wrong with it; other rejections have a fixed text.
-        const pieces = out.route.ok && out.route.kind === 'files' && (out.status === 404 || out.status === 400);
+        const pieces = out.route.ok && out.route.kind === 'files' && (out.status === 404 || out.status === 400 || out.status === 409);
         res.end(`${(pieces && out.reason) || REASONS[out.status] || out.reason || ''}\n`);
       } else if (out.outcome === 'aborted') {
         res.destroy();

@@ -13,7 +13,7 @@ export interface Page {
   /** Default 200. */
   readonly status?: number;
   readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
+  readonly body: string | Uint8Array;
   /** Why, for a status of 400 and up (logged). */
   readonly reason?: string;
 }

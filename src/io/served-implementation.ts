@@ -1,14 +1,19 @@
 // What the peer may serve for a digest over HTTP: the digest directory in the first store that
 // has it as a real directory (lookupDigest: a digest dir that is itself a symlink is never
 // served, and the UDP responder asks the same lookup), and its .manifest opened without
-// following symlinks.
+// following symlinks. When no store has it complete, a fetch in flight on this machine may
+// (src/io/partial-holders.ts): its staging dir then serves the manifest, the files verified so
+// far and the `/have` bitmap, never the whole tar.
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
+import { encodeHave } from '../core/have-bitmap.js';
 import { manifestFileBytes } from '../core/manifest-format.js';
 import type { RouteKind } from '../core/http-route.js';
 import type { ServedImplementation } from '../machines/server-session.machine.js';
+import { findPartial, verifiedFiles } from './partial-holders.js';
+import { manifestFiles, PieceRefusal } from './served-pieces.js';
 import { lookupDigest } from './stores.js';
 
 /** A .manifest larger than this is not read just to announce a size. */
@@ -31,7 +36,13 @@ export async function openManifest(dir: string): Promise<{ handle: FileHandle; s
 /** The implementation to serve for `kind`, with its size when its .manifest says it cheaply. */
 export async function resolveServed(stores: readonly string[], digest: Digest, kind: RouteKind): Promise<ServedImplementation | undefined> {
   const dir = await lookupDigest(stores, digest);
-  if (dir === undefined) return undefined;
+  if (dir === undefined) {
+    // A fetch in flight serves its manifest and verified files, never the tree or its mtimes
+    // (its directories have the fetch's times until the end).
+    if (kind !== 'manifest' && kind !== 'files') return undefined;
+    const h = await findPartial(stores, digest);
+    return h && { dir: h.dir, partial: { manifest: h.manifest, entries: h.entries, verified: () => verifiedFiles(h) } };
+  }
   const manifest = await openManifest(dir);
   if (!manifest) return kind === 'tree' ? { dir } : undefined;
   try {
@@ -41,4 +52,24 @@ export async function resolveServed(stores: readonly string[], digest: Digest, k
   } finally {
     await manifest.handle.close();
   }
+}
+
+/**
+ * The body of `GET /implementation/<digest>/have`: every bit set for a complete implementation
+ * (with a new-format .manifest), the verified files' bits for a partial holder, undefined (404)
+ * when neither.
+ */
+export async function haveBitmap(stores: readonly string[], digest: Digest): Promise<Buffer | undefined> {
+  const dir = await lookupDigest(stores, digest);
+  if (dir !== undefined) {
+    const files = await manifestFiles(dir).catch((err: unknown) => {
+      if (err instanceof PieceRefusal) return undefined;
+      throw err;
+    });
+    return files === undefined ? undefined : encodeHave(files, () => true);
+  }
+  const h = await findPartial(stores, digest);
+  if (!h) return undefined;
+  const verified = await verifiedFiles(h);
+  return encodeHave(h.files.length, (i) => verified.has(i));
 }

@@ -3,13 +3,17 @@
 // and against the tree on disk (every directory on the way is a real directory, never a symlink;
 // files are opened O_NOFOLLOW and must have the manifest's size), all before the first byte is
 // sent, then streams the pieces' bytes in the order asked. Parsed manifests are cached per
-// directory (a store entry never changes once it exists).
+// directory (a store entry never changes once it exists). A partial holder's staging dir is
+// checked against the manifest it verified, and a piece of a file not verified there yet is a
+// 409 (the client asks again later).
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type ManifestEntry, parseManifest } from '../core/manifest-format.js';
 import type { Piece } from '../core/piece-list.js';
+import { quoteNetworkText } from '../core/quote.js';
+import type { PartialServed } from '../machines/server-session.machine.js';
 import { openManifest } from './served-implementation.js';
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
@@ -18,21 +22,39 @@ const CACHED_MANIFESTS = 16;
 /** A .manifest larger than this is not parsed to answer piece requests. */
 const MAX_MANIFEST = 64 * 1024 * 1024;
 
-/** Why a piece list cannot be served: a bad request (400) or something this tree does not hold (404). */
+/** Why a piece list cannot be served: a bad request (400), something this tree does not hold (404) or has not verified yet (409). */
 export class PieceRefusal extends Error {
   override name = 'PieceRefusal';
   constructor(
     message: string,
-    readonly status: 400 | 404,
+    readonly status: 400 | 404 | 409,
   ) {
     super(message);
   }
 }
 
-type Index = Map<string, ManifestEntry>;
+/** The files and symlinks of a manifest by path, with their index in manifest order. */
+type Index = Map<string, { entry: ManifestEntry; index: number }>;
 const cache = new Map<string, Index>();
+const partialIndexes = new WeakMap<readonly ManifestEntry[], Index>();
+
+function indexEntries(entries: readonly ManifestEntry[]): Index {
+  return new Map(entries.filter((e) => e.kind !== 'dir').map((entry, index) => [key(entry.path), { entry, index }]));
+}
 
 const key = (p: Uint8Array) => Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1');
+
+/** The number of files and symlinks `dir`'s .manifest lists (a PieceRefusal when it has no new-format one). */
+export async function manifestFiles(dir: string): Promise<number> {
+  return (await indexOf(dir)).size;
+}
+
+/** The files and symlinks of a partial holder's manifest (cached per manifest). */
+function partialIndex(p: PartialServed): Index {
+  let hit = partialIndexes.get(p.entries);
+  if (!hit) partialIndexes.set(p.entries, (hit = indexEntries(p.entries)));
+  return hit;
+}
 
 /** The files and symlinks of `dir`'s .manifest by path (cached). */
 async function indexOf(dir: string): Promise<Index> {
@@ -51,7 +73,7 @@ async function indexOf(dir: string): Promise<Index> {
   } finally {
     await m.handle.close();
   }
-  const index: Index = new Map(entries.filter((e) => e.kind !== 'dir').map((e) => [key(e.path), e]));
+  const index = indexEntries(entries);
   if (cache.size >= CACHED_MANIFESTS) cache.delete(cache.keys().next().value!);
   cache.set(dir, index);
   return index;
@@ -73,19 +95,22 @@ const notTheFile = (c: Checked) => new PieceRefusal(`'${Buffer.from(c.piece.path
  * the manifest lists it (a symlink, or a regular file of its size), so a gap is a 404 before any
  * byte rather than a cut stream; `streamPieces` checks each file it opens once more.
  */
-export async function checkPieces(dir: string, pieces: readonly Piece[]): Promise<{ checked: Checked[]; total: number }> {
-  const index = await indexOf(dir);
+export async function checkPieces(dir: string, pieces: readonly Piece[], partial?: PartialServed): Promise<{ checked: Checked[]; total: number }> {
+  const index = partial ? partialIndex(partial) : await indexOf(dir);
   const dirsOk = new Set<string>();
   const checked: Checked[] = [];
+  const indexes: number[] = [];
   let total = 0;
   for (const piece of pieces) {
     const k = key(piece.path);
-    const entry = index.get(k);
-    if (!entry) throw new PieceRefusal(`'${Buffer.from(piece.path).toString().slice(0, 200)}' is not a file of this implementation`, 400);
+    const found = index.get(k);
+    if (!found) throw new PieceRefusal(`'${Buffer.from(piece.path).toString().slice(0, 200)}' is not a file of this implementation`, 400);
+    const entry = found.entry;
     const size = entry.size ?? 0;
     if (piece.offset + piece.length > size || (entry.kind === 'symlink' && (piece.offset !== 0 || piece.length !== size))) {
       throw new PieceRefusal(`a piece of '${Buffer.from(piece.path).toString().slice(0, 200)}' lies outside it`, 400);
     }
+    indexes.push(found.index);
     const parts = k.split('/');
     for (let i = 1; i < parts.length; i++) {
       const d = parts.slice(0, i).join('/');
@@ -97,7 +122,13 @@ export async function checkPieces(dir: string, pieces: readonly Piece[]): Promis
     checked.push({ piece, entry, abs: Buffer.concat([Buffer.from(join(dir, '/')), Buffer.from(piece.path)]) });
     total += piece.length;
   }
-  // The list is right (else 400); now is everything there?
+  // The list is right (else 400); is every file verified, on a partial holder (else 409)?
+  if (partial) {
+    const verified = await partial.verified();
+    const first = checked.find((_, i) => !verified.has(indexes[i]!));
+    if (first) throw new PieceRefusal(`${quoteNetworkText(first.piece.path, 200)} is not verified here yet`, 409);
+  }
+  // Now is everything there?
   for (const c of checked) {
     const st = await lstat(c.abs).catch(() => undefined);
     if (!st) throw missing(c);

@@ -1,6 +1,8 @@
 // The peer's UDP side: owns the socket on --bind/--port and answers `0share\n<digest>…` queries
 // with a unicast `0share-reply\n<digest>…` listing the digests it has (no reply when it has
-// none). Oversized, malformed and binary datagrams, sources outside --allow, privileged source
+// none), and with one `0share-partial\n<digest>…` (src/core/protocol.ts) listing the digests
+// asked for that only a fetch in flight on this machine holds (src/io/partial-holders.ts: it
+// serves their verified files; never for the hello). Oversized, malformed and binary datagrams, sources outside --allow, privileged source
 // ports and sources over their rate are dropped with debug-level counters; replies only ever list digests the query
 // asked for, so they are about the query's size, and each source gets a bounded number a second.
 // With `ipv6`, a second socket on [::] (IPv6 only, so the IPv4 socket and the 2008 format are
@@ -12,9 +14,10 @@ import { once } from 'node:events';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { filter, fromEvent, map, merge, mergeMap, type Subscription } from 'rxjs';
 import { type Digest, formatDigest } from '../core/digest.js';
-import { decodeQuery, encodeReply, HELLO_REPLY, IPV6_GROUP, isHello, MAX_DATAGRAM } from '../core/protocol.js';
+import { decodeQuery, encodePartialReply, encodeReply, HELLO_REPLY, IPV6_GROUP, isHello, MAX_DATAGRAM } from '../core/protocol.js';
 import { createRateLimiter } from '../core/rate-limit.js';
 import type { Logger } from './logger.js';
+import { findPartial } from './partial-holders.js';
 import { lookupDigest } from './stores.js';
 
 export type DropReason = 'oversized' | 'not-text' | 'bad-magic' | 'no-digest' | 'bad-digest' | 'not-allowed' | 'rate-limited' | 'low-port';
@@ -105,12 +108,16 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
 
   const answer = async ({ digests, hello, from, socket }: { digests: Digest[]; hello: boolean; from: RemoteInfo; socket: Socket }) => {
     const have: Digest[] = [];
+    const partial: Digest[] = [];
     try {
-      for (const d of digests) if ((await lookupDigest(opts.stores, d)) !== undefined) have.push(d);
+      for (const d of digests) {
+        if ((await lookupDigest(opts.stores, d)) !== undefined) have.push(d);
+        else if ((await findPartial(opts.stores, d)) !== undefined) partial.push(d);
+      }
     } catch (err) {
       log.warn(`Store lookup for ${from.address}:${from.port} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
-    return { digests, hello, have, from, socket };
+    return { digests, hello, have, partial, from, socket };
   };
 
   const messages = (s: Socket) => fromEvent(s, 'message', (msg: Buffer, from: RemoteInfo) => screen(s, msg, from));
@@ -123,19 +130,20 @@ export async function startUdpResponder(opts: UdpResponderOptions): Promise<UdpR
         return false;
       }),
       mergeMap(answer, LOOKUP_CONCURRENCY),
-      map(({ digests, hello, have, from, socket }) => {
+      map(({ digests, hello, have, partial, from, socket }) => {
         if (hello) {
           log.debug(`Hello from ${from.address}:${from.port} (0share peers)`);
           return { from, socket, datagrams: [Buffer.from(HELLO_REPLY, 'ascii')] };
         }
         const asked = digests.map(formatDigest).join(', ');
-        if (have.length === 0) {
+        if (have.length === 0 && partial.length === 0) {
           log.debug(`Request from ${from.address}:${from.port} for ${asked}: we have none of them`);
           return undefined;
         }
         log.info(`Request from ${from.address}:${from.port} for ${asked}`);
-        log.info(`Yes, we have ${have.map(formatDigest).join(', ')}`);
-        return { from, socket, datagrams: encodeReply(have) };
+        if (have.length) log.info(`Yes, we have ${have.map(formatDigest).join(', ')}`);
+        if (partial.length) log.info(`In flight here (serving its verified files): ${partial.map(formatDigest).join(', ')}`);
+        return { from, socket, datagrams: [...encodeReply(have), ...encodePartialReply(partial)] };
       }),
     )
     .subscribe((r) => {

@@ -7,6 +7,7 @@
 // gone, stalled, read error). The I/O lives in the ports (src/io).
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import type { Digest } from '../core/digest.js';
+import type { ManifestEntry } from '../core/manifest-format.js';
 import { isLoopback } from '../core/cidr.js';
 import {
   type ImplementationRoute,
@@ -19,12 +20,23 @@ import {
   type RouteKind,
 } from '../core/http-route.js';
 
+/** What a partial holder (a fetch in flight on the peer's machine) serves from its staging dir. */
+export interface PartialServed {
+  /** The staging dir's `.manifest`, whose hash is the digest. */
+  readonly manifest: Uint8Array;
+  readonly entries: readonly ManifestEntry[];
+  /** The indexes (manifest order of files and symlinks) of the files verified there now. */
+  readonly verified: () => Promise<ReadonlySet<number>>;
+}
+
 /** An implementation found in a store, ready to be served. */
 export interface ServedImplementation {
-  /** The digest directory (never a symlink). */
+  /** The digest directory (never a symlink), or a partial holder's staging dir. */
   readonly dir: string;
   /** Total bytes of the tree's files, when known cheaply. */
   readonly size?: number;
+  /** Set when only a fetch in flight holds it: only the manifest and verified files are served. */
+  readonly partial?: PartialServed;
 }
 
 export interface BodyRequest {
@@ -39,14 +51,17 @@ export interface BodyRequest {
   readonly signal: AbortSignal;
 }
 
+/** Why a body was refused before any byte: a bad request, not held here, not verified here yet. */
+export type RefusalStatus = 400 | 404 | 409;
+
 /** Callbacks through which the body sender reports; call exactly one of finished/failed. */
 export interface BodyEvents {
   /** Total bytes the client has taken so far. */
   progress(bytes: number): void;
   finished(bytes: number): void;
   failed(reason: string): void;
-  /** Nothing was sent: the request cannot be served (a bad piece list, a piece this peer lacks). */
-  refused(status: 400 | 404, reason: string): void;
+  /** Nothing was sent: the request cannot be served (a bad piece list, a piece this peer lacks, or has not verified yet: 409). */
+  refused(status: RefusalStatus, reason: string): void;
 }
 
 /** The I/O one session needs, as plain functions. */
@@ -114,7 +129,7 @@ export type ServerSessionEvent =
   | { type: 'PROGRESS'; bytes: number }
   | { type: 'FINISHED'; bytes: number }
   | { type: 'FAILED'; reason: string }
-  | { type: 'REFUSED'; status: 400 | 404; reason: string };
+  | { type: 'REFUSED'; status: RefusalStatus; reason: string };
 
 interface Context {
   input: ServerSessionInput;

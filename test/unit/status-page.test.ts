@@ -18,6 +18,7 @@ function snapshot(over: Partial<StatusSnapshot> = {}): StatusSnapshot {
     implementationCount: 3,
     uploads: [{ peer: '10.0.0.2:4000', what: `sha1new=${'a'.repeat(40)}`, bytes: 512 * 1024, expected: 2 * 1024 * 1024, startedAt: T0 + 3_700_000 }],
     fetches: [{ digest: `sha1new=${'b'.repeat(40)}`, name: `http://example.com/${EVIL}.xml`, state: 'transferring', peer: `10.0.0.3:38339`, bytes: 10, updatedAt: T0 }],
+    inFlight: [{ digest: `sha256new_${'C'.repeat(52)}`, store: `/srv/${EVIL}/store`, verified: 3, files: 7 }],
     bytesServed: 5 * 1024 ** 3,
     bytesReceived: 1536,
     requests: 42,
@@ -58,6 +59,10 @@ describe('renderStatusPage', () => {
     expect(html).toContain('transferring');
   });
 
+  it('lists each fetch in flight it shares, with its files verified so far', () => {
+    expect(html).toMatch(/<tr class="inflight"><td><code>sha256new_C{52}<\/code><\/td><td>\/srv\/&lt;script&gt;.*<\/td><td>3 of 7<\/td><\/tr>/);
+  });
+
   it('sums up version, uptime, counts, bytes and limits; refreshes itself', () => {
     expect(html).toContain('Version 0.1.0, up 1 h 2 min. Serving 3 implementations; 1 of at most 8 uploads in progress, at most 10.0 MiB/s in total.');
     expect(html).toContain('Sent 5.0 GiB and received 1.5 KiB since start, 42 requests.');
@@ -66,9 +71,10 @@ describe('renderStatusPage', () => {
   });
 
   it('says so when nothing is going on', () => {
-    const quiet = renderStatusPage(snapshot({ uploads: [], fetches: [], recent: [], implementations: [], implementationCount: 0, limits: { maxUploads: 2 } }));
+    const quiet = renderStatusPage(snapshot({ uploads: [], fetches: [], inFlight: [], recent: [], implementations: [], implementationCount: 0, limits: { maxUploads: 2 } }));
     expect(quiet).toContain('No uploads in progress.');
     expect(quiet).toContain('No fetches in progress on this machine.');
+    expect(quiet).toContain('No fetch in flight here is being shared.');
     expect(quiet).toContain('No requests yet.');
     expect(quiet).toContain('No implementations in the stores.');
     expect(quiet).not.toContain('MiB/s');
@@ -86,6 +92,7 @@ describe('statsDocument', () => {
     expect(doc).toMatchObject({ version: '0.1.0', uptimeSeconds: 3725, implementations: 3, bytesServed: 5 * 1024 ** 3, bytesReceived: 1536, requests: 42 });
     expect(doc.startedAt).toBe('2026-01-01T12:00:00.000Z');
     expect(JSON.parse(JSON.stringify(doc)).uploads[0].bytes).toBe(512 * 1024);
+    expect(doc.inFlight).toEqual([{ digest: `sha256new_${'C'.repeat(52)}`, store: `/srv/${EVIL}/store`, verified: 3, files: 7 }]);
   });
 });
 
