@@ -26,6 +26,16 @@ describe('parseRequestTarget', () => {
       expect(parseRequestTarget(t), t).toMatchObject({ ok: false, status: 404 });
     }
   });
+  it('/implementation/<digest>/have is answered like a page (no upload slot), GET or HEAD, no query string', () => {
+    const have = parseRequestTarget(`/implementation/sha256new_${S256}/have`);
+    expect(have).toEqual({ ok: true, kind: 'have', digest: { alg: 'sha256new', value: S256 } });
+    expect(isPageRoute(have)).toBe(true);
+    expect(isLocalRoute(have)).toBe(false);
+    expect(methodsOf(have)).toEqual(['GET', 'HEAD']);
+    expect(parseRequestTarget(`/implementation/sha256new_${S256}/have?x`)).toMatchObject({ ok: false, status: 400 });
+    expect(parseRequestTarget(`/implementation/sha256new_${S256}/have/`)).toMatchObject({ ok: false, status: 404 });
+    expect(parseRequestTarget(`/implementation/../have`)).toMatchObject({ ok: false, status: 400 });
+  });
   it('/ is the status page and /stats its JSON, without a query string', () => {
     expect(parseRequestTarget('/')).toEqual({ ok: true, kind: 'status' });
     expect(parseRequestTarget('/stats')).toEqual({ ok: true, kind: 'stats' });
