@@ -2,7 +2,8 @@
 // partial dir (`tmp-partial-<digest>/` with the verified `.manifest`, some files verified, some
 // still being written or missing, a symlink) locked by a live pid (this test's own). The peer
 // answers the query with the partial datagram, `/have` with exactly the verified bits, serves the
-// manifest and the verified files' bytes, `409` for the others and `404` for the whole tar; once
+// manifest and the verified files' bytes, `409` for the others and `404` for the whole tar (and
+// its mtimes); once
 // the lock's pid is dead, or the `.manifest` is gone or is not the digest's, it answers nothing.
 import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -156,6 +157,8 @@ describe('a peer with a fetch in flight on its machine', () => {
     expect((await http(`/implementation/${digest}/files`, 'POST', files(['sub/d']))).status).toBe(409);
     expect((await http(`/implementation/${digest}`)).status).toBe(404);
     expect((await http(`/implementation/${digest}?format=tar`)).status).toBe(404);
+    // Its directories have the fetch's times until the end: no /mtimes either.
+    expect((await http(`/implementation/${digest}/mtimes`)).status).toBe(404);
   });
 
   it('/stats lists it with its files verified so far', async () => {
