@@ -9,13 +9,16 @@ export * from './core/digest.js';
 export * from './core/base32.js';
 export * from './core/manifest-format.js';
 export * from './core/protocol.js';
-export { renderStatusPage, statsDocument, escapeHtml, type StatusSnapshot, type UploadView, type FetchView, type RequestView } from './core/status-page.js';
+export { renderStatusPage, statsDocument, escapeHtml, type StatusSnapshot, type UploadView, type FetchView, type InFlightView, type RequestView } from './core/status-page.js';
 export { PeerStats } from './io/peer-stats.js';
 export * from './core/piece-list.js';
 export * from './core/swarm-plan.js';
+export * from './core/have-bitmap.js';
+export * from './core/partial-holder.js';
 export { selectionsDigests, SelectionsError, type SelectionDigests } from './core/selections.js';
 
 export { defaultStores, lookupDigest, lookupAny, listImplementations, type StoredImplementation } from './io/stores.js';
+export { findPartial, verifiedFiles, listPartials, type PartialHolding } from './io/partial-holders.js';
 export { makeTmpDir, commitStaged, addDirectory, removeTree, verifyEntry, StoreError, type VerifyResult } from './io/store-add.js';
 export { walkTree, manifestOfTree, TreeError } from './io/tree-walk.js';
 export { extractTar, ExtractError, type ExtractOptions, type ExtractResult } from './io/tar-extract.js';
