@@ -3,9 +3,10 @@
 //   add      `0install store add DIGEST tree.tar` of a tar on the local disk (what a user has today)
 //   zmanif   `0install store manifest TREE sha256new`
 //   fetch    `0share fetch -H A DIGEST` on host B from `0share serve` on host A (two network
-//            namespaces joined by a veth pair, no rate limit), into a fresh store; every fetched
-//            entry must pass `0install store verify`
-//   swarm    the same with `--swarm` (manifest first, then the files as pieces)
+//            namespaces joined by a veth pair, no rate limit), into a fresh store, in the default
+//            mode (the swarm: manifest first, then the files as pieces); every fetched entry
+//            must pass `0install store verify`
+//   tar      the same with `--whole-tar` (the whole tree as one plain tar, the 2008 flow's mode)
 //   manifest `0share manifest TREE sha256new`
 // and prints every run, the medians, the ratios fetch/add, fetch/zmanif and manifest/zmanif with
 // their goals, the client's and the server's peak RSS. Then the scaling section: the same deep
@@ -42,10 +43,10 @@ const SHAPES = [
   { name: 'big-2x400', what: '2 x 400 MiB files', make: (d) => makeTree(d, { bigFiles: 2, bigSize: 400 * MiB, smallFiles: 0 }), goals: {} },
   { name: 'links', what: '10,000 symlinks and 10,000 empty files', make: (d) => makeLinkTree(d), goals: {} },
 ];
-/** The fetch modes measured: the default client mode (the whole tree as one plain tar, as the 2008 flow) and the swarm. */
+/** The fetch modes measured: the default client mode (the swarm) and the whole tar (the 2008 flow's mode). */
 const FETCH_MODES = [
-  { name: 'fetch', what: 'default client mode (whole tree as one plain tar)', args: [] },
-  { name: 'swarm', what: 'fetch --swarm (manifest first, then the files as pieces)', args: ['--swarm'] },
+  { name: 'fetch', what: 'default client mode (swarm: manifest first, then the files as pieces)', args: [] },
+  { name: 'tar', what: 'fetch --whole-tar (the whole tree as one plain tar)', args: ['--whole-tar'] },
 ];
 const SCALING = [5_000, 20_000, 50_000];
 

@@ -2,13 +2,13 @@
 // with tc tbf in both directions; every figure is a ratio against a baseline measured in the
 // same run, with each run's figure printed, not only the median.
 //   1. 8 machines, each running `0share serve`, cold-pull one ~64 MB implementation at once from
-//      one seed (`0share fetch --swarm -H SEED`): time until the last finishes / time one machine
+//      one seed (`0share fetch -H SEED`, the default swarm mode): time until the last finishes / time one machine
 //      alone takes. Goal <= 2. In-flight sharing (machines serving what they already fetched) is
 //      NOT built yet, so all 8 share the seed's uplink: expect about 8.
 //   2. A new version sharing 90% of its files' bytes with an older one cached on the client:
 //      bytes received / tree size (and / a cold fetch of the same version). Goal <= 0.15.
 //   3. One client, 3 holders vs 1 holder, each holder's uplink limited (the client's link is
-//      faster): --swarm time ratio. Goal <= 0.45. The whole-tar mode is printed as a reference.
+//      faster): swarm (default mode) time ratio. Goal <= 0.45. The whole-tar mode is printed as a reference.
 // Sized to take about 3-5 minutes on 2 cores: a 64 MiB tree (7 x 8 MiB + ~1,000 small files),
 // 100 Mbit/s links. Needs root (ip netns, tc) and 0install; otherwise prints a loud skip line.
 // Run by bench/run.mjs (`node bench/run.mjs --only swarm`), or alone, after `npm run build`:
@@ -97,7 +97,7 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } =
     /** `0share fetch` on host i into box; resolves with { s, bytes, sources, rx }. */
     const fetch = (i, box, digest, hostIdx, swarm = true) =>
       new Promise((resolve, reject) => {
-        const args = [CLI, 'fetch', '--json', '--timeout', '10000', ...(swarm ? ['--swarm'] : []), ...hostIdx.flatMap((h) => ['-H', lan.hosts[h].ip]), digest];
+        const args = [CLI, 'fetch', '--json', '--timeout', '10000', ...(swarm ? [] : ['--whole-tar']), ...hostIdx.flatMap((h) => ['-H', lan.hosts[h].ip]), digest];
         const rx0 = lan.rxBytes(i);
         const t0 = process.hrtime.bigint();
         const c = lan.spawn(i, process.execPath, args, { env: box.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -169,7 +169,7 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } =
       const x3 = await run(HOLDERS, true, three);
       await run([SEED], false, tarOne);
       await run(HOLDERS, false, tarThree);
-      say(`  fig 3 run ${r + 1}: --swarm 1 holder ${one.at(-1).toFixed(2)} s, 3 holders ${three.at(-1).toFixed(2)} s (sources ${JSON.stringify(x3.sources)}); whole tar 1 holder ${tarOne.at(-1).toFixed(2)} s, 3 holders ${tarThree.at(-1).toFixed(2)} s (load ${load()})`);
+      say(`  fig 3 run ${r + 1}: swarm 1 holder ${one.at(-1).toFixed(2)} s, 3 holders ${three.at(-1).toFixed(2)} s (sources ${JSON.stringify(x3.sources)}); whole tar 1 holder ${tarOne.at(-1).toFixed(2)} s, 3 holders ${tarThree.at(-1).toFixed(2)} s (load ${load()})`);
     }
     const ratio3 = three.map((x, r) => x / one[r]);
     const ratioTar = tarThree.map((x, r) => x / tarOne[r]);
@@ -183,7 +183,7 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } =
     say("   How to read it: bytes counted on the client's eth0 (ip -s link, so with TCP/IP and HTTP overhead) over the");
     say(`   tree's file bytes (${v2Bytes} B). 0.10 is the changed share; above it are the manifest and, on eth0, HTTP and`);
     say(`   TCP/IP headers. The client's result JSON (manifest and files from the network) says ${list(warm.map((w) => w.bytes / v2Bytes), 3)}.`);
-    say(`3. 3 holders / 1 holder with --swarm = ${median(ratio3).toFixed(2)} (goal <= 0.45; per run: ${list(ratio3)}; 1 holder ${list(one)} s, 3 holders ${list(three)} s)`);
+    say(`3. 3 holders / 1 holder in swarm mode = ${median(ratio3).toFixed(2)} (goal <= 0.45; per run: ${list(ratio3)}; 1 holder ${list(one)} s, 3 holders ${list(three)} s)`);
     say(`   reference, whole tar (one peer per fetch, the 2008 mode): 3 holders / 1 holder = ${median(ratioTar).toFixed(2)} (per run: ${list(ratioTar)}; 1 holder ${list(tarOne)} s, 3 holders ${list(tarThree)} s)`);
     say(`   How to read it: each holder's uplink is ${rate} and the client's link ${rateNum * 4}${unit}, so pieces from 3 holders at once`);
     say('   can come 3x as fast; 0.33 is the ideal, what is above it is start-up (query, manifest) and CPU. The whole tar');

@@ -35,10 +35,12 @@ export interface FetchOptions extends TimingOptions, DiscoveryOptions {
   /** Cap on the bytes written per implementation. */
   maxBytes?: number;
   /**
-   * Swarm mode: manifest first, pieces from every holder, reuse of local files. Off by default
-   * for now: the manifest carries no directory or symlink mtimes, so a swarm-fetched tree's
-   * directories and symlinks have the fetch's times, not those `0install store add` gives.
+   * Only the whole tar from one responder (the 2008 transfer mode). By default a responder that
+   * serves the manifest route is fetched from in swarm mode: manifest first, pieces from every
+   * holder, reuse of local files, resume; others send the whole tar.
    */
+  wholeTar?: boolean;
+  /** @deprecated Swarm mode is the default now; accepted and ignored. */
   swarm?: boolean;
   /** Transfers at once (default 8). */
   concurrency?: number;
@@ -160,7 +162,7 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
     maxBytes: opts.maxBytes,
     env: opts.env,
     swarm: {
-      wholeTar: !opts.swarm,
+      wholeTar: opts.wholeTar,
       timing: swarmTiming(opts),
       logger: opts.logger,
       holders: (digest, onPeer) => s.responders.listen(formatDigest(digest), onPeer),

@@ -243,6 +243,10 @@ async function runSwarm(
     // The lock stays until the commit has renamed the tree (client-ports: releasePartial).
     keep = true;
     return { staged: { tmpDir: tree, manifest, bytes: received, sources: { ...bySource } } };
+  } catch (err) {
+    // A local failure (a full disk) is not an interruption: the tree goes, and its space with it.
+    if (err instanceof LocalFailure) verified = false;
+    throw err;
   } finally {
     unsubscribe();
     if (!keep) {

@@ -46,6 +46,7 @@ const SHARE_OPTIONS: readonly OptSpec[] = [
   { long: 'system', values: 0, select: false },
   { long: 'skip-iface', values: 1, select: false },
   { long: 'no-mdns', values: 0, select: false },
+  { long: 'whole-tar', values: 0, select: false },
   { long: 'help', short: 'h', values: 0, select: false },
 ];
 
@@ -67,6 +68,8 @@ export interface RunCommandLine {
   skipIfaces: string[];
   /** False with --no-mdns. */
   mdns: boolean;
+  /** --whole-tar: the 2008 transfer mode only, never the swarm. */
+  wholeTar: boolean;
   help: boolean;
   offline: boolean;
   dryRun: boolean;
@@ -95,7 +98,7 @@ function findShort(ch: string): { spec: OptSpec; share: boolean } | undefined {
 export function parseRunCommandLine(verb: Verb, args: readonly string[]): RunCommandLine {
   const out: RunCommandLine = {
     verb, programArgs: [], zeroinstallOptions: [], selectOptions: [], hosts: [], system: false,
-    skipIfaces: [], mdns: true, help: false, offline: false, dryRun: false, withStores: [],
+    skipIfaces: [], mdns: true, wholeTar: false, help: false, offline: false, dryRun: false, withStores: [],
   };
 
   const apply = (spec: OptSpec, share: boolean, values: string[], tokens: string[]) => {
@@ -106,6 +109,7 @@ export function parseRunCommandLine(verb: Verb, args: readonly string[]): RunCom
       else if (spec.long === 'system') out.system = true;
       else if (spec.long === 'skip-iface') out.skipIfaces.push(values[0]!);
       else if (spec.long === 'no-mdns') out.mdns = false;
+      else if (spec.long === 'whole-tar') out.wholeTar = true;
       else if (spec.long === 'help') out.help = true;
       return;
     }

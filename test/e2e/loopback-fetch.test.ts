@@ -326,7 +326,7 @@ describe.skipIf(!run)('0share fetch against 0share serve on loopback (real proce
     expect(tmpLeft(b.userStore)).toEqual([]);
   });
 
-  it('a full disk fails cleanly: one clear message, no other peer blamed, nothing left', async (ctx) => {
+  for (const [mode, modeArgs] of [['swarm mode (the default)', []], ['the whole tar', ['--whole-tar']]] as const) it(`${mode}: a full disk fails cleanly: one clear message, no other peer blamed, nothing left`, async (ctx) => {
     if (process.getuid?.() !== 0) {
       process.stderr.write('\n*** SKIPPING the full-disk test: mounting a small tmpfs needs root ***\n\n');
       ctx.skip();
@@ -341,7 +341,7 @@ describe.skipIf(!run)('0share fetch against 0share serve on loopback (real proce
     }
     try {
       const store = join(small, 'store');
-      const r = await cli(['fetch', digest, '-H', `127.0.0.1:${peer.port}`, '--store', store], b.env);
+      const r = await cli(['fetch', digest, '-H', `127.0.0.1:${peer.port}`, '--store', store, ...modeArgs], b.env);
       expect(r.code).toBe(1);
       expect(r.stderr, r.stderr).toMatch(/could not store it: could not write it here: .*(ENOSPC|no space)/i);
       expect(r.stderr).toContain('Free some space');

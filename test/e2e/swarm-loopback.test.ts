@@ -146,7 +146,7 @@ const hostsOf = (fs: Front[]) => fs.map((f) => `127.0.0.1:${f.port}`);
 /** A swarm fetch from `f` alone into a fresh store, which must commit a tree that verifies at the first attempt; returns the store. */
 async function swarmFetchFrom(f: Front): Promise<string> {
   const store = freshStore();
-  const [r] = await fetch([digest], { hosts: hostsOf([f]), stores: [store], timeout: 200, swarm: true });
+  const [r] = await fetch([digest], { hosts: hostsOf([f]), stores: [store], timeout: 200 });
   expect(r).toMatchObject({ status: 'committed', attempts: [] });
   expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
   return store;
@@ -164,7 +164,6 @@ describe('swarm fetch on loopback', () => {
       hosts: hostsOf([liar, ...honest]),
       stores: [store],
       timeout: 300,
-      swarm: true,
       onEvent: (e) => {
         events.push(e);
         if (e.type === 'peer-failed') droppedAt = Date.now();
@@ -211,7 +210,7 @@ describe('swarm fetch on loopback', () => {
     const b = await frontOf(await peerWith(), 0);
     const sb = zeroSandbox();
     try {
-      const [r] = await fetch([digest], { hosts: hostsOf([a, b]), stores: [sb.userStore], timeout: 200, swarm: true });
+      const [r] = await fetch([digest], { hosts: hostsOf([a, b]), stores: [sb.userStore], timeout: 200 });
       expect(r!.status).toBe('committed');
       const v = ziResult(sb, ['store', 'verify', r!.path!]);
       expect(v.status, v.stderr + v.stdout).toBe(0);
@@ -298,9 +297,9 @@ describe('swarm fetch on loopback', () => {
     expect(a.requests.filter((q) => q.method === 'POST')).toHaveLength(2);
   });
 
-  it('without swarm, it asks for the whole tar only', async () => {
+  it('with wholeTar (the 2008 mode), it asks for the whole tar only', async () => {
     const a = await frontOf(await peerWith(), 0);
-    const [r] = await fetch([digest], { hosts: hostsOf([a]), stores: [freshStore()], timeout: 200 });
+    const [r] = await fetch([digest], { hosts: hostsOf([a]), stores: [freshStore()], timeout: 200, wholeTar: true });
     expect(r!.status).toBe('committed');
     expect(a.requests.map((q) => q.method + ' ' + q.url)).toEqual([`GET /implementation/${formatDigest(digest)}`]);
   });

@@ -60,7 +60,7 @@ function verifiedFiles(dir: string): string[] {
 }
 
 function fetchProc(store: string, extra: string[] = []) {
-  const proc = spawn(process.execPath, [CLI, 'fetch', digest, '-H', `127.0.0.1:${peer.address.port}`, '--store', store, '--timeout', '200', '--swarm', ...extra], {
+  const proc = spawn(process.execPath, [CLI, 'fetch', digest, '-H', `127.0.0.1:${peer.address.port}`, '--store', store, '--timeout', '200', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

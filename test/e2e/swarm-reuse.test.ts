@@ -66,7 +66,7 @@ describe('swarm reuse of local files', () => {
   it('a new version that shares 90% of its bytes with a cached one costs only the changed files', async () => {
     const store = await clientWithV1();
     const events: FetchEvent[] = [];
-    const [r] = await fetch([v2], { hosts: [`127.0.0.1:${peer.address.port}`], stores: [store], timeout: 200, swarm: true, onEvent: (e) => events.push(e) });
+    const [r] = await fetch([v2], { hosts: [`127.0.0.1:${peer.address.port}`], stores: [store], timeout: 200, onEvent: (e) => events.push(e) });
     expect(r).toMatchObject({ status: 'committed' });
     expect((await verifyEntry(r!.path!, v2)).ok).toBe(true);
     // Network bytes: the 4 changed files and the small ones, plus the manifest.
@@ -88,16 +88,16 @@ describe('swarm reuse of local files', () => {
     const bad = join(old, 'lib', 'part5');
     chmodSync(bad, 0o644);
     writeFileSync(bad, Buffer.alloc(SIZE, 1)); // same size, other bytes; .manifest unchanged
-    const [r] = await fetch([v2], { hosts: [`127.0.0.1:${peer.address.port}`], stores: [store], timeout: 200, swarm: true });
+    const [r] = await fetch([v2], { hosts: [`127.0.0.1:${peer.address.port}`], stores: [store], timeout: 200 });
     expect(r).toMatchObject({ status: 'committed' });
     expect((await verifyEntry(r!.path!, v2)).ok).toBe(true);
     expect(r!.bytes).toBeGreaterThanOrEqual(5 * SIZE);
     expect(r!.sources?.local).toBe(35 * SIZE + '#!/bin/sh\n'.length);
   });
 
-  it('without swarm, nothing is reused', async () => {
+  it('with wholeTar (the 2008 mode), nothing is reused', async () => {
     const store = await clientWithV1();
-    const [r] = await fetch([v2], { hosts: [`127.0.0.1:${peer.address.port}`], stores: [store], timeout: 200 });
+    const [r] = await fetch([v2], { hosts: [`127.0.0.1:${peer.address.port}`], stores: [store], timeout: 200, wholeTar: true });
     expect(r!.status).toBe('committed');
     expect(r!.bytes).toBeGreaterThan(treeBytes);
   });
@@ -106,7 +106,7 @@ describe('swarm reuse of local files', () => {
     const sb = zeroSandbox();
     try {
       await addDirectory(join(root, 'v1'), sb.userStore, v1);
-      const [r] = await fetch([v2], { hosts: [`127.0.0.1:${peer.address.port}`], stores: [sb.userStore], timeout: 200, swarm: true });
+      const [r] = await fetch([v2], { hosts: [`127.0.0.1:${peer.address.port}`], stores: [sb.userStore], timeout: 200 });
       expect(r!.status).toBe('committed');
       for (const d of [v1, v2]) {
         const v = ziResult(sb, ['store', 'verify', join(sb.userStore, formatDigest(d))]);

@@ -191,10 +191,10 @@ export interface KilledFetch {
  * sending (a connection to the client with more than 512 KiB acknowledged: the swarm's pieces
  * come in requests of about 1 MiB), and waits for the fetch to end. Removes the throttles afterwards.
  */
-export async function fetchKillingTheSender(client: NetHost, env: NodeJS.ProcessEnv, digest: string, holders: Array<[NetHost, HostProcess]>): Promise<KilledFetch> {
+export async function fetchKillingTheSender(client: NetHost, env: NodeJS.ProcessEnv, digest: string, holders: Array<[NetHost, HostProcess]>, fetchArgs: readonly string[] = []): Promise<KilledFetch> {
   for (const [h] of holders) h.limitRate('100mbit');
   try {
-    const fetch = client.spawn(process.execPath, [CLI, 'fetch', digest, ...holders.flatMap(([h]) => ['-H', h.ip])], { env });
+    const fetch = client.spawn(process.execPath, [CLI, 'fetch', digest, ...fetchArgs, ...holders.flatMap(([h]) => ['-H', h.ip])], { env });
     let killed: NetHost | undefined;
     const t0 = Date.now();
     while (!killed && Date.now() - t0 < 60_000) {

@@ -14,9 +14,9 @@ describe('parseRunCommandLine', () => {
   it("takes 0share's own options out, in every form", () => {
     const cl = parseRunCommandLine('run', ['-H', 'a', '--host=b:1234', '-Hc', '--timeout', '300', '--port=4000', '--system', 'u']);
     expect(cl).toMatchObject({ hosts: ['a', 'b:1234', 'c'], timeout: '300', port: '4000', system: true, uri: 'u', zeroinstallOptions: [], selectOptions: [] });
-    expect(cl).toMatchObject({ skipIfaces: [], mdns: true });
-    const d = parseRunCommandLine('download', ['--skip-iface', 'eth1', '--skip-iface=vpn*', '--no-mdns', '-v', 'u']);
-    expect(d).toMatchObject({ skipIfaces: ['eth1', 'vpn*'], mdns: false, uri: 'u', zeroinstallOptions: ['-v'] });
+    expect(cl).toMatchObject({ skipIfaces: [], mdns: true, wholeTar: false });
+    const d = parseRunCommandLine('download', ['--skip-iface', 'eth1', '--skip-iface=vpn*', '--no-mdns', '--whole-tar', '-v', 'u']);
+    expect(d).toMatchObject({ skipIfaces: ['eth1', 'vpn*'], mdns: false, wholeTar: true, uri: 'u', zeroinstallOptions: ['-v'] });
   });
 
   it('keeps 0install options verbatim and gives select only the solver ones', () => {

@@ -25,7 +25,7 @@ interface FetchCliOptions extends DiscoveryCliOptions {
   system?: boolean;
   maxBytes?: number;
   stallTimeout: number;
-  swarm?: boolean;
+  wholeTar?: boolean;
 }
 
 function showBytes(n: number): string {
@@ -156,7 +156,8 @@ export function registerFetch(program: Command): void {
     .option('--selections <file>', 'fetch every implementation of a selections document (0install select --xml) not yet in a store')
     .option('--system', "add to the system store through 0install's secure-add route")
     .option('--max-bytes <size>', 'refuse an implementation larger than this (e.g. 2G; default 8G)', parseByteSize('--max-bytes'))
-    .option('--swarm', 'get each implementation in pieces from every peer that has it, reusing local files (not yet the default)')
+    .option('--whole-tar', 'get each implementation as one tar from one peer (the 2008 mode) instead of in pieces from every peer that has it')
+    .addOption(program.createOption('--swarm', 'the default mode now; accepted and ignored').hideHelp())
     .option('--stall-timeout <ms>', 'drop a peer that sends (almost) nothing for this long', wholeNumber('--stall-timeout', 100, 3_600_000), DEFAULT_STALL_TIMEOUT)
     .action(async (args: string[], opts: FetchCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
@@ -181,7 +182,7 @@ export function registerFetch(program: Command): void {
         system: opts.system,
         maxBytes: opts.maxBytes,
         stallTimeout: opts.stallTimeout,
-        swarm: opts.swarm,
+        wholeTar: opts.wholeTar,
         logger: log,
         onEvent: onEvent(log, Boolean(opts.json), bars),
         signal: interrupt.signal,

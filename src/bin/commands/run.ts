@@ -25,6 +25,8 @@ const HELP = `
   --skip-iface PATTERN    do not query on interfaces matching this (e.g. eth1, vpn*;
                           repeatable; docker*, br-*, veth*… always)
   --no-mdns               do not look for peers over DNS-SD (mDNS)
+  --whole-tar             get each implementation as one tar from one peer (the 2008 mode)
+                          instead of in pieces from every peer that has it
   --system                add fetched implementations to the system store (see the user guide)
   -h, --help              this help
 
@@ -74,6 +76,7 @@ async function prefetch(
       hosts: cl.hosts,
       skipIfaces: cl.skipIfaces,
       mdns: cl.mdns,
+      wholeTar: cl.wholeTar,
       stores,
       // fetch writes debug lines only: below that level it gets no logger, so pino does not
       // load before the query goes out.
