@@ -63,6 +63,7 @@ const ASYNC_FILE = 256 * 1024;
 const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 const FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const EMPTY = Buffer.alloc(0);
+const ARENA_SLAB = 256 * 1024;
 const SLASH = Buffer.from('/');
 
 type Node = 'dir' | 'implicit' | 'file' | 'symlink';
@@ -109,6 +110,27 @@ export interface TreeLimits {
   maxEntries: number;
 }
 
+/**
+ * Where the paths the manifest needs live: copied into large slabs of their own. Kept as small
+ * Buffers, they would come from Node's shared 8 KiB pool, and each one kept would pin its slab
+ * with everything else allocated there (names, headers): about 0.5 KB per entry.
+ */
+class PathArena {
+  private slab = Buffer.allocUnsafeSlow(0);
+  private used = 0;
+
+  keep(b: Buffer): Buffer {
+    if (this.used + b.length > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(ARENA_SLAB, b.length));
+      this.used = 0;
+    }
+    const out = this.slab.subarray(this.used, this.used + b.length);
+    b.copy(out);
+    this.used += b.length;
+    return out;
+  }
+}
+
 export function errnoMessage(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'ENOSPC') return 'no space left on device (ENOSPC)';
@@ -141,6 +163,7 @@ export class ExtractTree {
   private readonly nodes = new Map<string, Node>();
   private readonly dirs = new Map<string, DirRecord>();
   private readonly files: ManifestEntry[] = [];
+  private readonly paths = new PathArena();
   /** The parent directory of the last entry created (see parents()). */
   private lastParent: Buffer | undefined;
   private seenRoot = false;
@@ -179,7 +202,7 @@ export class ExtractTree {
       if (paxSize !== undefined && !/^[0-9]{1,16}$/.test(paxSize)) throw new TarRuleError(`has an invalid pax size (${quoteNetworkText(paxSize)})`, 'corrupt');
       const size = checkSize(h.size, kind);
       checkMode(checkModeField(h.mode));
-      const rel = normalizePath(raw, kind === 'dir');
+      const rel = this.paths.keep(normalizePath(raw, kind === 'dir'));
       const mtime = entryMtime(pax?.mtime, h.mtime);
       if (kind === 'file') this.openFile(rel, raw, size, mtime, isExecutable(h.mode));
       else if (kind === 'dir') this.dir(rel, mtime);
@@ -351,7 +374,7 @@ export class ExtractTree {
       if (node === undefined) {
         mkdirSync(this.abs(prefix), 0o755);
         this.nodes.set(prefix.toString('latin1'), 'implicit');
-        this.dirs.set(prefix.toString('latin1'), { rel: Buffer.from(prefix) });
+        this.dirs.set(prefix.toString('latin1'), { rel: this.paths.keep(prefix) });
       }
       i = rel.indexOf(0x2f, i + 1);
     }
