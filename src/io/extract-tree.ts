@@ -32,9 +32,8 @@ import {
   openSync,
   symlinkSync,
   utimesSync,
+  write,
   writeSync,
-  writev,
-  writevSync,
 } from 'node:fs';
 import { type Algorithm, hashName } from '../core/digest.js';
 import { type ManifestEntry, contentHash, renderManifest } from '../core/manifest-format.js';
@@ -56,7 +55,6 @@ import {
 import { ExtractError, type ExtractResult } from './extract-error.js';
 
 const WRITE_BATCH = 1024 * 1024;
-const MAX_IOV = 1024;
 /** Files larger than this are written on the thread pool. */
 const ASYNC_FILE = 256 * 1024;
 /** Bytes of asynchronous writes in flight before input waits. */
@@ -84,7 +82,8 @@ interface OpenFile {
   /** Created for a file whose data comes in more than one piece; one in one piece is hashed in one call. */
   hash?: Hash;
   digest?: string;
-  batch: Buffer[];
+  /** The batch being filled (a pooled buffer) and the bytes in it. */
+  batch?: Buffer;
   batchBytes: number;
   mtime: bigint;
   exec: boolean;
@@ -138,24 +137,32 @@ export function errnoMessage(err: unknown): string {
   return e.message;
 }
 
-/** pwritev on the thread pool, until all of `bufs` is written at `pos`. */
-function writeAllAt(fd: number, bufs: Buffer[], total: number, pos: number): Promise<void> {
+/** pwrite on the thread pool, until all of `buf` is written at `pos`. */
+function writeAllAt(fd: number, buf: Buffer, pos: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    writev(fd, bufs, pos, (err, n) => {
+    write(fd, buf, 0, buf.length, pos, (err, n) => {
       if (err) return reject(err);
-      if (n === total) return resolve();
-      const rest = Buffer.concat(bufs).subarray(n);
-      writeAllAt(fd, [rest], rest.length, pos + n).then(resolve, reject);
+      if (n === buf.length) return resolve();
+      writeAllAt(fd, buf.subarray(n), pos + n).then(resolve, reject);
     });
   });
 }
 
-function writeAll(fd: number, bufs: Buffer[], total: number): void {
-  const n = bufs.length === 1 ? writeSync(fd, bufs[0]!) : writevSync(fd, bufs);
-  if (n === total) return;
-  const rest = Buffer.concat(bufs).subarray(n);
-  let off = 0;
-  while (off < rest.length) off += writeSync(fd, rest, off);
+function writeAll(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+}
+
+/** The write batches: 1 MiB buffers, reused (about MAX_IN_FLIGHT of them are out at most). */
+class BatchPool {
+  private readonly free: Buffer[] = [];
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(WRITE_BATCH);
+  }
+
+  give(b: Buffer): void {
+    if (this.free.length < 12) this.free.push(b);
+  }
 }
 
 export class ExtractTree {
@@ -164,6 +171,7 @@ export class ExtractTree {
   private readonly dirs = new Map<string, DirRecord>();
   private readonly files: ManifestEntry[] = [];
   private readonly paths = new PathArena();
+  private readonly batches = new BatchPool();
   /** The parent directory of the last entry created (see parents()). */
   private lastParent: Buffer | undefined;
   private seenRoot = false;
@@ -212,7 +220,12 @@ export class ExtractTree {
     }
   }
 
-  /** A piece of the current file's data: hash it; write small files once complete, large ones in batches on the thread pool. */
+  /**
+   * A piece of the current file's data: hash it; a small file that came in one piece is written
+   * at once, other data is copied into a batch (so the input's buffer may be reused as soon as
+   * this returns) and written when the batch is full or the file complete: small files here,
+   * large ones on the thread pool.
+   */
   data(piece: Buffer): void {
     const f = this.file;
     if (!f) return;
@@ -222,18 +235,28 @@ export class ExtractTree {
     else (f.hash ??= createHash(this.hash)).update(piece);
     const large = f.size > ASYNC_FILE;
     try {
-      if (!large && f.left === 0 && f.batchBytes === 0) {
-        // A small file that came in one piece: one write.
-        writeAll(f.fd, [piece], piece.length);
-      } else {
-        f.batch.push(piece);
-        f.batchBytes += piece.length;
-        if (f.left === 0 || f.batchBytes >= WRITE_BATCH || f.batch.length >= MAX_IOV) {
-          if (large) this.writeLater(f, f.batch, f.batchBytes);
-          else writeAll(f.fd, f.batch, f.batchBytes);
-          f.batch = [];
-          f.batchBytes = 0;
+      if (!large && piece.length === f.size) {
+        writeAll(f.fd, piece);
+        return;
+      }
+      for (let off = 0; off < piece.length; ) {
+        const batch = (f.batch ??= this.batches.take());
+        const n = piece.copy(batch, f.batchBytes, off);
+        off += n;
+        f.batchBytes += n;
+        if (f.batchBytes < batch.length && (off < piece.length || f.left > 0)) continue;
+        f.batch = undefined;
+        const bytes = f.batchBytes;
+        f.batchBytes = 0;
+        if (large) {
+          this.writeLater(f, batch, bytes);
           if (this.inFlight > MAX_IN_FLIGHT) this.hooks.pause();
+        } else {
+          try {
+            writeAll(f.fd, batch.subarray(0, bytes));
+          } finally {
+            this.batches.give(batch);
+          }
         }
       }
     } catch (err) {
@@ -320,15 +343,19 @@ export class ExtractTree {
     void p.then(() => this.pending.delete(p));
   }
 
-  /** Hands a large file's batch to the thread pool, after that file's previous writes. */
-  private writeLater(f: OpenFile, bufs: Buffer[], bytes: number): void {
+  /** Hands a large file's batch to the thread pool, after that file's previous writes; the batch goes back to the pool after its write. */
+  private writeLater(f: OpenFile, batch: Buffer, bytes: number): void {
     const pos = f.pos;
     f.pos += bytes;
     this.inFlight += bytes;
     f.writes = (f.writes ?? Promise.resolve()).then(() =>
-      writeAllAt(f.fd, bufs, bytes, pos).then(
-        () => this.written(bytes),
+      writeAllAt(f.fd, batch.subarray(0, bytes), pos).then(
+        () => {
+          this.batches.give(batch);
+          this.written(bytes);
+        },
         (err: unknown) => {
+          this.batches.give(batch);
           this.written(bytes);
           this.hooks.fail(this.entryError(err, f.raw));
           throw err;
@@ -426,7 +453,7 @@ export class ExtractTree {
     this.claim(rel, 'file');
     const mode = storeFileMode(exec);
     const fd = openSync(this.abs(rel), FILE_FLAGS, mode);
-    this.file = { fd, rel, raw, size, left: size, batch: [], batchBytes: 0, mtime, exec, mode, pos: 0 };
+    this.file = { fd, rel, raw, size, left: size, batchBytes: 0, mtime, exec, mode, pos: 0 };
   }
 
   private finishFile(f: OpenFile): void {

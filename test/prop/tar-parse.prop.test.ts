@@ -52,7 +52,7 @@ async function theirs(pieces: Buffer[]): Promise<Outcome> {
   const done = new Promise<boolean>((resolve) => {
     ex.on('entry', (h, stream, next) => {
       const data: Buffer[] = [];
-      stream.on('data', (c: Buffer) => data.push(c));
+      stream.on('data', (c: unknown) => data.push(c as Buffer));
       stream.on('error', () => {});
       stream.on('end', () => {
         const pax = h.pax as Record<string, string> | null;
@@ -73,7 +73,7 @@ async function theirs(pieces: Buffer[]): Promise<Outcome> {
     ex.on('finish', () => resolve(true));
   });
   for (const piece of pieces) ex.write(piece);
-  ex.end();
+  ex.end(null);
   const ok = await done;
   return { ok, entries };
 }
@@ -120,7 +120,8 @@ describe('TarParser', () => {
         if (a.cut !== null) bytes = bytes.subarray(0, Math.min(bytes.length, a.cut));
         if (a.flip !== null && bytes.length) {
           bytes = Buffer.from(bytes);
-          bytes[a.flip[0] % bytes.length] ^= a.flip[1];
+          const at = a.flip[0] % bytes.length;
+          bytes[at] = bytes[at]! ^ a.flip[1];
         }
         const pieces: Buffer[] = [];
         for (let off = 0, i = 0; off < bytes.length; i++) {
