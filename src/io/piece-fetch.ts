@@ -8,7 +8,8 @@
 // is checked once its last range is in: if it does not match it is deleted, and the unit fails
 // as 'lied' when one peer sent every range, 'mixed' otherwise (the scheduler then fetches it
 // again whole from one peer). A unit asked again after an attempt was stopped part-way (its
-// peer was dropped for another unit) asks only for the files not yet verified.
+// peer was dropped for another unit) asks only for the files not yet verified. A partial holder's
+// 409 (it has not verified every file asked for yet) fails the unit as 'missing'.
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, futimesSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
@@ -51,6 +52,8 @@ function localError(err: unknown): LocalFailure {
 
 function statusFailure(status: number): UnitFailure {
   if (status === 503) return new UnitFailure('is busy (HTTP 503)', 'busy');
+  // A partial holder that has not verified every file asked for yet: not its fault, ask again after its next /have.
+  if (status === 409) return new UnitFailure('does not have those files yet (HTTP 409)', 'missing');
   if (status === 404 || status === 405 || status === 400) return new UnitFailure(`does not serve pieces (HTTP ${status})`, 'unsupported');
   return new UnitFailure(`answered HTTP ${status} to a piece request`, 'failed');
 }

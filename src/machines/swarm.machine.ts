@@ -8,6 +8,15 @@
 // again. A large file assembled from ranges of several peers that does not match is fetched
 // again whole, from one peer, so that a liar among them is caught alone.
 //
+// Partial holders (machines still fetching the digest themselves) join as peers with an
+// availability: the plan files they have verified, from their HAVE events. A unit goes only to a
+// peer that has all of its files; a unit some partial holder has is left to partial holders (so
+// the seed is offloaded); among the rest, the complete holders take the rarest first (fewest
+// known holders), ties in the fetch's own random order (`seed`), so machines that start at once
+// ask the seed for different units. A partial holder that answers 'missing' (HTTP 409) keeps its
+// place, but is not asked for those files again until its next HAVE. If no peer can take any
+// queued unit and nothing is in flight for `stallTimeout`, the swarm fails.
+//
 // No I/O: the fetcher actor (built from `SwarmPorts.fetchUnit`) carries out START/STOP and
 // reports UNIT_* events; time passes only through the named `tick` delay.
 import { assign, enqueueActions, fromCallback, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
@@ -15,8 +24,11 @@ import { unitBytes, type SwarmUnit } from '../core/swarm-plan.js';
 import { errorMessage, isLocalFailure } from './ports.js';
 import { peerKey, type Peer } from './types.js';
 
-/** How a unit failed: the peer's fault, a busy peer, a peer that does not serve pieces, a lie, or a mixed-source file that did not match. */
-export type UnitFault = 'failed' | 'busy' | 'unsupported' | 'lied' | 'mixed';
+/**
+ * How a unit failed: the peer's fault, a busy peer, a peer that does not serve pieces, a lie, a
+ * mixed-source file that did not match, or a partial holder that does not have its files yet (409).
+ */
+export type UnitFault = 'failed' | 'busy' | 'unsupported' | 'lied' | 'mixed' | 'missing';
 
 /** A fetchUnit port rejects with this (anything else counts as 'failed'; LocalFailure as local). */
 export class UnitFailure extends Error {
@@ -59,12 +71,18 @@ export interface SwarmTiming {
 
 export interface SwarmInput {
   readonly units: readonly SwarmUnit[];
+  /** Complete holders to start with. */
   readonly peers: readonly Peer[];
   readonly timing: SwarmTiming;
+  /** Seeds the fetch's random order of equally rare units (tests pass a fixed one). */
+  readonly seed?: number;
 }
 
 export type SwarmEvent =
-  | { type: 'PEER'; peer: Peer }
+  /** A holder of the digest: complete, or `partial` (its files are known from its HAVE events). */
+  | { type: 'PEER'; peer: Peer; partial?: boolean }
+  /** The plan files a partial holder has verified, as it last said. */
+  | { type: 'HAVE'; peer: Peer; files: readonly number[] }
   | { type: 'UNIT_PROGRESS'; unit: number; bytes: number }
   | { type: 'UNIT_DONE'; unit: number }
   | { type: 'UNIT_FAILED'; unit: number; fault: UnitFault; reason: string; done: readonly number[]; file?: number }
@@ -91,6 +109,10 @@ export interface PeerState {
   readonly restUntil: number;
   readonly dropped?: string;
   readonly unsupported?: boolean;
+  /** The plan files it has: undefined for a complete holder. */
+  readonly has?: ReadonlySet<number>;
+  /** Files it answered 'missing' for since its last HAVE: not asked for again until then. */
+  readonly lacks: ReadonlySet<number>;
 }
 
 /** What the machine tells its fetcher. */
@@ -113,6 +135,11 @@ export interface SwarmContext {
   readonly toStop: readonly number[];
   readonly localError?: string;
   readonly status?: SwarmStatus;
+  readonly seed: number;
+  /** Since when no peer could take any queued unit, with nothing in flight. */
+  readonly starvedSince?: number;
+  /** …for `stallTimeout`: the swarm fails. */
+  readonly starved?: boolean;
 }
 
 export type SwarmStatus = 'done' | 'failed' | 'cancelled' | 'local';
@@ -126,6 +153,8 @@ export interface SwarmOutput {
   readonly dropped: readonly { peer: Peer; reason: string }[];
   /** Every peer was dropped for not serving pieces, before any piece arrived: fetch the whole tar instead. */
   readonly unsupported: boolean;
+  /** No peer had the files still missing, for `stallTimeout`. */
+  readonly starved: boolean;
   readonly localError?: string;
 }
 
@@ -182,35 +211,90 @@ const notProvided: SwarmPorts = { fetchUnit: () => Promise.reject(new Error("0sh
 
 const usable = (p: PeerState) => p.dropped === undefined;
 
-/** Peers that may get a unit now, best rate first (a peer not yet measured counts as fastest). */
-function readyPeers(c: SwarmContext): PeerState[] {
-  const rate = (p: PeerState) => (p.busyMs > 0 ? p.bytes / p.busyMs : Infinity);
-  return Object.values(c.peers)
-    .filter((p) => usable(p) && p.restUntil <= c.now && p.active < c.timing.perPeer)
-    .sort((a, b) => rate(b) - rate(a));
+const newPeer = (peer: Peer, partial?: boolean): PeerState => ({
+  peer,
+  active: 0,
+  bytes: 0,
+  busyMs: 0,
+  restUntil: 0,
+  lacks: new Set(),
+  ...(partial ? { has: new Set<number>() } : {}),
+});
+
+const filesOf = (u: SwarmUnit) => u.pieces.map((p) => p.file);
+
+/** Whether `p` has every one of `files` (as far as it has told). */
+const canTake = (p: PeerState, files: readonly number[]) => files.every((f) => !p.lacks.has(f) && (p.has === undefined || p.has.has(f)));
+
+/** The unit's place among equally rare ones: a hash of the fetch's seed and the unit's id. */
+export function tieRank(seed: number, id: number): number {
+  let x = (seed ^ Math.imul(id + 1, 0x9e3779b1)) >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b) >>> 0;
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35) >>> 0;
+  return (x ^ (x >>> 16)) >>> 0;
 }
 
-/** Hands queued units to free peers, one at a time round the peers, so load spreads. */
+/** Peers that may get a unit now: partial holders first, then best rate first (a peer not yet measured counts as fastest). */
+function readyPeers(c: SwarmContext): PeerState[] {
+  const rate = (p: PeerState) => (p.busyMs > 0 ? p.bytes / p.busyMs : Infinity);
+  const partial = (p: PeerState) => (p.has === undefined ? 1 : 0);
+  return Object.values(c.peers)
+    .filter((p) => usable(p) && p.restUntil <= c.now && p.active < c.timing.perPeer)
+    .sort((a, b) => partial(a) - partial(b) || rate(b) - rate(a));
+}
+
+interface QueuedUnit {
+  readonly id: number;
+  readonly files: readonly number[];
+  /** How many usable peers could take it. */
+  readonly holders: number;
+  /** Some usable partial holder could: it is theirs, not a complete holder's. */
+  readonly partial: boolean;
+}
+
+/** The queued units, rarest first, ties in the fetch's random order. */
+function queuedUnits(c: SwarmContext): QueuedUnit[] {
+  const live = Object.values(c.peers).filter(usable);
+  return c.order
+    .filter((id) => c.units[id]!.status === 'queued')
+    .map((id) => {
+      const files = filesOf(c.units[id]!.unit);
+      const takers = live.filter((p) => canTake(p, files));
+      return { id, files, holders: takers.length, partial: takers.some((p) => p.has !== undefined) };
+    })
+    .sort((a, b) => a.holders - b.holders || tieRank(c.seed, a.id) - tieRank(c.seed, b.id));
+}
+
+/** Hands queued units to free peers that have their files, one at a time round the peers, so load spreads. */
 function schedule(c: SwarmContext): Partial<SwarmContext> {
-  const queue = c.order.filter((id) => c.units[id]!.status === 'queued');
+  const queue = queuedUnits(c);
   if (queue.length === 0) return {};
   const units = { ...c.units };
   const peers = { ...c.peers };
   const starts: Assignment[] = [...c.toStart];
-  let q = 0;
-  for (let progress = true; progress && q < queue.length; ) {
+  const taken = new Set<number>();
+  for (let progress = true; progress && taken.size < queue.length; ) {
     progress = false;
     for (const p of readyPeers({ ...c, peers })) {
-      if (q >= queue.length) break;
-      const id = queue[q++]!;
+      const q = queue.find((u) => !taken.has(u.id) && (p.has !== undefined || !u.partial) && canTake(p, u.files));
+      if (!q) continue;
+      taken.add(q.id);
       const key = peerKey(p.peer);
-      units[id] = { ...units[id]!, status: 'active', peer: key, got: 0, mark: 0, since: c.now };
+      units[q.id] = { ...units[q.id]!, status: 'active', peer: key, got: 0, mark: 0, since: c.now };
       peers[key] = { ...p, active: p.active + 1 };
-      starts.push({ unit: units[id]!.unit, peer: p.peer });
+      starts.push({ unit: units[q.id]!.unit, peer: p.peer });
       progress = true;
     }
   }
   return { units, peers, toStart: starts };
+}
+
+/** Queued units but nothing in flight, and no usable peer has the files of any of them. */
+function stuck(c: SwarmContext): boolean {
+  const queue = c.order.filter((id) => c.units[id]!.status === 'queued');
+  if (queue.length === 0 || c.order.some((id) => c.units[id]!.status === 'active')) return false;
+  const live = Object.values(c.peers).filter(usable);
+  return !queue.some((id) => live.some((p) => canTake(p, filesOf(c.units[id]!.unit))));
 }
 
 /** A peer is done for: its units go back to the queue. */
@@ -260,6 +344,10 @@ function onFailed(c: SwarmContext, e: Extract<SwarmEvent, { type: 'UNIT_FAILED' 
   const next: SwarmContext = { ...c, units, peers, order, nextId };
   if (!key) return next;
   if (e.fault === 'mixed') return next;
+  if (e.fault === 'missing') {
+    const p = peers[key]!;
+    return { ...next, peers: { ...peers, [key]: { ...p, lacks: new Set([...p.lacks, ...rest.map((x) => x.file)]) } } };
+  }
   if (e.fault === 'busy') return { ...next, peers: { ...peers, [key]: { ...peers[key]!, restUntil: c.now + c.timing.busyPause } } };
   const why = e.fault === 'lied' ? `sent data that does not match the manifest: ${e.reason}` : e.reason;
   return { ...next, ...drop(next, key, why, e.fault === 'unsupported') };
@@ -284,11 +372,18 @@ function onTick(c: SwarmContext): Partial<SwarmContext> {
       next = { ...next, ...drop(next, u.peer, reason) };
     }
   }
-  return next;
+  if (!stuck(next)) return { ...next, starvedSince: undefined };
+  const since = next.starvedSince ?? now;
+  return { ...next, starvedSince: since, starved: now - since >= c.timing.stallTimeout };
 }
 
 const allDone = (c: SwarmContext) => c.order.every((id) => c.units[id]!.status === 'done');
-const hopeless = (c: SwarmContext) => !allDone(c) && !Object.values(c.peers).some(usable);
+/** Every complete holder was dropped for not serving pieces, before any piece arrived. */
+function unsupported(c: SwarmContext): boolean {
+  const complete = Object.values(c.peers).filter((p) => p.has === undefined);
+  return complete.length > 0 && complete.every((p) => p.unsupported) && c.received === 0;
+}
+const hopeless = (c: SwarmContext) => !allDone(c) && (!Object.values(c.peers).some(usable) || c.starved === true || unsupported(c));
 
 export const swarmMachine = setup({
   types: {
@@ -318,9 +413,9 @@ export const swarmMachine = setup({
     const units: Record<number, UnitState> = {};
     for (const u of input.units) units[u.id] = { unit: u, status: u.pieces.length ? 'queued' : 'done', got: 0, mark: 0, since: 0 };
     const peers: Record<string, PeerState> = {};
-    for (const p of input.peers) peers[peerKey(p)] = { peer: p, active: 0, bytes: 0, busyMs: 0, restUntil: 0 };
+    for (const p of input.peers) peers[peerKey(p)] = newPeer(p);
     const nextId = input.units.reduce((n, u) => Math.max(n, u.id + 1), 0);
-    return { timing: input.timing, units, order: input.units.map((u) => u.id), peers, nextId, now: 0, received: 0, toStart: [], toStop: [] };
+    return { timing: input.timing, units, order: input.units.map((u) => u.id), peers, nextId, now: 0, received: 0, toStart: [], toStop: [], seed: input.seed ?? 0 };
   },
   on: { CANCEL: { target: '.cancelled' } },
   initial: 'fetching',
@@ -333,8 +428,32 @@ export const swarmMachine = setup({
       ],
       on: {
         PEER: {
-          guard: ({ context, event }) => context.peers[peerKey(event.peer)] === undefined,
-          actions: [assign(({ context, event }) => ({ peers: { ...context.peers, [peerKey(event.peer)]: { peer: event.peer, active: 0, bytes: 0, busyMs: 0, restUntil: 0 } } })), 'dispatch'],
+          // A new peer, or a partial holder that has become complete (it committed the digest).
+          guard: ({ context, event }) => {
+            const p = context.peers[peerKey(event.peer)];
+            return p === undefined || (p.dropped === undefined && p.has !== undefined && !event.partial);
+          },
+          actions: [
+            assign(({ context, event }) => {
+              const key = peerKey(event.peer);
+              const p = context.peers[key];
+              return { peers: { ...context.peers, [key]: p ? { ...p, has: undefined, lacks: new Set<number>() } : newPeer(event.peer, event.partial) } };
+            }),
+            'dispatch',
+          ],
+        },
+        HAVE: {
+          guard: ({ context, event }) => {
+            const p = context.peers[peerKey(event.peer)];
+            return p !== undefined && p.dropped === undefined && p.has !== undefined;
+          },
+          actions: [
+            assign(({ context, event }) => {
+              const key = peerKey(event.peer);
+              return { peers: { ...context.peers, [key]: { ...context.peers[key]!, has: new Set(event.files), lacks: new Set<number>() } } };
+            }),
+            'dispatch',
+          ],
         },
         UNIT_PROGRESS: {
           actions: assign(({ context, event }) => {
@@ -386,7 +505,8 @@ export const swarmMachine = setup({
       bytesByPeer: Object.fromEntries(peers.map((p) => [peerKey(p.peer), p.bytes])),
       received: context.received,
       dropped,
-      unsupported: peers.length > 0 && peers.every((p) => p.unsupported) && context.received === 0,
+      unsupported: unsupported(context),
+      starved: context.starved === true,
       localError: context.localError,
     };
   },
