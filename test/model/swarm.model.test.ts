@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { assign, createActor, setup, SimulatedClock } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import type { SwarmUnit } from '../../src/core/swarm-plan.js';
-import { provideSwarmPorts, UnitFailure, type SwarmActor, type SwarmTiming, type UnitRequest } from '../../src/machines/swarm.machine.js';
+import { provideSwarmPorts, tieRank, UnitFailure, type SwarmActor, type SwarmTiming, type UnitRequest } from '../../src/machines/swarm.machine.js';
 import { peerKey } from '../../src/machines/types.js';
 
 const TIMING: SwarmTiming = { tick: 10, stallTimeout: 1000, minProgress: 10, busyPause: 20, perPeer: 1 };
@@ -270,5 +270,303 @@ describe('swarm machine, single behaviours', () => {
     ]);
     // Mixed sources: nobody can be blamed alone, so nobody is dropped.
     expect(actor.getSnapshot().output!.dropped).toEqual([]);
+  });
+});
+
+// A second model: one complete holder S (the seed) and one partial holder P that joins with
+// nothing, two units (unit i is file i), one unit in flight per peer. P tells what it has through
+// HAVE events, may answer 'missing' (409) or fail; S may deliver or fail; a swarm nobody can feed
+// starves. The model hands units as the machine must: only to a peer that has the unit's files,
+// P first and a unit P has only to P, rarest first, ties in the seeded order.
+const SEED = 7;
+const SP = { S: { host: '10.0.1.1', port: 38339 }, P: { host: '10.0.1.2', port: 38339 } };
+type SPName = keyof typeof SP;
+
+interface PartialModel {
+  holds: Record<SPName, number | null>;
+  queued: number[];
+  done: number;
+  dropped: SPName[];
+  has: number[];
+  lacks: number[];
+  idled: boolean;
+}
+
+const pCan = (c: PartialModel, u: number) => !c.dropped.includes('P') && c.has.includes(u) && !c.lacks.includes(u);
+const sCan = (c: PartialModel) => !c.dropped.includes('S');
+
+function handSP(c: PartialModel): PartialModel {
+  const rare = (u: number) => (sCan(c) ? 1 : 0) + (pCan(c, u) ? 1 : 0);
+  const queue = [...c.queued].sort((a, b) => rare(a) - rare(b) || tieRank(SEED, a) - tieRank(SEED, b));
+  const holds = { ...c.holds };
+  const taken = new Set<number>();
+  if (holds.P === null && !c.dropped.includes('P')) {
+    const u = queue.find((x) => pCan(c, x));
+    if (u !== undefined) (holds.P = u), taken.add(u);
+  }
+  if (holds.S === null && sCan(c)) {
+    const u = queue.find((x) => !taken.has(x) && !pCan(c, x));
+    if (u !== undefined) (holds.S = u), taken.add(u);
+  }
+  return { ...c, holds, queued: c.queued.filter((u) => !taken.has(u)) };
+}
+
+const freeSP = (c: PartialModel, p: SPName, u: number | null): PartialModel =>
+  handSP({ ...c, holds: { ...c.holds, [p]: null }, queued: u === null ? c.queued : [...c.queued, u].sort() });
+const spStuck = (c: PartialModel) => c.queued.length > 0 && c.holds.S === null && c.holds.P === null && !c.queued.some((u) => sCan(c) || pCan(c, u));
+
+const partialModel = setup({
+  types: { context: {} as PartialModel, events: {} as { type: string } },
+  guards: {
+    holds: ({ context }, p: { peer: SPName }) => context.holds[p.peer] !== null,
+    allIn: ({ context }) => context.done === 2,
+    nobodyLeft: ({ context }) => context.dropped.length === 2,
+  },
+  actions: {
+    deliver: assign(({ context }, p: { peer: SPName }) => freeSP({ ...context, done: context.done + 1 }, p.peer, null)),
+    fail: assign(({ context }, p: { peer: SPName }) => freeSP({ ...context, dropped: [...context.dropped, p.peer] }, p.peer, context.holds[p.peer]!)),
+    missing: assign(({ context }) => freeSP({ ...context, lacks: [...context.lacks, context.holds.P!] }, 'P', context.holds.P!)),
+    have: assign(({ context }, p: { files: number[] }) => handSP({ ...context, has: p.files, lacks: [] })),
+  },
+}).createMachine({
+  id: 'partialModel',
+  context: handSP({ holds: { S: null, P: null }, queued: [0, 1], done: 0, dropped: [], has: [], lacks: [], idled: false }),
+  initial: 'fetching',
+  states: {
+    fetching: {
+      always: [
+        { guard: 'allIn', target: 'done' },
+        { guard: 'nobodyLeft', target: 'failed' },
+      ],
+      on: {
+        DONE_S: { guard: { type: 'holds', params: { peer: 'S' } }, actions: { type: 'deliver', params: { peer: 'S' } } },
+        DONE_P: { guard: { type: 'holds', params: { peer: 'P' } }, actions: { type: 'deliver', params: { peer: 'P' } } },
+        FAIL_S: { guard: { type: 'holds', params: { peer: 'S' } }, actions: { type: 'fail', params: { peer: 'S' } } },
+        FAIL_P: { guard: { type: 'holds', params: { peer: 'P' } }, actions: { type: 'fail', params: { peer: 'P' } } },
+        MISSING_P: { guard: { type: 'holds', params: { peer: 'P' } }, actions: 'missing' },
+        HAVE_0: { guard: ({ context }) => !context.dropped.includes('P') && context.has.length === 0, actions: { type: 'have', params: { files: [0] } } },
+        HAVE_01: { guard: ({ context }) => !context.dropped.includes('P') && context.has.length < 2, actions: { type: 'have', params: { files: [0, 1] } } },
+        HAVE_AGAIN: { guard: ({ context }) => !context.dropped.includes('P') && context.lacks.length > 0, actions: { type: 'have', params: { files: [0, 1] } } },
+        // P idle with nothing useful while S works: time passes, P is neither stalled nor dropped.
+        IDLE_P: {
+          guard: ({ context }) => !context.idled && context.done === 0 && context.holds.P === null && context.holds.S !== null && !context.dropped.includes('P'),
+          actions: assign({ idled: true }),
+        },
+        STARVE: { guard: ({ context }) => spStuck(context), target: 'failed' },
+      },
+    },
+    done: { type: 'final' },
+    failed: { type: 'final' },
+  },
+});
+
+class PartialWorld {
+  readonly clock = new SimulatedClock();
+  readonly pending = new Map<number, Pending>();
+  readonly actor: SwarmActor;
+
+  constructor() {
+    this.actor = createActor(
+      provideSwarmPorts({
+        fetchUnit: (req) =>
+          new Promise<void>((resolve, reject) => {
+            this.pending.set(req.unit.id, { req, resolve, reject });
+            req.signal.addEventListener('abort', () => {
+              this.pending.delete(req.unit.id);
+              reject(new Error('aborted'));
+            });
+          }),
+      }),
+      { input: { units: UNITS, peers: [SP.S], timing: TIMING, seed: SEED }, clock: this.clock },
+    );
+    this.actor.start();
+    this.actor.send({ type: 'PEER', peer: SP.P, partial: true });
+  }
+
+  /** The unit `peer` is fetching now, or null. */
+  holding(peer: SPName): number | null {
+    const p = [...this.pending.values()].find((x) => peerKey(x.req.peer) === peerKey(SP[peer]));
+    return p ? p.req.unit.id : null;
+  }
+
+  async settle(peer: SPName, err?: Error): Promise<void> {
+    const id = this.holding(peer);
+    if (id === null) throw new Error(`${peer} holds no unit`);
+    const p = this.pending.get(id)!;
+    this.pending.delete(id);
+    if (err) p.reject(err);
+    else p.resolve();
+    await flush();
+  }
+
+  /** Advances the clock past `stallTimeout`, S's unit (if any) making progress all along. */
+  async wait(): Promise<void> {
+    for (let t = 0; t <= TIMING.stallTimeout + TIMING.tick; t += TIMING.tick) {
+      for (const p of this.pending.values()) if (peerKey(p.req.peer) === peerKey(SP.S)) p.req.onProgress((t / TIMING.tick + 1) * TIMING.minProgress);
+      await flush();
+      this.clock.increment(TIMING.tick);
+      await flush();
+    }
+  }
+}
+
+const partialPaths = createTestModel(partialModel).getSimplePaths({
+  serializeState: (s) => JSON.stringify([s.value, s.context]),
+});
+
+describe('swarm machine with a partial holder, model-based', () => {
+  it('generates paths covering every scenario', () => {
+    const described = partialPaths.map((p) => p.description).join('\n');
+    for (const ev of ['DONE_S', 'DONE_P', 'FAIL_S', 'FAIL_P', 'MISSING_P', 'HAVE_0', 'HAVE_01', 'HAVE_AGAIN', 'IDLE_P', 'STARVE']) expect(described).toContain(ev);
+    expect(partialPaths.some((p) => p.state.matches('done') && p.state.context.dropped.includes('S'))).toBe(true);
+    expect(partialPaths.length).toBeGreaterThan(30);
+  });
+
+  for (const path of partialPaths) {
+    it(path.description, async () => {
+      const w = new PartialWorld();
+      await flush();
+      const peerState = (p: SPName) => w.actor.getSnapshot().context.peers[peerKey(SP[p])]!;
+      const check = (m: PartialModel) => {
+        const c = w.actor.getSnapshot().context;
+        expect(Object.values(c.units).filter((u) => u.status === 'done').length).toBe(m.done);
+        for (const p of ['S', 'P'] as const) {
+          expect(w.holding(p), `the unit ${p} fetches`).toBe(m.holds[p]);
+          expect(peerState(p).dropped !== undefined, `${p} dropped`).toBe(m.dropped.includes(p));
+        }
+      };
+      const events = {
+        DONE_S: () => w.settle('S'),
+        DONE_P: () => w.settle('P'),
+        FAIL_S: () => w.settle('S', new UnitFailure('closed the connection after 3 bytes', 'failed')),
+        FAIL_P: () => w.settle('P', new UnitFailure('closed the connection after 3 bytes', 'failed')),
+        MISSING_P: () => w.settle('P', new UnitFailure('does not have those files yet (HTTP 409)', 'missing')),
+        HAVE_0: async () => (w.actor.send({ type: 'HAVE', peer: SP.P, files: [0] }), flush()),
+        HAVE_01: async () => (w.actor.send({ type: 'HAVE', peer: SP.P, files: [0, 1] }), flush()),
+        HAVE_AGAIN: async () => (w.actor.send({ type: 'HAVE', peer: SP.P, files: [0, 1] }), flush()),
+        IDLE_P: () => w.wait(),
+        STARVE: () => w.wait(),
+      };
+      await path.test({
+        events,
+        states: {
+          fetching: (s) => {
+            expect(w.actor.getSnapshot().value).toEqual({ fetching: 'running' });
+            check(s.context as PartialModel);
+          },
+          done: (s) => {
+            expect(w.actor.getSnapshot().output!.status).toBe('done');
+            check(s.context as PartialModel);
+          },
+          failed: (s) => {
+            const out = w.actor.getSnapshot().output!;
+            expect(out.status).toBe('failed');
+            const m = s.context as PartialModel;
+            // Failed because nobody is left, or starved: never because the idle P was given up on.
+            expect(out.starved).toBe(m.dropped.length < 2);
+            expect(out.dropped.map((d) => (d.peer.host === SP.S.host ? 'S' : 'P')).sort()).toEqual([...m.dropped].sort());
+          },
+        },
+      });
+    });
+  }
+});
+
+describe('swarm machine with partial holders, single behaviours', () => {
+  const units = (n: number): SwarmUnit[] => Array.from({ length: n }, (_, id) => ({ id, pieces: [{ file: id, offset: 0, length: 100 }], bytes: 100 }));
+
+  it('fetches with different seeds ask the seed for units in different orders; one seed, one order', async () => {
+    const firstAsked = async (seed: number) => {
+      const asked: number[] = [];
+      const actor = createActor(provideSwarmPorts({ fetchUnit: (req) => (asked.push(req.unit.id), new Promise<void>(() => undefined)) }), {
+        input: { units: units(8), peers: [SP.S], timing: { ...TIMING, perPeer: 3 }, seed },
+        clock: new SimulatedClock(),
+      });
+      actor.start();
+      await flush();
+      actor.stop();
+      return asked.join(',');
+    };
+    const orders = await Promise.all([1, 2, 3, 4].map(firstAsked));
+    expect(new Set(orders).size).toBeGreaterThan(1);
+    expect(await firstAsked(3)).toBe(orders[2]);
+  });
+
+  it('the rarest unit goes first: a complete holder takes what no partial holder has', async () => {
+    const asked: [string, number][] = [];
+    const actor = createActor(
+      provideSwarmPorts({ fetchUnit: (req) => (asked.push([req.peer.host, req.unit.id]), new Promise<void>(() => undefined)) }),
+      { input: { units: units(4), peers: [SP.S], timing: TIMING, seed: SEED }, clock: new SimulatedClock() },
+    );
+    actor.start();
+    await flush();
+    const first = asked[0]![1];
+    // Another partial holder Q has every unit but `first`, and P has them all: S's next unit is
+    // the one only it and P have (S is busy with `first` until it finishes).
+    const Q = { host: '10.0.1.3', port: 38339 };
+    actor.send({ type: 'PEER', peer: SP.P, partial: true });
+    actor.send({ type: 'PEER', peer: Q, partial: true });
+    actor.send({ type: 'HAVE', peer: Q, files: [0, 1, 2, 3].filter((f) => f !== first) });
+    await flush();
+    // Q took one unit it has, the rarest first, none of them what S fetches.
+    expect(asked.slice(1).map(([h]) => h)).toEqual([Q.host]);
+    expect(asked[1]![1]).not.toBe(first);
+    actor.stop();
+  });
+
+  it('a unit a partial holder has is left to it, not to the idle seed, until the holder answers 409 for it', async () => {
+    const asked: [string, number][] = [];
+    const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+    const actor = createActor(
+      provideSwarmPorts({
+        fetchUnit: (req) => (asked.push([req.peer.host, req.unit.id]), new Promise<void>((resolve, reject) => pending.set(req.unit.id, { resolve, reject }))),
+      }),
+      { input: { units: units(3), peers: [SP.S], timing: TIMING, seed: SEED }, clock: new SimulatedClock() },
+    );
+    actor.start();
+    actor.send({ type: 'PEER', peer: SP.P, partial: true });
+    await flush();
+    const [[, a]] = asked as [[string, number]];
+    actor.send({ type: 'HAVE', peer: SP.P, files: [0, 1, 2] });
+    await flush();
+    const b = asked[1]![1];
+    expect(asked[1]![0]).toBe(SP.P.host);
+    pending.get(a)!.resolve();
+    await flush();
+    // S is free and one unit is queued, but P has it: it waits for P.
+    expect(asked).toHaveLength(2);
+    pending.get(b)!.reject(new UnitFailure('does not have those files yet (HTTP 409)', 'missing'));
+    await flush();
+    // P takes the other unit; the one it lacks goes to S.
+    const c = [0, 1, 2].find((u) => u !== a && u !== b)!;
+    expect(asked.slice(2).sort()).toEqual(
+      [
+        [SP.P.host, c],
+        [SP.S.host, b],
+      ].sort(),
+    );
+    expect(actor.getSnapshot().context.peers[peerKey(SP.P)]!.dropped).toBeUndefined();
+    actor.stop();
+  });
+
+  it('a partial holder that turns complete is asked for anything; HAVE from a complete holder changes nothing', async () => {
+    const asked: [string, number][] = [];
+    const pending: (() => void)[] = [];
+    const actor = createActor(
+      provideSwarmPorts({ fetchUnit: (req) => (asked.push([req.peer.host, req.unit.id]), new Promise<void>((r) => pending.push(r))) }),
+      { input: { units: units(2), peers: [SP.S], timing: TIMING, seed: SEED }, clock: new SimulatedClock() },
+    );
+    actor.start();
+    actor.send({ type: 'PEER', peer: SP.P, partial: true });
+    await flush();
+    expect(asked.map(([h]) => h)).toEqual([SP.S.host]);
+    actor.send({ type: 'HAVE', peer: SP.S, files: [] });
+    actor.send({ type: 'PEER', peer: SP.P });
+    await flush();
+    expect(asked.map(([h]) => h)).toEqual([SP.S.host, SP.P.host]);
+    expect(actor.getSnapshot().context.peers[peerKey(SP.S)]!.has).toBeUndefined();
+    for (const r of pending) r();
+    await flush();
+    expect(actor.getSnapshot().output?.status).toBe('done');
   });
 });
