@@ -1,47 +1,48 @@
-// Who has answered for which digest: one subscription to the discovery socket's replies, kept
-// per digest, so that a listener for a digest hears every responder, also those heard before it
-// listened (fetch's machines start after the first query, some queued behind others).
+// Who has answered for which digest: one subscription to the discovery socket's replies (and one
+// to its partial replies), kept per digest, so that a listener for a digest hears every
+// responder, also those heard before it listened (fetch's machines start after the first query,
+// some queued behind others). The transfer machine hears only the complete holders (`listen`):
+// a partial holder cannot send the whole tar. A swarm hears both (`holders`), each peer once,
+// a partial holder again if it later answers as complete (it has committed the digest).
 import { formatDigest } from '../core/digest.js';
 import { peerKey, type Peer } from '../machines/types.js';
-import type { Discovery, FoundVia } from '../io/udp-discovery.js';
+import type { Discovery, FoundVia, Reply } from '../io/udp-discovery.js';
+
+type Listener = (peer: Peer, partial: boolean) => void;
 
 export class Responders {
   private readonly heard = new Map<string, Peer[]>();
-  private readonly listeners = new Map<string, Set<(peer: Peer) => void>>();
+  private readonly partial = new Map<string, Peer[]>();
+  private readonly listeners = new Map<string, Set<Listener>>();
   /** peerKey of everyone who answered at all. */
   private readonly anyReply = new Set<string>();
-  private readonly sub: { unsubscribe(): void };
+  private readonly subs: { unsubscribe(): void }[];
 
-  /** Records `discovery`'s replies from now until `close()`; `onNew` hears each new (digest, peer) pair, and how the peer was found. */
+  /** Records `discovery`'s replies from now until `close()`; `onNew` hears each new (digest, complete holder) pair, and how the peer was found. */
   constructor(discovery: Discovery, onNew?: (digest: string, peer: Peer, via: FoundVia) => void) {
-    this.sub = discovery.replies.subscribe((r) => {
+    const on = (partial: boolean) => (r: Reply) => {
       this.anyReply.add(peerKey(r.peer));
       for (const d of r.digests) {
         const key = formatDigest(d);
-        if (this.add(key, r.peer)) onNew?.(key, r.peer, r.via);
+        if (this.add(key, r.peer, partial) && !partial) onNew?.(key, r.peer, r.via);
       }
-    });
+    };
+    this.subs = [discovery.replies.subscribe(on(false)), discovery.partials.subscribe(on(true))];
   }
 
-  /** Whether anyone has answered for `key` (a formatted digest). */
+  /** Whether anyone has answered for `key` (a formatted digest) as a complete holder. */
   answered(key: string): boolean {
     return this.heard.has(key);
   }
 
-  /** Every responder for `key`, those heard so far first (on a microtask, so never during the caller's own start). */
+  /** Every complete holder of `key`, those heard so far first (on a microtask, so never during the caller's own start). */
   listen(key: string, onPeer: (peer: Peer) => void): () => void {
-    let stopped = false;
-    queueMicrotask(() => {
-      if (stopped) return;
-      for (const p of this.heard.get(key) ?? []) onPeer(p);
-      const set = this.listeners.get(key) ?? new Set();
-      set.add(onPeer);
-      this.listeners.set(key, set);
-    });
-    return () => {
-      stopped = true;
-      this.listeners.get(key)?.delete(onPeer);
-    };
+    return this.subscribe(key, (peer, partial) => partial || onPeer(peer), false);
+  }
+
+  /** Every holder of `key`, complete (`partial` false) or partial, those heard so far first (on a microtask). */
+  holders(key: string, onPeer: (peer: Peer, partial: boolean) => void): () => void {
+    return this.subscribe(key, onPeer, true);
   }
 
   /** Those of `hosts` (the `-H` hosts) that have not answered anything, in their order. */
@@ -50,15 +51,33 @@ export class Responders {
   }
 
   close(): void {
-    this.sub.unsubscribe();
+    for (const s of this.subs) s.unsubscribe();
   }
 
-  /** Records a responder; false if it was already known for that digest. */
-  private add(key: string, peer: Peer): boolean {
-    const peers = this.heard.get(key) ?? [];
-    if (peers.some((p) => peerKey(p) === peerKey(peer))) return false;
-    this.heard.set(key, [...peers, peer]);
-    for (const l of this.listeners.get(key) ?? []) l(peer);
+  private subscribe(key: string, listener: Listener, partials: boolean): () => void {
+    let stopped = false;
+    queueMicrotask(() => {
+      if (stopped) return;
+      for (const p of this.heard.get(key) ?? []) listener(p, false);
+      if (partials) for (const p of this.partial.get(key) ?? []) listener(p, true);
+      const set = this.listeners.get(key) ?? new Set();
+      set.add(listener);
+      this.listeners.set(key, set);
+    });
+    return () => {
+      stopped = true;
+      this.listeners.get(key)?.delete(listener);
+    };
+  }
+
+  /** Records a holder; false if it was already known for that digest as such (or as complete). */
+  private add(key: string, peer: Peer, partial: boolean): boolean {
+    const k = peerKey(peer);
+    const known = (m: Map<string, Peer[]>) => (m.get(key) ?? []).some((p) => peerKey(p) === k);
+    if (known(this.heard) || (partial && known(this.partial))) return false;
+    const into = partial ? this.partial : this.heard;
+    into.set(key, [...(into.get(key) ?? []), peer]);
+    for (const l of this.listeners.get(key) ?? []) l(peer, partial);
     return true;
   }
 }

@@ -3,14 +3,16 @@
 // subnet, 255.255.255.255, and the IPv6 link-local group ff02::95c3 on each interface), by unicast
 // to the static peers and to the peers DNS-SD finds during the window, or only to the `-H` hosts;
 // and that turn the unicast replies into a stream of {peer, digests, via}. Queries issued in the
-// same turn of the event loop are batched into as few datagrams as possible.
+// same turn of the event loop are batched into as few datagrams as possible. Partial replies
+// (`0share-partial`: a peer whose machine is still fetching the digest) are a stream of their
+// own, without those from this machine's own addresses (its own peer describing its own fetch).
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { type NetworkInterfaceInfo } from 'node:os';
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { formatDigest, type Digest } from '../core/digest.js';
 import { broadcastTargets, DEFAULT_SKIP_IFACES, discoveryInterfaces, type InterfaceTable, ipv6Interfaces } from '../core/interfaces.js';
-import { DEFAULT_PORT, decodeReply, encodeQuery, HELLO, IPV6_GROUP, isHelloReply } from '../core/protocol.js';
+import { DEFAULT_PORT, decodePartialReply, decodeReply, encodeQuery, HELLO, IPV6_GROUP, isHelloReply } from '../core/protocol.js';
 import { type FoundVia, peerKey, type Peer } from '../machines/types.js';
 import { readSkipIfaces, readStaticPeers } from './config-files.js';
 import { readInterfaces } from './interfaces.js';
@@ -57,6 +59,8 @@ export interface DiscoveryOptions {
   mdns?: boolean;
   /** Each peer DNS-SD finds (with its TXT data), as it is found. */
   onMdnsPeer?: (p: MdnsPeer) => void;
+  /** This machine's addresses, whose partial replies are ignored. Default: every address of every interface. */
+  ownAddresses?: readonly string[];
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
 }
@@ -70,6 +74,8 @@ export interface Discovery {
   readonly here: { subscribe(onPeer: (p: { peer: Peer; via: FoundVia }) => void): { unsubscribe(): void } };
   /** Replies offering at least one digest asked for (other digests are dropped). */
   readonly replies: ReplyStream;
+  /** Partial replies (peers still fetching a digest asked for), none from this machine itself. */
+  readonly partials: ReplyStream;
   /** Where the query goes now, each as `address:port (how)`, the interface's zone on IPv6; static peers and DNS-SD finds join as they are resolved. */
   targets(): string[];
   /** With `-H`: those hosts, as the peers their replies come from (nobody else can answer). Undefined when broadcasting. */
@@ -178,6 +184,32 @@ async function openUdp6(log?: Logger): Promise<Socket | undefined> {
   }
 }
 
+/** Every address of this machine's interfaces, without an IPv6 zone. */
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
+}
+
+const withoutZone = (address: string) => address.replace(/%.*$/, '');
+
+/** One subscriber set: each datagram decoded once, however many subscribe. */
+function replyStream(): ReplyStream & { readonly size: number; emit(reply: Reply): void } {
+  const subscribers = new Set<(reply: Reply) => void>();
+  return {
+    get size() {
+      return subscribers.size;
+    },
+    emit: (reply) => {
+      for (const s of [...subscribers]) s(reply);
+    },
+    subscribe(onReply) {
+      // A function of its own per subscription, so subscribing twice with one callback is two subscriptions.
+      const s = (reply: Reply) => onReply(reply);
+      subscribers.add(s);
+      return { unsubscribe: () => void subscribers.delete(s) };
+    },
+  };
+}
+
 export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discovery> {
   const env = opts.env ?? process.env;
   const port = opts.port ?? DEFAULT_PORT;
@@ -257,8 +289,8 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     });
   }
 
-  const decode = (msg: Buffer, rinfo: RemoteInfo, v6: boolean): Reply | undefined => {
-    const r = decodeReply(msg);
+  const own = new Set((opts.ownAddresses ?? localAddresses()).map(withoutZone));
+  const decode = (msg: Buffer, rinfo: RemoteInfo, v6: boolean, r: ReturnType<typeof decodeReply>): Reply | undefined => {
     if (!r.ok) {
       log?.debug({ from: rinfo.address, reason: r.reason }, 'ignored an invalid reply');
       return undefined;
@@ -269,7 +301,8 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     return digests.length ? { peer, digests, via: viaOf(peer, v6) } : undefined;
   };
   // One 'message' listener per socket, each datagram decoded once, however many subscribe.
-  const subscribers = new Set<(reply: Reply) => void>();
+  const replies = replyStream();
+  const partials = replyStream();
   const hereSubscribers = new Set<(p: { peer: Peer; via: FoundVia }) => void>();
   const viaOf = (peer: Peer, v6: boolean): FoundVia => unicast.get(peerKey(peer)) ?? (v6 ? 'multicast' : 'broadcast');
   const onMessage = (v6: boolean) => (msg: Buffer, rinfo: RemoteInfo) => {
@@ -278,20 +311,20 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
       for (const s of [...hereSubscribers]) s({ peer, via: viaOf(peer, v6) });
       return;
     }
-    if (subscribers.size === 0) return;
-    const reply = decode(msg, rinfo, v6);
-    if (reply) for (const s of [...subscribers]) s(reply);
+    const r = decodeReply(msg);
+    if (r.ok || r.reason !== 'bad-magic') {
+      if (replies.size === 0) return;
+      const reply = decode(msg, rinfo, v6, r);
+      if (reply) replies.emit(reply);
+      return;
+    }
+    if (partials.size === 0) return;
+    if (own.has(withoutZone(rinfo.address))) return;
+    const partial = decode(msg, rinfo, v6, decodePartialReply(msg));
+    if (partial) partials.emit(partial);
   };
   socket.on('message', onMessage(false));
   socket6?.on('message', onMessage(true));
-  const replies: ReplyStream = {
-    subscribe(onReply) {
-      // A function of its own per subscription, so subscribing twice with one callback is two subscriptions.
-      const s = (reply: Reply) => onReply(reply);
-      subscribers.add(s);
-      return { unsubscribe: () => void subscribers.delete(s) };
-    },
-  };
 
   return {
     hosts: p.hosts,
@@ -300,6 +333,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
       ...(p.mdnsOn.length ? [`DNS-SD (_0share._tcp) browsed from ${p.mdnsOn.join(', ')}`] : []),
     ],
     replies,
+    partials,
     here: {
       subscribe(onPeer) {
         const s = (x: { peer: Peer; via: FoundVia }) => onPeer(x);

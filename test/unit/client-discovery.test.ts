@@ -1,7 +1,11 @@
 // Discovery targets: directed broadcast addresses from interface tables, -H HOST[:PORT]
-// parsing and resolution, the test override, and the send-error messages with their advice.
+// parsing and resolution, the test override, and the send-error messages with their advice;
+// replies and partial replies from a fake peer on loopback, each on its own stream.
 import { describe, expect, it } from 'vitest';
+import { createSocket } from 'node:dgram';
 import type { NetworkInterfaceInfo } from 'node:os';
+import { formatDigest, parseDigest } from '../../src/core/digest.js';
+import { encodePartialReply, encodeReply } from '../../src/core/protocol.js';
 import { DEFAULT_SKIP_IFACES } from '../../src/core/interfaces.js';
 import { broadcastAddresses, discoveryTargets, DiscoveryError, openDiscovery, parseHostPort, sendErrorMessage } from '../../src/io/udp-discovery.js';
 
@@ -118,5 +122,47 @@ describe('sendErrorMessage', () => {
   });
   it('passes other errors through with the target', () => {
     expect(sendErrorMessage(t, err('EPERM', 'send EPERM'))).toBe('sending the query to 255.255.255.255:38339 failed: send EPERM');
+  });
+});
+
+describe('partial replies', () => {
+  const D = parseDigest('sha256new_' + 'B'.repeat(52));
+  const OTHER = parseDigest('sha256new_' + 'C'.repeat(52));
+
+  /** A fake peer on 127.0.0.1 answering each query with a reply and two partial replies (one for a digest not asked). */
+  async function fakePeer() {
+    const s = createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+    s.on('message', (_, rinfo) => {
+      for (const buf of [...encodeReply([D]), ...encodePartialReply([D]), ...encodePartialReply([OTHER])]) s.send(buf, rinfo.port, rinfo.address);
+    });
+    return { port: s.address().port, close: () => s.close() };
+  }
+
+  async function hear(ownAddresses?: readonly string[]) {
+    const peer = await fakePeer();
+    const d = await openDiscovery({ hosts: [`127.0.0.1:${peer.port}`], mdns: false, env: {}, ...(ownAddresses ? { ownAddresses } : {}) });
+    const replies: string[] = [];
+    const partials: string[] = [];
+    d.replies.subscribe((r) => replies.push(r.digests.map(formatDigest).join()));
+    d.partials.subscribe((r) => partials.push(`${r.peer.host}:${r.peer.port} ${r.digests.map(formatDigest).join()}`));
+    await d.send([D]);
+    for (let i = 0; i < 100 && replies.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    d.close();
+    peer.close();
+    return { replies, partials, port: peer.port };
+  }
+
+  it('hears a partial reply on its own stream, only for digests asked', async () => {
+    const h = await hear([]);
+    expect(h.replies).toEqual([formatDigest(D)]);
+    expect(h.partials).toEqual([`127.0.0.1:${h.port} ${formatDigest(D)}`]);
+  });
+
+  it("drops partial replies from this machine's own addresses (its own peer describing its own fetch)", async () => {
+    const h = await hear();
+    expect(h.replies).toEqual([formatDigest(D)]);
+    expect(h.partials).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 // Responders: the client's per-digest record of who answered. A listener hears the responders
 // heard before it listened, then the new ones, each (digest, peer) pair once; a listener that
-// stops before its replay hears nothing; close() stops recording.
+// stops before its replay hears nothing; close() stops recording. Partial holders reach only the
+// swarm's `holders`, never the transfer machine's `listen`.
 import { describe, expect, it } from 'vitest';
 import { formatDigest, parseDigest } from '../../src/core/digest.js';
 import type { Peer } from '../../src/machines/types.js';
@@ -16,6 +17,7 @@ const B: Peer = { host: '10.0.0.2', port: 38339 };
 /** A discovery socket whose replies the test delivers by hand. */
 function fakeDiscovery() {
   const subscribers = new Set<(r: Reply) => void>();
+  const partialSubscribers = new Set<(r: Reply) => void>();
   const discovery: Discovery = {
     send: async () => undefined,
     hello: async () => undefined,
@@ -27,9 +29,21 @@ function fakeDiscovery() {
         return { unsubscribe: () => void subscribers.delete(onReply) };
       },
     },
+    partials: {
+      subscribe(onReply) {
+        partialSubscribers.add(onReply);
+        return { unsubscribe: () => void partialSubscribers.delete(onReply) };
+      },
+    },
     close: () => undefined,
   };
-  return { discovery, deliver: (r: Omit<Reply, 'via'>) => subscribers.forEach((s) => s({ via: 'broadcast', ...r })), subscribers };
+  return {
+    discovery,
+    deliver: (r: Omit<Reply, 'via'>) => subscribers.forEach((s) => s({ via: 'broadcast', ...r })),
+    deliverPartial: (r: Omit<Reply, 'via'>) => partialSubscribers.forEach((s) => s({ via: 'broadcast', ...r })),
+    subscribers,
+    partialSubscribers,
+  };
 }
 
 describe('Responders', () => {
@@ -65,6 +79,7 @@ describe('Responders', () => {
     expect(lan.subscribers.size).toBe(1);
     r.close();
     expect(lan.subscribers.size).toBe(0);
+    expect(lan.partialSubscribers.size).toBe(0);
   });
 
   it('names the -H hosts that answered nothing at all, in their order', () => {
@@ -75,5 +90,26 @@ describe('Responders', () => {
     lan.deliver({ peer: B, digests: [D2] });
     expect(r.unanswered([A, B, C])).toEqual([A, C]);
     expect(r.unanswered([{ host: '10.0.0.2', port: 4000 }])).toEqual([{ host: '10.0.0.2', port: 4000 }]); // another port is another peer
+  });
+
+  it('partial holders reach the swarm (holders), never the transfer machine (listen); one that turns complete is heard again', async () => {
+    const lan = fakeDiscovery();
+    const fresh: string[] = [];
+    const r = new Responders(lan.discovery, (_, p) => fresh.push(p.host));
+    lan.deliver({ peer: A, digests: [D1] });
+    lan.deliverPartial({ peer: B, digests: [D1] });
+    lan.deliverPartial({ peer: A, digests: [D1] }); // already complete: stays so
+    const listened: Peer[] = [];
+    const held: string[] = [];
+    r.listen(K1, (p) => listened.push(p));
+    r.holders(K1, (p, partial) => held.push(`${p.host}${partial ? ' partial' : ''}`));
+    await Promise.resolve();
+    expect(held).toEqual(['10.0.0.1', '10.0.0.2 partial']);
+    lan.deliverPartial({ peer: B, digests: [D1] });
+    lan.deliver({ peer: B, digests: [D1] });
+    expect(held).toEqual(['10.0.0.1', '10.0.0.2 partial', '10.0.0.2']);
+    expect(listened).toEqual([A, B]);
+    expect(fresh).toEqual(['10.0.0.1', '10.0.0.2']);
+    expect(r.answered(formatDigest(D2))).toBe(false);
   });
 });
