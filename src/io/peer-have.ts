@@ -1,0 +1,107 @@
+// The swarm's have poller: asks each partial holder which files of the digest it has verified
+// (`GET /implementation/<digest>/have`, the bitmap of src/core/have-bitmap.ts) about every
+// `interval` ms, one request at a time per peer, and hands each answer on as plain data (the
+// plan-file indexes set). A 404 (the partial dir is gone and nothing complete replaced it) says
+// "nothing"; a peer that cannot be reached, or answers something that is not a bitmap of the
+// right size, is asked again next time. `track` sets which peers are polled (the swarm's usable
+// partial holders); `close` stops every timer and request: the swarm's owner calls it when the
+// swarm ends.
+import { request } from 'node:http';
+import { formatDigest, type Digest } from '../core/digest.js';
+import { decodeHave, haveBytes } from '../core/have-bitmap.js';
+import { peerKey, type Peer } from '../machines/types.js';
+
+export interface HavePollOptions {
+  readonly digest: Digest;
+  /** Files and symlinks in the manifest (the plan's files): the bitmap's length in bits. */
+  readonly files: number;
+  /** ms between the end of one request to a peer and the next. */
+  readonly interval: number;
+  /** The files `peer` has verified, as it says now. */
+  readonly onHave: (peer: Peer, files: readonly number[]) => void;
+  /** A request that takes longer than this (ms) is given up. Default: 4 intervals. */
+  readonly timeout?: number;
+}
+
+export interface HavePoller {
+  /** Polls exactly these peers from now on. */
+  track(peers: readonly Peer[]): void;
+  close(): void;
+}
+
+type Answer = { files: readonly number[] } | undefined;
+
+/** One `/have` request: the files set, or undefined when there is no usable answer. */
+function getHave(peer: Peer, digest: Digest, files: number, signal: AbortSignal): Promise<Answer> {
+  return new Promise((resolve) => {
+    const r = request({ host: peer.host, port: peer.port, path: `/implementation/${formatDigest(digest)}/have`, agent: false, signal }, (res) => {
+      if (res.statusCode === 404) {
+        res.resume();
+        return resolve({ files: [] });
+      }
+      if (res.statusCode !== 200) {
+        res.resume();
+        return resolve(undefined);
+      }
+      const parts: Buffer[] = [];
+      let n = 0;
+      res.on('data', (chunk: Buffer) => {
+        n += chunk.length;
+        if (n > haveBytes(files)) {
+          res.destroy();
+          resolve(undefined);
+        } else parts.push(chunk);
+      });
+      res.on('end', () => {
+        const have = decodeHave(Buffer.concat(parts), files);
+        resolve(have instanceof Error ? undefined : { files: [...have] });
+      });
+      res.on('error', () => resolve(undefined));
+    });
+    r.on('error', () => resolve(undefined));
+    r.end();
+  });
+}
+
+export function pollHave(opts: HavePollOptions): HavePoller {
+  const polled = new Map<string, { timer?: NodeJS.Timeout; ac?: AbortController }>();
+  let closed = false;
+  const stop = (key: string) => {
+    const p = polled.get(key);
+    clearTimeout(p?.timer);
+    p?.ac?.abort();
+    polled.delete(key);
+  };
+  const poll = (peer: Peer) => {
+    const key = peerKey(peer);
+    const me = polled.get(key);
+    if (!me || closed) return;
+    me.timer = undefined;
+    const ac = new AbortController();
+    me.ac = ac;
+    const timeout = setTimeout(() => ac.abort(), opts.timeout ?? opts.interval * 4);
+    void getHave(peer, opts.digest, opts.files, ac.signal).then((answer) => {
+      clearTimeout(timeout);
+      if (polled.get(key) !== me || ac.signal.aborted) return;
+      me.ac = undefined;
+      if (answer) opts.onHave(peer, answer.files);
+      if (polled.get(key) === me && !closed) me.timer = setTimeout(() => poll(peer), opts.interval);
+    });
+  };
+  return {
+    track(peers) {
+      if (closed) return;
+      const want = new Map(peers.map((p) => [peerKey(p), p]));
+      for (const key of [...polled.keys()]) if (!want.has(key)) stop(key);
+      for (const [key, peer] of want) {
+        if (polled.has(key)) continue;
+        polled.set(key, {});
+        poll(peer);
+      }
+    },
+    close() {
+      closed = true;
+      for (const key of [...polled.keys()]) stop(key);
+    },
+  };
+}
