@@ -3,6 +3,7 @@
 // `fetch` read the defaults without loading the download code before the first query goes out.
 import type { SwarmTiming } from '../machines/swarm.machine.js';
 import type { DiscoveryTiming, TransferTiming } from '../machines/types.js';
+import type { SharingTiming } from './swarm-sharing.js';
 
 export const DEFAULT_WINDOW = 250;
 const DEFAULT_CONNECT_TIMEOUT = 5_000;
@@ -39,3 +40,6 @@ export function swarmTiming(opts: TimingOptions): SwarmTiming {
   const t = transferTiming(opts);
   return { tick: 100, stallTimeout: t.stallTimeout, minProgress: t.minProgress, busyPause: 500, perPeer: 3 };
 }
+
+/** While a swarm runs: the query again every second (late partial holders are heard), each partial holder's /have every 500 ms. */
+export const SHARING_TIMING: SharingTiming = { requery: 1000, havePoll: 500 };

@@ -12,7 +12,7 @@ import type { TransferOutput, TransferSnapshot } from '../machines/transfer.mach
 import { type Peer, peerKey } from '../machines/types.js';
 import { defaultStores, lookupDigest } from '../io/stores.js';
 import { openDiscovery, type Discovery, type DiscoveryOptions, type FoundVia } from '../io/udp-discovery.js';
-import { swarmTiming, transferTiming, type TimingOptions } from './client-timing.js';
+import { SHARING_TIMING, swarmTiming, transferTiming, type TimingOptions } from './client-timing.js';
 import { FetchReporter } from './fetch-reporter.js';
 import { Responders } from './responders.js';
 import { planSelections } from './selections-plan.js';
@@ -42,6 +42,8 @@ export interface FetchOptions extends TimingOptions, DiscoveryOptions {
   wholeTar?: boolean;
   /** @deprecated Swarm mode is the default now; accepted and ignored. */
   swarm?: boolean;
+  /** Seeds the swarm's order of equally rare units (default: random per fetch; tests fix it). */
+  swarmSeed?: number;
   /** Transfers at once (default 8). */
   concurrency?: number;
   onEvent?: (e: FetchEvent) => void;
@@ -165,7 +167,11 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
       wholeTar: opts.wholeTar,
       timing: swarmTiming(opts),
       logger: opts.logger,
-      holders: (digest, onPeer) => s.responders.listen(formatDigest(digest), onPeer),
+      holders: (digest, onPeer) => s.responders.holders(formatDigest(digest), onPeer),
+      // The discovery socket stays open until every swarm has ended (transfer awaits ports.settled()).
+      requery: (digest) => void s.discovery.send([digest]).catch(() => undefined),
+      sharing: SHARING_TIMING,
+      seed: opts.swarmSeed,
       onDropped: (digest, peer, reason) => opts.onEvent?.({ type: 'peer-failed', digest: formatDigest(digest), peer, reason }),
       onSources: (digest, bytes) => opts.onEvent?.({ type: 'sources', digest: formatDigest(digest), bytes: { ...bytes } }),
     },

@@ -10,6 +10,8 @@
 // lacks) is asked for beside the pieces and applied before the final check; a peer without that
 // route leaves the fetch's times on them. The staging tree is the digest's resumable partial dir
 // (src/io/partial-dir.ts): what an interrupted fetch verified is kept and not fetched again.
+// Partial holders (machines still fetching the digest) join the swarm while it runs
+// (src/api/swarm-sharing.ts).
 import { createActor } from 'xstate';
 import { formatDigest, hashName, sameDigest, type Digest } from '../core/digest.js';
 import { manifestDigest, parseManifest, type ManifestEntry } from '../core/manifest-format.js';
@@ -28,6 +30,7 @@ import { makeTmpDir, removeTree } from '../io/store-add.js';
 import { finish, layOut } from '../io/swarm-staging.js';
 import { trackTmpDir, untrackTmpDir } from '../io/tmp-registry.js';
 import { DEFAULT_MAX_BYTES } from '../io/tar-extract.js';
+import { shareInFlight, type SharingTiming } from './swarm-sharing.js';
 
 export interface SwarmDownloadOptions {
   readonly store: string;
@@ -36,9 +39,15 @@ export interface SwarmDownloadOptions {
   readonly maxBytes?: number;
   /** Only the whole tar, from the responder (the 2008 mode). */
   readonly wholeTar?: boolean;
-  /** Every peer that offers `digest`, those heard so far first; returns the unsubscribe function. */
-  readonly holders?: (digest: Digest, onPeer: (peer: Peer) => void) => () => void;
+  /** Every peer that offers `digest` (`partial`: it is still fetching it), those heard so far first; returns the unsubscribe function. */
+  readonly holders?: (digest: Digest, onPeer: (peer: Peer, partial?: boolean) => void) => () => void;
+  /** Sends the query for `digest` again (while its swarm runs, so that partial holders are heard). */
+  readonly requery?: (digest: Digest) => void;
   readonly timing: SwarmTiming;
+  /** How often the query is re-sent and partial holders' /have polled while a swarm runs (none without it). */
+  readonly sharing?: SharingTiming;
+  /** Seeds the swarm's order of equally rare units; default random, so machines starting at once ask for different ones. */
+  readonly seed?: number;
   /** The swarm gave up on a peer (it lied, failed or stalled); the fetch goes on without it. */
   readonly onDropped?: (digest: Digest, peer: Peer, reason: string) => void;
   /** Bytes received so far from each source (peerKey). */
@@ -51,6 +60,7 @@ const PROGRESS_INTERVAL_MS = 50;
 
 /** Why the swarm as a whole failed, for the transfer machine's attempt record. */
 function swarmReason(out: SwarmOutput): string {
+  if (out.starved) return `no peer of the swarm had the files still missing${out.dropped.length ? ` (${out.dropped.map((d) => `${peerKey(d.peer)} ${d.reason}`).join('; ')})` : ''}`;
   if (out.dropped.length === 0) return 'the swarm fetch failed';
   return `every peer of the swarm failed: ${out.dropped.map((d) => `${peerKey(d.peer)} ${d.reason}`).join('; ')}`;
 }
@@ -200,7 +210,7 @@ async function runSwarm(
     };
     const first = peerKey(req.peer);
     const actor = createActor(provideSwarmPorts({ fetchUnit: tracked }), {
-      input: { units: planUnits(files, DEFAULT_LIMITS, 0, (f) => !local.taken.has(f.index)), peers: [req.peer], timing: opts.timing },
+      input: { units: planUnits(files, DEFAULT_LIMITS, 0, (f) => !local.taken.has(f.index)), peers: [req.peer], timing: opts.timing, seed: opts.seed ?? Math.floor(Math.random() * 2 ** 32) },
     });
     const output = new Promise<SwarmOutput>((resolve, reject) => {
       actor.subscribe({ complete: () => resolve(actor.getSnapshot().output!), error: reject });
@@ -218,10 +228,15 @@ async function runSwarm(
     const cancel = () => actor.send({ type: 'CANCEL' });
     req.signal.addEventListener('abort', cancel);
     actor.start();
-    unsubscribe = opts.holders?.(req.digest, (peer) => {
-      const k = peerKey(peer);
-      if (k !== first && !dropped.has(k)) actor.send({ type: 'PEER', peer });
-    }) ?? unsubscribe;
+    unsubscribe = shareInFlight({
+      digest: req.digest,
+      files: files.length,
+      actor,
+      skip: (k) => k === first || dropped.has(k),
+      holders: opts.holders,
+      requery: opts.requery,
+      timing: opts.sharing,
+    });
     const out = await output;
     req.signal.removeEventListener('abort', cancel);
     unsubscribe();
