@@ -82,7 +82,8 @@ export function pollHave(opts: HavePollOptions): HavePoller {
     const timeout = setTimeout(() => ac.abort(), opts.timeout ?? opts.interval * 4);
     void getHave(peer, opts.digest, opts.files, ac.signal).then((answer) => {
       clearTimeout(timeout);
-      if (polled.get(key) !== me || ac.signal.aborted) return;
+      // Stopped or closed meanwhile: nothing more. A request that timed out is just tried again.
+      if (polled.get(key) !== me || closed) return;
       me.ac = undefined;
       if (answer) opts.onHave(peer, answer.files);
       if (polled.get(key) === me && !closed) me.timer = setTimeout(() => poll(peer), opts.interval);

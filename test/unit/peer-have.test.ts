@@ -49,7 +49,7 @@ describe('pollHave', () => {
       { status: 200, body: encodeHave(FILES, (i) => i < 3) },
     ]);
     const heard: string[] = [];
-    const poller = pollHave({ digest: D, files: FILES, interval: 5, onHave: (_, files) => heard.push(files.join(',')) });
+    const poller = pollHave({ digest: D, files: FILES, interval: 5, timeout: 5000, onHave: (_, files) => heard.push(files.join(',')) });
     poller.track([peer]);
     await until(() => heard.length >= 2);
     poller.close();
@@ -62,7 +62,7 @@ describe('pollHave', () => {
     const a = await fakePeer([{ status: 200, body: encodeHave(FILES, () => true) }]);
     const b = await fakePeer([{ status: 200, body: encodeHave(FILES, () => false) }]);
     const by = new Map<number, number>();
-    const poller = pollHave({ digest: D, files: FILES, interval: 5, onHave: (p) => by.set(p.port, (by.get(p.port) ?? 0) + 1) });
+    const poller = pollHave({ digest: D, files: FILES, interval: 5, timeout: 5000, onHave: (p) => by.set(p.port, (by.get(p.port) ?? 0) + 1) });
     poller.track([a.peer, b.peer]);
     await until(() => (by.get(a.peer.port) ?? 0) >= 2 && (by.get(b.peer.port) ?? 0) >= 2);
     poller.track([b.peer]);
@@ -76,5 +76,23 @@ describe('pollHave', () => {
     const after = b.seen.requests;
     await sleep(50);
     expect(b.seen.requests).toBe(after);
+  });
+
+  it('asks again after a request that timed out', async () => {
+    let n = 0;
+    const server = createServer((_, res) => {
+      // The first request is never answered; the next ones are.
+      if (n++ > 0) res.writeHead(200).end(encodeHave(FILES, () => true));
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const heard: number[] = [];
+    const poller = pollHave({ digest: D, files: FILES, interval: 5, timeout: 50, onHave: (_, files) => heard.push(files.length) });
+    poller.track([{ host: '127.0.0.1', port }]);
+    await until(() => heard.length > 0);
+    poller.close();
+    server.closeAllConnections();
+    expect(heard[0]).toBe(FILES);
   });
 });
