@@ -226,7 +226,7 @@ const filesOf = (u: SwarmUnit) => u.pieces.map((p) => p.file);
 /** Whether `p` has every one of `files` (as far as it has told). */
 const canTake = (p: PeerState, files: readonly number[]) => files.every((f) => !p.lacks.has(f) && (p.has === undefined || p.has.has(f)));
 
-/** The unit's place among equally rare ones: a hash of the fetch's seed and the unit's id. */
+/** A file's place among equally rare units: a hash of the fetch's seed and the file's index. */
 export function tieRank(seed: number, id: number): number {
   let x = (seed ^ Math.imul(id + 1, 0x9e3779b1)) >>> 0;
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b) >>> 0;
@@ -246,13 +246,19 @@ function readyPeers(c: SwarmContext): PeerState[] {
 interface QueuedUnit {
   readonly id: number;
   readonly files: readonly number[];
+  /** Its place in the random order: its first file, so that the ranges of one file stay together. */
+  readonly key: number;
   /** How many usable peers could take it. */
   readonly holders: number;
   /** Some usable partial holder could: it is theirs, not a complete holder's. */
   readonly partial: boolean;
 }
 
-/** The queued units, rarest first, ties in the fetch's random order. */
+/**
+ * The queued units, rarest first, ties in the fetch's random order of files (a large file's
+ * ranges one after another), so that a machine completes whole files early: a partial holder
+ * can share a file only once all of it is verified.
+ */
 function queuedUnits(c: SwarmContext): QueuedUnit[] {
   const live = Object.values(c.peers).filter(usable);
   return c.order
@@ -260,9 +266,9 @@ function queuedUnits(c: SwarmContext): QueuedUnit[] {
     .map((id) => {
       const files = filesOf(c.units[id]!.unit);
       const takers = live.filter((p) => canTake(p, files));
-      return { id, files, holders: takers.length, partial: takers.some((p) => p.has !== undefined) };
+      return { id, key: files[0] ?? -1, files, holders: takers.length, partial: takers.some((p) => p.has !== undefined) };
     })
-    .sort((a, b) => a.holders - b.holders || tieRank(c.seed, a.id) - tieRank(c.seed, b.id));
+    .sort((a, b) => a.holders - b.holders || tieRank(c.seed, a.key) - tieRank(c.seed, b.key) || a.id - b.id);
 }
 
 /** Hands queued units to free peers that have their files, one at a time round the peers, so load spreads. */

@@ -140,9 +140,10 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** A swarm seed under which unit `id` comes before every other of the first 100. */
-function seedPuttingFirst(id: number): number {
-  for (let seed = 1; ; seed++) if (Array.from({ length: 100 }, (_, k) => k).every((k) => k === id || tieRank(seed, id) < tieRank(seed, k))) return seed;
+/** A swarm seed under which file `index` (and so the unit it is first in) comes before every other of the tree's. */
+function seedPuttingFirst(index: number): number {
+  const files = Array.from({ length: 400 }, (_, k) => k);
+  for (let seed = 1; ; seed++) if (files.every((k) => k === index || tieRank(seed, index) < tieRank(seed, k))) return seed;
 }
 
 const mtimeOf = (p: string) => Math.floor(lstatSync(p).mtimeMs / 1000);
