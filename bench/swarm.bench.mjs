@@ -1,10 +1,12 @@
 // Swarm benchmark (issue 8): hosts in network namespaces on one bridge, each host's link limited
 // with tc tbf in both directions; every figure is a ratio against a baseline measured in the
 // same run, with each run's figure printed, not only the median.
-//   1. 8 machines, each running `0share serve`, cold-pull one ~64 MB implementation at once from
-//      one seed (`0share fetch -H SEED`, the default swarm mode): time until the last finishes / time one machine
-//      alone takes. Goal <= 2. In-flight sharing (machines serving what they already fetched) is
-//      NOT built yet, so all 8 share the seed's uplink: expect about 8.
+//   1. 8 machines, each running `0share serve` over the store its own fetch writes to, cold-pull
+//      one ~64 MB implementation at once from one seed (`0share fetch DIGEST`: broadcast
+//      discovery, no -H, the default swarm mode), so each fetching machine is heard as a partial
+//      holder by the others and serves them the files it has verified (in-flight sharing): time
+//      until the last finishes / time one machine alone takes. Goal <= 2. The seed's served bytes
+//      (its /stats) are printed too, in trees.
 //   2. A new version sharing 90% of its files' bytes with an older one cached on the client:
 //      bytes received / tree size (and / a cold fetch of the same version). Goal <= 0.15.
 //   3. One client, 3 holders vs 1 holder, each holder's uplink limited (the client's link is
@@ -12,9 +14,11 @@
 // Sized to take about 3-5 minutes on 2 cores: a 64 MiB tree (7 x 8 MiB + ~1,000 small files),
 // 100 Mbit/s links. Needs root (ip netns, tc) and 0install; otherwise prints a loud skip line.
 // Run by bench/run.mjs (`node bench/run.mjs --only swarm`), or alone, after `npm run build`:
-//   node bench/swarm.bench.mjs [--runs1 2] [--runs3 3] [--rate 100mbit]
+//   node bench/swarm.bench.mjs [--runs1 2] [--runs3 3] [--rate 100mbit] [--figures 123]
+// The two extra holders of figure 3 start serving only after figure 1, so that figure 1's
+// broadcast finds one complete holder, the seed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -42,7 +46,7 @@ function drop(dir) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } = {}) {
+export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit', figures = '123' } = {}) {
   const why = netnsUnavailable() || (spawnSync('0install', ['--version'], { stdio: 'ignore' }).status !== 0 ? '0install is not installed' : '');
   if (why) {
     say(`*** SKIPPING swarm benchmark: ${why} (it needs root for network namespaces and tc, and 0install) ***`);
@@ -78,10 +82,10 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } =
       c.stderr.on('data', (d) => (err += d).length > 100_000 && (err = err.slice(-50_000)));
       return () => err;
     };
-    for (const h of HOLDERS) serve(h, seed);
+    serve(SEED, seed);
     const clients = Array.from({ length: CLIENTS }, (_, k) => sandbox(join(work, `client${k + 1}`)));
     clients.forEach((box, k) => serve(k + 1, box));
-    for (const h of [...HOLDERS, ...clients.map((_, k) => k + 1)]) {
+    const waitReady = async (h) => {
       let ready = false;
       for (let t = 0; t < 50 && !ready; t++) {
         // A holder answers the query for d1; a client's empty peer answers HTTP (404).
@@ -91,8 +95,15 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } =
         if (!ready) await new Promise((res) => setTimeout(res, 100));
       }
       if (!ready) throw new Error(`the 0share peer on host ${h} did not answer`);
-    }
+    };
+    for (const h of [SEED, ...clients.map((_, k) => k + 1)]) await waitReady(h);
     for (let i = 0; i < lan.hosts.length; i++) lan.limit(i, rate);
+    /** The seed's bytes served so far (its /stats). */
+    const seedServed = () => {
+      const out = join(work, `stats-${Math.random().toString(36).slice(2)}`);
+      const r = spawnSync('ip', ['netns', 'exec', lan.hosts[1].ns, process.execPath, PROBE, 'http-get', `http://${lan.hosts[SEED].ip}:38339/stats`, out]);
+      return r.status === 0 ? JSON.parse(readFileSync(out, 'utf8')).bytesServed : NaN;
+    };
 
     /** `0share fetch` on host i into box; resolves with { s, bytes, sources, rx }. */
     const fetch = (i, box, digest, hostIdx, swarm = true) =>
@@ -121,15 +132,19 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } =
     // --- figure 1: one machine alone, then all 8 at once; alternately, runs1 times.
     const alone = [];
     const all = [];
-    for (let r = 0; r < runs1; r++) {
-      const a = await fetch(1, clients[0], d1, [SEED]);
+    const seedTrees = [];
+    for (let r = 0; r < runs1 && figures.includes('1'); r++) {
+      const a = await fetch(1, clients[0], d1, []);
       verify(clients[0], a.path);
       alone.push(a.s);
       drop(a.path);
-      const rs = await Promise.all(clients.map((box, k) => fetch(k + 1, box, d1, [SEED])));
+      const before = seedServed();
+      const rs = await Promise.all(clients.map((box, k) => fetch(k + 1, box, d1, [])));
       rs.forEach((x, k) => verify(clients[k], x.path));
+      seedTrees.push((seedServed() - before) / st.bytes);
       all.push(Math.max(...rs.map((x) => x.s)));
-      say(`  fig 1 run ${r + 1}: alone ${a.s.toFixed(2)} s; 8 at once, each: ${list(rs.map((x) => x.s))} s (load ${load()})`);
+      const fromPeers = rs.map((x) => Object.entries(x.sources ?? {}).filter(([k]) => !k.startsWith(`${lan.hosts[SEED].ip}:`) && !k.startsWith('[')).reduce((n, [, b]) => n + b, 0) / st.bytes);
+      say(`  fig 1 run ${r + 1}: alone ${a.s.toFixed(2)} s; 8 at once, each: ${list(rs.map((x) => x.s))} s; the seed served ${seedTrees.at(-1).toFixed(2)} trees; share of each tree from other clients (IPv4 sources): ${list(fromPeers)} (load ${load()})`);
       for (const x of rs) drop(x.path);
     }
     const ratio1 = all.map((x, r) => x / alone[r]);
@@ -137,7 +152,7 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } =
     // --- figure 2: v2 onto a client that has v1 cached, and cold, runs1 times each.
     const warm = [];
     const cold = [];
-    for (let r = 0; r < runs1; r++) {
+    for (let r = 0; r < runs1 && figures.includes('2'); r++) {
       const box = fresh('warm');
       execFileSync('0install', ['store', 'add', d1, v1], { env: box.env });
       warm.push(await fetch(1, box, d2, [SEED]));
@@ -153,11 +168,15 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } =
     const rateNum = Number(/^\d+/.exec(rate)[0]);
     const unit = rate.replace(/^\d+/, '');
     lan.limit(1, `${rateNum * 4}${unit}`);
+    if (figures.includes('3')) {
+      for (const h of HOLDERS.filter((x) => x !== SEED)) serve(h, seed);
+      for (const h of HOLDERS.filter((x) => x !== SEED)) await waitReady(h);
+    }
     const one = [];
     const three = [];
     const tarOne = [];
     const tarThree = [];
-    for (let r = 0; r < runs3; r++) {
+    for (let r = 0; r < runs3 && figures.includes('3'); r++) {
       const run = async (hs, swarm, into) => {
         const box = fresh('f3');
         const x = await fetch(1, box, d1, hs, swarm);
@@ -175,19 +194,25 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit' } =
     const ratioTar = tarThree.map((x, r) => x / tarOne[r]);
 
     say('');
-    say(`1. 8 machines at once from one seed / one alone = ${median(ratio1).toFixed(2)} (goal <= 2; per run: ${list(ratio1)}; alone ${list(alone)} s, last of 8 ${list(all)} s)`);
-    say('   How to read it: the time until the last of 8 machines has the tree, over the time one takes alone. In-flight');
-    say('   sharing (machines serving what they already fetched) is NOT built yet, so all 8 pull everything through the');
-    say("   seed's one uplink: about 8 is what the code can do today, and 2 needs issue 8's in-flight stage.");
-    say(`2. bytes received / tree size, new version with v1 cached = ${median(ratio2).toFixed(3)} (goal <= 0.15; per run: ${list(ratio2, 3)}; a cold fetch: ${list(cold.map((c) => c.rx / v2Bytes), 3)})`);
-    say("   How to read it: bytes counted on the client's eth0 (ip -s link, so with TCP/IP and HTTP overhead) over the");
-    say(`   tree's file bytes (${v2Bytes} B). 0.10 is the changed share; above it are the manifest and, on eth0, HTTP and`);
-    say(`   TCP/IP headers. The client's result JSON (manifest and files from the network) says ${list(warm.map((w) => w.bytes / v2Bytes), 3)}.`);
-    say(`3. 3 holders / 1 holder in swarm mode = ${median(ratio3).toFixed(2)} (goal <= 0.45; per run: ${list(ratio3)}; 1 holder ${list(one)} s, 3 holders ${list(three)} s)`);
-    say(`   reference, whole tar (one peer per fetch, the 2008 mode): 3 holders / 1 holder = ${median(ratioTar).toFixed(2)} (per run: ${list(ratioTar)}; 1 holder ${list(tarOne)} s, 3 holders ${list(tarThree)} s)`);
-    say(`   How to read it: each holder's uplink is ${rate} and the client's link ${rateNum * 4}${unit}, so pieces from 3 holders at once`);
-    say('   can come 3x as fast; 0.33 is the ideal, what is above it is start-up (query, manifest) and CPU. The whole tar');
-    say('   takes one peer, so its ratio stays about 1.');
+    if (figures.includes('1')) {
+      say(`1. 8 machines at once from one seed / one alone = ${median(ratio1).toFixed(2)} (goal <= 2; per run: ${list(ratio1)}; alone ${list(alone)} s, last of 8 ${list(all)} s; the seed served ${list(seedTrees)} trees)`);
+      say('   How to read it: the time until the last of 8 machines has the tree, over the time one takes alone. Without');
+      say("   in-flight sharing all 8 pull everything through the seed's one uplink (about 8); each tree the seed serves");
+      say('   less is a tree the clients gave each other.');
+    }
+    if (figures.includes('2')) {
+      say(`2. bytes received / tree size, new version with v1 cached = ${median(ratio2).toFixed(3)} (goal <= 0.15; per run: ${list(ratio2, 3)}; a cold fetch: ${list(cold.map((c) => c.rx / v2Bytes), 3)})`);
+      say("   How to read it: bytes counted on the client's eth0 (ip -s link, so with TCP/IP and HTTP overhead) over the");
+      say(`   tree's file bytes (${v2Bytes} B). 0.10 is the changed share; above it are the manifest and, on eth0, HTTP and`);
+      say(`   TCP/IP headers. The client's result JSON (manifest and files from the network) says ${list(warm.map((w) => w.bytes / v2Bytes), 3)}.`);
+    }
+    if (figures.includes('3')) {
+      say(`3. 3 holders / 1 holder in swarm mode = ${median(ratio3).toFixed(2)} (goal <= 0.45; per run: ${list(ratio3)}; 1 holder ${list(one)} s, 3 holders ${list(three)} s)`);
+      say(`   reference, whole tar (one peer per fetch, the 2008 mode): 3 holders / 1 holder = ${median(ratioTar).toFixed(2)} (per run: ${list(ratioTar)}; 1 holder ${list(tarOne)} s, 3 holders ${list(tarThree)} s)`);
+      say(`   How to read it: each holder's uplink is ${rate} and the client's link ${rateNum * 4}${unit}, so pieces from 3 holders at once`);
+      say('   can come 3x as fast; 0.33 is the ideal, what is above it is start-up (query, manifest) and CPU. The whole tar');
+      say('   takes one peer, so its ratio stays about 1.');
+    }
     return { ratio1, ratio2, ratio3, ratioTar };
   } finally {
     lan.destroy();
@@ -201,7 +226,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? args[i + 1] : dflt;
   };
-  runSwarmBench({ runs1: Number(opt('runs1', 2)), runs3: Number(opt('runs3', 3)), rate: opt('rate', '100mbit') }).catch((e) => {
+  runSwarmBench({ runs1: Number(opt('runs1', 2)), runs3: Number(opt('runs3', 3)), rate: opt('rate', '100mbit'), figures: opt('figures', '123') }).catch((e) => {
     process.stderr.write(`swarm bench failed: ${e.message}\n`);
     process.exitCode = 1;
   });
