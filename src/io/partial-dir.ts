@@ -63,10 +63,12 @@ export async function takePartial(store: string, digest: Digest): Promise<Partia
       await unlink(lock).catch(() => undefined);
     }
   }
-  await mkdir(dir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+  // Readable (0755), so that this machine's peer, also as another user (the `zeroshare`
+  // service), can serve the fetch in flight; a file stays 0600 until its hash matched.
+  await mkdir(dir, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST') throw err;
   });
-  await chmod(dir, 0o700);
+  await chmod(dir, 0o755);
   const partial: PartialDir = {
     dir,
     release: async () => {
@@ -86,7 +88,7 @@ export async function takePartial(store: string, digest: Digest): Promise<Partia
  * makes its directories writable again. Returns the indexes kept and their bytes.
  */
 export async function keepVerified(tree: string, entries: readonly ManifestEntry[], files: readonly PlanFile[], digest: Digest): Promise<{ kept: Set<number>; bytes: number }> {
-  for (const e of entries) if (e.kind === 'dir') await chmod(inTree(tree, e.path), 0o700).catch(() => undefined);
+  for (const e of entries) if (e.kind === 'dir') await chmod(inTree(tree, e.path), 0o755).catch(() => undefined);
   const kept = new Set<number>();
   let bytes = 0;
   for (const f of files) {

@@ -21,7 +21,7 @@ export async function layOut(tree: string, entries: readonly ManifestEntry[]): P
   for (const e of entries) {
     if (e.kind !== 'dir') continue;
     try {
-      mkdirSync(inTree(tree, e.path), { mode: 0o700 });
+      mkdirSync(inTree(tree, e.path), { mode: 0o755 }); // inside a private tmp dir or the readable partial dir
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
