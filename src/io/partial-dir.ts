@@ -12,7 +12,7 @@
 // file, removed before the commit, which writes its own): by it and the lock the machine's own
 // peer knows a fetch in flight and serves its verified files (src/io/partial-holders.ts).
 import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, open, readFile, readlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, readFile, readlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { contentHash, type ManifestEntry } from '../core/manifest-format.js';
@@ -45,6 +45,21 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Creates `lock` holding this process's pid, or fails with EEXIST. The pid is written to a
+ * file of its own first and hard-linked to the lock's name, so a lock is never seen empty
+ * (another fetch reading it half-written would take it for a dead owner's and take it over).
+ */
+async function createLock(lock: string): Promise<void> {
+  const mine = `${lock}.${process.pid}`;
+  await writeFile(mine, String(process.pid), { mode: 0o644, flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW });
+  try {
+    await link(mine, lock);
+  } finally {
+    await unlink(mine).catch(() => undefined);
+  }
+}
+
 /** Takes the partial dir of `digest` in `store` (creating it), or undefined when another live process has it. */
 export async function takePartial(store: string, digest: Digest): Promise<PartialDir | undefined> {
   await mkdir(store, { recursive: true, mode: 0o755 });
@@ -52,9 +67,7 @@ export async function takePartial(store: string, digest: Digest): Promise<Partia
   const lock = `${dir}.lock`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fh = await open(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
+      await createLock(lock);
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) return undefined;
