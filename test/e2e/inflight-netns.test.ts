@@ -76,7 +76,9 @@ describe.skipIf(!canUseNetns() || !need0install())('in-flight sharing between na
       expect(storeProblems(boxes[k]!)).toEqual([]);
     }
     const stats = JSON.parse(get(clients[0]!, seed, '/stats', 'stats')!) as { bytesServed: number };
-    const fromClients = results.map((r) => Object.entries(r.sources ?? {}).filter(([k, n]) => clients.some((c) => k.startsWith(`${c.ip}:`)) && n > 0));
+    // A client is heard over IPv4 and over its IPv6 link-local address (ff02::95c3): both count.
+    const clientKeys = clients.flatMap((c) => [`${c.ip}:`, `[${c.ip6}%`]);
+    const fromClients = results.map((r) => Object.entries(r.sources ?? {}).filter(([k, n]) => clientKeys.some((p) => k.startsWith(p)) && n > 0));
     process.stdout.write(
       `in-flight: seed served ${stats.bytesServed} B for 3 trees of ${treeBytes} B (${(stats.bytesServed / treeBytes).toFixed(2)} trees); sources ${JSON.stringify(results.map((r) => r.sources))}\n`,
     );
