@@ -3,12 +3,12 @@
 // the safe extractor in a fresh temp dir of the store, hashing as it goes. Reports CONNECTED and
 // byte progress; turns every failure into an error whose message says what the peer did; removes
 // the temp dir on any failure or abort. On success the caller owns the returned temp dir.
-import { request, type IncomingMessage } from 'node:http';
 import { formatDigest, type Digest } from '../core/digest.js';
 import { quoteNetworkText } from '../core/quote.js';
 import { LocalFailure } from '../machines/ports.js';
 import type { DownloadRequest, Staged } from '../machines/types.js';
-import { ExtractError, extractTar } from './tar-extract.js';
+import { ConnectError, exchange, type Exchange } from './http-exchange.js';
+import { ExtractError, extractTar, type PushSource } from './tar-extract.js';
 import { makeTmpDir, removeTree } from './store-add.js';
 import { trackTmpDir, untrackTmpDir } from './tmp-registry.js';
 
@@ -30,7 +30,7 @@ function statusReason(status: number, retryAfter?: string): string {
   return `answered HTTP ${status} instead of the implementation`;
 }
 
-function connectReason(err: NodeJS.ErrnoException, port: number): string {
+function connectReason(err: ConnectError, port: number): string {
   switch (err.code) {
     case 'ECONNREFUSED':
       return `refused the connection to TCP port ${port}: open TCP ${port} in its firewall, or check that 0share is running there`;
@@ -45,56 +45,54 @@ function connectReason(err: NodeJS.ErrnoException, port: number): string {
 }
 
 /** Opens the download; resolves once the peer answered 200, rejects with the reason otherwise. */
-function open(req: DownloadRequest): Promise<IncomingMessage> {
+async function open(req: DownloadRequest): Promise<Exchange> {
   const { peer, digest, signal } = req;
-  return new Promise((resolve, reject) => {
-    const r = request(
-      {
-        host: peer.host,
-        port: peer.port,
-        path: `/implementation/${formatDigest(digest)}`,
-        headers: { 'X-0share-Encoding': 'tar' },
-        agent: false,
-        signal,
-      },
-      (res) => {
-        if (res.statusCode === 200) return resolve(res);
-        res.resume();
-        const retry = res.headers['retry-after'];
-        reject(new Error(statusReason(res.statusCode ?? 0, typeof retry === 'string' ? retry : undefined)));
-      },
-    );
-    r.on('error', (err: NodeJS.ErrnoException) => reject(new Error(signal.aborted ? 'aborted' : connectReason(err, peer.port))));
-    r.end();
-  });
+  let ex: Exchange;
+  try {
+    ex = await exchange({ host: peer.host, port: peer.port, method: 'GET', path: `/implementation/${formatDigest(digest)}`, headers: { 'X-0share-Encoding': 'tar' }, signal });
+  } catch (err) {
+    if (signal.aborted) throw new Error('aborted');
+    if (err instanceof ConnectError) throw new Error(connectReason(err, peer.port));
+    throw new Error(`closed the connection after 0 bytes (${(err as Error).message})`);
+  }
+  if (ex.status === 200) return ex;
+  ex.close();
+  throw new Error(statusReason(ex.status, ex.headers.get('retry-after')));
 }
 
 /** Progress reports at most this often (each is a machine event; per chunk they cost ~10% CPU). */
 const PROGRESS_INTERVAL_MS = 50;
 
 /**
- * Counts what arrives from the peer (listening beside the extractor, which reads `res` itself)
- * and notes a network error. `onProgress` gets the first chunk, then at most one report per
+ * The exchange's body as the extractor's push source, counting what arrives from the peer and
+ * noting a network error. `onProgress` gets the first piece, then at most one report per
  * PROGRESS_INTERVAL_MS, and the total at the end; `onBytes` gets every count.
  */
-function count(res: IncomingMessage, onBytes: (total: number) => void, onProgress: (total: number) => void, onNetError: (err: unknown) => void): void {
+function counted(ex: Exchange, onBytes: (total: number) => void, onProgress: (total: number) => void, onNetError: (err: unknown) => void): PushSource {
   let total = 0;
-  let reported = -1;
-  let last = 0;
-  res.on('data', (chunk: Buffer) => {
-    total += chunk.length;
-    onBytes(total);
-    const now = performance.now();
-    if (now - last >= PROGRESS_INTERVAL_MS) {
-      last = now;
-      reported = total;
-      onProgress(total);
-    }
-  });
-  res.on('end', () => {
-    if (reported !== total) onProgress(total);
-  });
-  res.on('error', onNetError);
+  let last = -Infinity;
+  return {
+    body: (onData) =>
+      ex
+        .body((piece) => {
+          total += piece.length;
+          onBytes(total);
+          const now = performance.now();
+          if (now - last >= PROGRESS_INTERVAL_MS) {
+            last = now;
+            onProgress(total);
+          }
+          return onData(piece);
+        })
+        .then(
+          () => onProgress(total),
+          (err: unknown) => {
+            onNetError(err);
+            throw err;
+          },
+        ),
+    close: () => ex.close(),
+  };
 }
 
 /** What went wrong while receiving: the peer's doing, or (LocalFailure) this machine's. */
@@ -119,32 +117,31 @@ function receiveReason(err: unknown, bytes: number): string {
 }
 
 export async function downloadImplementation(opts: DownloadOptions): Promise<Staged> {
-  const res = await open(opts);
+  const ex = await open(opts);
   let tmpDir: string;
   try {
     tmpDir = await makeTmpDir(opts.store);
   } catch (err) {
-    res.destroy();
+    ex.close();
     throw new LocalFailure(`could not create a temp dir in ${opts.store}: ${(err as Error).message}`);
   }
   trackTmpDir(tmpDir);
-  const announced = Number(res.headers['x-0share-size']);
+  const announced = Number(ex.headers.get('x-0share-size'));
   opts.onConnected(Number.isSafeInteger(announced) && announced >= 0 ? announced : undefined);
   let bytes = 0;
   let netError: unknown;
   try {
-    // Both listeners go on in this turn, before the response starts flowing.
-    count(
-      res,
+    const source = counted(
+      ex,
       (total) => (bytes = total),
       (total) => opts.onProgress(total),
       (err) => (netError = err),
     );
-    const result = await extractTar(res, tmpDir, { alg: opts.digest.alg, maxBytes: opts.maxBytes, signal: opts.signal });
+    const result = await extractTar(source, tmpDir, { alg: opts.digest.alg, maxBytes: opts.maxBytes, signal: opts.signal });
     if (opts.signal.aborted) throw new Error('aborted');
     return { tmpDir, manifest: result.manifest, bytes };
   } catch (err) {
-    res.destroy();
+    ex.close();
     await removeTree(tmpDir).catch(() => undefined);
     untrackTmpDir(tmpDir);
     throw receiveError(err, netError, bytes, opts.signal);

@@ -5,15 +5,16 @@
 // (content hash; mode and mtime are set from the manifest) and only then gets its final mode;
 // a file that does not match is deleted and the unit fails as 'lied', naming the files of the
 // unit that did arrive intact. A large file that arrives in ranges (possibly from several peers)
-// is checked once its last range is in: if it does not match it is deleted, and the unit fails
+// is hashed as its ranges complete, in order: a range that arrives where the hash has reached is
+// hashed as it is written, one that arrives ahead of it is read back (from the page cache) once
+// the ranges before it are in, so a file that came in order is never read again; it is checked
+// once its last range is in: if it does not match it is deleted, and the unit fails
 // as 'lied' when one peer sent every range, 'mixed' otherwise (the scheduler then fetches it
 // again whole from one peer). A unit asked again after an attempt was stopped part-way (its
 // peer was dropped for another unit) asks only for the files not yet verified. A partial holder's
 // 409 (it has not verified every file asked for yet) fails the unit as 'missing'.
-import { createHash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, futimesSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
-import { request, type IncomingMessage } from 'node:http';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, constants, fchmodSync, futimesSync, openSync, readSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { formatDigest, hashName, type Digest } from '../core/digest.js';
 import { contentHash } from '../core/manifest-format.js';
 import { encodePieceList } from '../core/piece-list.js';
@@ -21,11 +22,11 @@ import { unitBytes, type PlanFile, type UnitPiece } from '../core/swarm-plan.js'
 import { LocalFailure } from '../machines/ports.js';
 import { UnitFailure, type UnitRequest } from '../machines/swarm.machine.js';
 import { peerKey } from '../machines/types.js';
-import { hashFile } from './file-hash.js';
+import { ConnectError, exchange, type Exchange } from './http-exchange.js';
 import { inTree } from './swarm-staging.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-const REOPEN = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
+const REOPEN = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW; // ranges: written, then read back to hash
 const PROGRESS_INTERVAL_MS = 50;
 
 export interface PieceFetchOptions {
@@ -38,11 +39,18 @@ export interface PieceFetchOptions {
   readonly onFile?: (file: number) => void;
 }
 
-/** The ranges of a large file received so far, and from whom. */
+/** The ranges of a large file received so far, from whom, and how far its hash has got. */
 interface RangeCover {
-  readonly from: Map<number, string>;
+  /** Complete ranges: offset → [length, sender]. */
+  readonly done: Map<number, readonly [number, string]>;
   got: number;
+  hash: Hash;
+  /** The file's bytes before this offset are in `hash`. */
+  hashed: number;
 }
+
+/** Read-back buffer for ranges that arrived ahead of the hash. */
+const READ_BACK = 1024 * 1024;
 
 const isRange = (f: PlanFile, p: UnitPiece) => !(p.offset === 0 && p.length === (f.entry.size ?? 0));
 
@@ -58,28 +66,26 @@ function statusFailure(status: number): UnitFailure {
   return new UnitFailure(`answered HTTP ${status} to a piece request`, 'failed');
 }
 
-function post(req: UnitRequest, digest: Digest, body: Buffer): Promise<IncomingMessage> {
+async function post(req: UnitRequest, digest: Digest, body: Buffer): Promise<Exchange> {
   const { peer, signal } = req;
-  return new Promise((resolve, reject) => {
-    const r = request(
-      {
-        host: peer.host,
-        port: peer.port,
-        method: 'POST',
-        path: `/implementation/${formatDigest(digest)}/files`,
-        headers: { 'Content-Type': 'text/plain', 'Content-Length': body.length },
-        agent: false,
-        signal,
-      },
-      (res) => {
-        if (res.statusCode === 200) return resolve(res);
-        res.resume();
-        reject(statusFailure(res.statusCode ?? 0));
-      },
-    );
-    r.on('error', (err) => reject(new UnitFailure(signal.aborted ? 'aborted' : `could not be reached for pieces: ${err.message}`, 'failed')));
-    r.end(body);
-  });
+  let ex: Exchange;
+  try {
+    ex = await exchange({
+      host: peer.host,
+      port: peer.port,
+      method: 'POST',
+      path: `/implementation/${formatDigest(digest)}/files`,
+      headers: { 'Content-Type': 'text/plain' },
+      body,
+      signal,
+    });
+  } catch (err) {
+    if (signal.aborted) throw new UnitFailure('aborted', 'failed');
+    throw new UnitFailure(err instanceof ConnectError ? `could not be reached for pieces: ${err.message}` : `closed the connection after 0 bytes (${(err as Error).message})`, 'failed');
+  }
+  if (ex.status === 200) return ex;
+  ex.close();
+  throw statusFailure(ex.status);
 }
 
 /** The fetchUnit port for one swarm: every unit's pieces land in `opts.tree`. */
@@ -100,27 +106,60 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     futimesSync(fd, t, t);
   };
 
-  /** Checks a ranged file once its last range is in; throws UnitFailure if it does not match. */
-  const rangeDone = async (f: PlanFile, piece: UnitPiece, from: string): Promise<void> => {
-    const cover = ranges.get(f.index) ?? { from: new Map(), got: 0 };
-    ranges.set(f.index, cover);
-    if (!cover.from.has(piece.offset)) cover.got += piece.length;
-    cover.from.set(piece.offset, from);
-    if (cover.got < (f.entry.size ?? 0)) return;
-    const path = inTree(opts.tree, f.entry.path);
-    const senders = new Set(cover.from.values());
+  let readBack: Buffer | undefined;
+  const coverOf = (f: PlanFile): RangeCover => {
+    let cover = ranges.get(f.index);
+    if (!cover) ranges.set(f.index, (cover = { done: new Map(), got: 0, hash: createHash(hashName(alg)), hashed: 0 }));
+    return cover;
+  };
+
+  /** Bytes of a ranged file arriving at `pos`: hashed now if that is where the hash has got. */
+  const rangeBytes = (f: PlanFile, pos: number, part: Buffer) => {
+    const cover = coverOf(f);
+    if (pos !== cover.hashed) return;
+    cover.hash.update(part);
+    cover.hashed += part.length;
+  };
+
+  /** An attempt at a range of `f` from `pos` broke off: bytes past `pos` in the hash may be overwritten, so it starts again. */
+  const rangeBroken = (f: PlanFile, pos: number) => {
+    const cover = ranges.get(f.index);
+    if (cover && cover.hashed > pos) {
+      cover.hash = createHash(hashName(alg));
+      cover.hashed = 0;
+    }
+  };
+
+  /** Reads back and hashes the complete ranges the hash has reached (those that arrived ahead of it). */
+  const catchUp = (cover: RangeCover, fd: number) => {
+    for (let r = cover.done.get(cover.hashed); r; r = cover.done.get(cover.hashed)) {
+      const end = cover.hashed + r[0];
+      while (cover.hashed < end) {
+        readBack ??= Buffer.allocUnsafe(READ_BACK);
+        const n = readSync(fd, readBack, 0, Math.min(READ_BACK, end - cover.hashed), cover.hashed);
+        if (n === 0) throw new Error('the file is shorter than the ranges written');
+        cover.hash.update(readBack.subarray(0, n));
+        cover.hashed += n;
+      }
+    }
+  };
+
+  /** A range of `f` is in (its descriptor `fd` still open): when it was the last, the whole file is checked; throws UnitFailure if it does not match. */
+  const rangeDone = (f: PlanFile, piece: UnitPiece, from: string, fd: number): void => {
+    const cover = coverOf(f);
+    if (!cover.done.has(piece.offset)) cover.got += piece.length;
+    cover.done.set(piece.offset, [piece.length, from]);
+    const size = f.entry.size ?? 0;
+    catchUp(cover, fd);
+    if (cover.got < size) return;
+    const senders = new Set([...cover.done.values()].map((r) => r[1]));
     ranges.delete(f.index);
-    if ((await hashFile(path, alg)) !== f.entry.hash) {
-      await unlink(path).catch(() => undefined);
+    if (cover.hashed !== size || cover.hash.digest('hex') !== f.entry.hash) {
+      unlinkSync(inTree(opts.tree, f.entry.path));
       const who = senders.size === 1 ? 'lied' : 'mixed';
       throw new UnitFailure(`'${Buffer.from(f.entry.path).toString()}' does not match its manifest line`, who, [], f.index);
     }
-    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      seal(fd, f);
-    } finally {
-      closeSync(fd);
-    }
+    seal(fd, f);
     verifiedFile(f.index);
   };
 
@@ -129,7 +168,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     if (pieces.length === 0) return;
     const key = peerKey(req.peer);
     const body = encodePieceList(pieces.map((p) => ({ path: opts.files[p.file]!.entry.path, offset: p.offset, length: p.length })));
-    const res = await post(req, opts.digest, body);
+    const ex = await post(req, opts.digest, body);
     const done: number[] = [];
     let i = -1;
     let piece: UnitPiece | undefined;
@@ -164,7 +203,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     };
 
     /** The current piece is complete: check it (whole files and symlinks) and move on. */
-    const end = async () => {
+    const end = () => {
       const f = file!;
       const p = piece!;
       const path = inTree(opts.tree, f.entry.path);
@@ -196,20 +235,21 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         done.push(f.index);
         verifiedFile(f.index);
       } else {
-        closeSync(fd);
-        fd = -1;
         try {
-          await rangeDone(f, p, key);
+          rangeDone(f, p, key, fd);
         } catch (err) {
           if (err instanceof UnitFailure) throw new UnitFailure(err.message, err.fault, done, err.file);
           throw localError(err);
+        } finally {
+          closeSync(fd);
+          fd = -1;
         }
       }
       begin();
     };
 
-    /** Writes `chunk` (all of it belongs to pieces of this unit). */
-    const write = async (chunk: Buffer) => {
+    /** Writes `chunk` (all of it belongs to pieces of this unit; a view the reader reuses after the call). */
+    const write = (chunk: Buffer) => {
       let off = 0;
       while (off < chunk.length) {
         if (!piece) throw new UnitFailure('sent more than the pieces asked for', 'lied', done);
@@ -217,7 +257,8 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         const part = chunk.subarray(off, off + n);
         if (symlinkData) symlinkData.push(Buffer.from(part));
         else {
-          hash?.update(part);
+          if (hash) hash.update(part);
+          else rangeBytes(file!, pos, part);
           try {
             for (let w = 0; w < part.length; ) w += writeSync(fd, part, w, part.length - w, pos + w);
           } catch (err) {
@@ -227,7 +268,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         pos += n;
         left -= n;
         off += n;
-        while (piece && left === 0) await end();
+        while (piece && left === 0) end();
       }
     };
 
@@ -238,26 +279,27 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         fd = -1;
         // A whole file cut short is deleted; a range's bytes stay (they are overwritten when it is fetched again).
         if (hash) unlinkSync(inTree(opts.tree, f.entry.path));
+        else rangeBroken(f, piece!.offset);
       }
     };
 
     try {
       begin();
-      while (piece && left === 0) await end();
-      for await (const chunk of res as AsyncIterable<Buffer>) {
+      while (piece && left === 0) end();
+      await ex.body((chunk) => {
         total += chunk.length;
         opts.onBytes?.(key, chunk.length);
-        await write(chunk);
+        write(chunk);
         const now = performance.now();
         if (now - lastReport >= PROGRESS_INTERVAL_MS) {
           lastReport = now;
           req.onProgress(total);
         }
-      }
+      });
       req.onProgress(total);
       if (piece) throw new UnitFailure(`closed the connection after ${total} of ${unitBytes(pieces)} bytes`, 'failed', done);
     } catch (err) {
-      res.destroy();
+      ex.close();
       try {
         cleanUp();
       } catch {

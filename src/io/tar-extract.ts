@@ -29,8 +29,18 @@ export const DEFAULT_MAX_ENTRIES = 1_000_000;
 const MAX_TRAILING_ZEROS = 16 * 1024 * 1024;
 const GUNZIP_CHUNK = 64 * 1024;
 
-/** A Node stream, or chunks from any (async) iterable; sources are destroyed on failure. */
-export type TarSource = NodeJS.ReadableStream | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+/**
+ * A source that pushes its bytes (an HTTP exchange's body, src/io/http-exchange.ts): each piece
+ * is valid only during the call (the extractor copies what it keeps), a returned promise holds
+ * the input until it settles; `body` settles at the end of the input; `close` stops it.
+ */
+export interface PushSource {
+  body(onData: (piece: Buffer) => void | Promise<void>): Promise<void>;
+  close(): void;
+}
+
+/** A Node stream, a push source, or chunks from any (async) iterable; sources are destroyed (closed) on failure. */
+export type TarSource = NodeJS.ReadableStream | PushSource | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export interface ExtractOptions {
   alg: Algorithm;
@@ -46,6 +56,11 @@ export interface ExtractOptions {
 }
 
 const GZIP = [0x1f, 0x8b];
+
+function isPushSource(source: TarSource): source is PushSource {
+  const s = source as Partial<PushSource>;
+  return typeof s.body === 'function' && typeof s.close === 'function';
+}
 
 function isNodeReadable(source: TarSource): source is Readable {
   const s = source as Partial<Readable>;
@@ -76,12 +91,19 @@ class Extraction {
   private zeroRunStart = 0;
   private error: ExtractError | undefined;
   private stall: NodeJS.Timeout | undefined;
-  /** The source, and what feeds the parser: the source, or the gunzip stream after it. */
-  private source: Readable | undefined;
+  /** The source (a stream, or a push source), and what feeds the parser: the source, or the gunzip stream after it. */
+  private source: Readable | PushSource | undefined;
   private gunzip: Gunzip | undefined;
   private producer: Readable | undefined;
   /** Input waits for the tree's writes in flight. */
   private held = false;
+  /** Input waits for gunzip to drain. */
+  private gunzipFull = false;
+  /** A push source's wait, resolved when neither of the above holds any longer. */
+  private wake: (() => void) | undefined;
+  /** Input so far while the gzip check needs more bytes (a copy), and whether the check is done. */
+  private head: Buffer | undefined;
+  private decided = false;
   private settling = false;
   private settled = false;
   private resolve!: (r: ExtractResult) => void;
@@ -110,6 +132,7 @@ class Extraction {
         if (!this.held || this.error) return;
         this.held = false;
         this.producer?.resume();
+        this.wakeUp();
       },
       fail: this.onError,
     });
@@ -135,67 +158,110 @@ class Extraction {
       this.resolve = resolve;
       this.reject = reject;
     });
-    // An iterable becomes a Node stream, so one path handles backpressure and destruction.
-    const source = isNodeReadable(input) ? input : Readable.from(input as AsyncIterable<Uint8Array>, { objectMode: false });
-    this.source = source;
     signal?.addEventListener('abort', this.onAbort, { once: true });
     if (stallMs !== undefined) {
       this.stall = setTimeout(() => this.fail(new ExtractError(`no data arrived for ${stallMs / 1000} s (stalled transfer)`, 'stalled')), stallMs);
     }
-    this.flow(source);
+    if (isPushSource(input)) this.pump(input);
+    else {
+      // An iterable becomes a Node stream, so one path handles backpressure and destruction.
+      this.flow(isNodeReadable(input) ? input : Readable.from(input as AsyncIterable<Uint8Array>, { objectMode: false }));
+    }
     return done;
   }
 
-  /**
-   * Reads the source through its 'data' events, gunzipped first when it starts with the gzip
-   * magic, and hands the tar bytes to the parser. A source error or premature close fails the
-   * extraction; the end of the input ends the parser.
-   */
+  /** Reads a Node stream through its 'data' events; its end (or error, or premature close) ends the input. */
   private flow(source: Readable): void {
-    let head: Buffer | undefined;
-    let decided = false;
-    const decide = (first: Buffer) => {
-      decided = true;
-      if (first[0] !== GZIP[0] || first[1] !== GZIP[1]) {
-        this.producer = source;
-        this.toParser(first);
-        return;
-      }
-      const z = createGunzip({ chunkSize: GUNZIP_CHUNK });
-      this.gunzip = z;
-      this.producer = z;
-      z.on('data', (c: Buffer) => this.toParser(c));
-      z.on('error', this.onError);
-      z.on('end', () => this.endInput());
-      z.on('drain', () => {
-        if (!this.error) source.resume();
-      });
-      if (!z.write(first)) source.pause();
-    };
+    this.source = source;
+    this.producer = source;
     source.on('data', (data: Buffer | string) => {
-      if (this.error) return;
-      const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data);
-      if (!decided) {
-        head = head ? Buffer.concat([head, chunk]) : chunk;
-        if (head.length >= GZIP.length) {
-          const first = head;
-          head = undefined;
-          decide(first);
-        }
-      } else if (this.gunzip) {
-        if (!this.gunzip.write(chunk)) source.pause();
-      } else {
-        this.toParser(chunk);
-      }
+      if (this.accept(Buffer.isBuffer(data) ? data : Buffer.from(data), false)) source.pause();
     });
     finished(source, { writable: false }, (err) => {
-      if (this.error) return;
-      if (err) return this.fail(err);
-      if (!decided && head) decide(head);
-      if (this.error) return;
-      if (this.gunzip) this.gunzip.end();
-      else this.endInput();
+      if (err) this.fail(err);
+      else this.inputEnded();
     });
+  }
+
+  /** Takes a push source's pieces (views it may reuse), holding it while the input must wait. */
+  private pump(source: PushSource): void {
+    this.source = source;
+    source
+      .body((piece) => {
+        if (!this.accept(piece, true)) return;
+        return new Promise<void>((resolve) => (this.wake = resolve));
+      })
+      .then(
+        () => this.inputEnded(),
+        (err: unknown) => this.fail(err),
+      );
+  }
+
+  /**
+   * One piece of input: the gzip check on the first bytes, then gunzip or the parser. `reused`:
+   * the piece's buffer is reused after the call (a copy goes where it is kept). Returns true
+   * when the input should wait (gunzip full, or the tree's writes behind).
+   */
+  private accept(chunk: Buffer, reused: boolean): boolean {
+    if (this.error) return false;
+    if (!this.decided) {
+      this.head = this.head ? Buffer.concat([this.head, chunk]) : reused ? Buffer.from(chunk) : chunk;
+      if (this.head.length < GZIP.length) return false;
+      chunk = this.head;
+      this.head = undefined;
+      this.decide(chunk);
+      reused = false;
+    }
+    if (this.gunzip) {
+      if (!this.gunzip.write(reused ? Buffer.from(chunk) : chunk)) this.gunzipFull = true;
+    } else this.toParser(chunk);
+    return this.mustWait();
+  }
+
+  private mustWait(): boolean {
+    return !this.error && (this.gunzip ? this.gunzipFull : this.held);
+  }
+
+  /** The input may go on: a stream source resumes (see flow), a push source's wait resolves. */
+  private wakeUp(): void {
+    if (this.mustWait() || !this.wake) return;
+    const wake = this.wake;
+    this.wake = undefined;
+    wake();
+  }
+
+  /** The first bytes decide: plain tar goes to the parser, gzip (the 2008 peer's answer) through gunzip first. */
+  private decide(first: Buffer): void {
+    this.decided = true;
+    if (first[0] !== GZIP[0] || first[1] !== GZIP[1]) return;
+    const z = createGunzip({ chunkSize: GUNZIP_CHUNK });
+    this.gunzip = z;
+    const source = this.producer;
+    this.producer = z;
+    z.on('data', (c: Buffer) => this.toParser(c));
+    z.on('error', this.onError);
+    z.on('end', () => this.endInput());
+    z.on('drain', () => {
+      this.gunzipFull = false;
+      if (this.error) return;
+      source?.resume();
+      this.wakeUp();
+    });
+  }
+
+  /** The source is at its end: whatever waited for the gzip check goes on, then the end of the tar (after gunzip's). */
+  private inputEnded(): void {
+    if (this.error) return;
+    if (!this.decided && this.head) {
+      const h = this.head;
+      this.head = undefined;
+      this.decide(h);
+      if (this.gunzip) this.gunzip.write(h);
+      else this.toParser(h);
+    }
+    if (this.error) return;
+    if (this.gunzip) this.gunzip.end();
+    else this.endInput();
   }
 
   /** Tar bytes for the parser; tracks positions and the trailing zeros. */
@@ -241,7 +307,8 @@ class Extraction {
     this.error = this.wrap(err);
     this.tree.abandon();
     this.gunzip?.destroy();
-    this.source?.destroy();
+    if (this.source && isPushSource(this.source)) this.source.close();
+    else this.source?.destroy();
     this.settle();
   }
 
