@@ -28,6 +28,7 @@ import { inTree } from './swarm-staging.js';
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const REOPEN = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW; // ranges: written, then read back to hash
 const PROGRESS_INTERVAL_MS = 50;
+const EMPTY = Buffer.alloc(0);
 
 export interface PieceFetchOptions {
   readonly digest: Digest;
@@ -177,7 +178,10 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     let pos = 0;
     let left = 0;
     let symlinkData: Buffer[] | undefined;
-    let hash: ReturnType<typeof createHash> | undefined;
+    /** The current piece is a whole file (not a range, not a symlink); its hash, or its digest when it came in one piece. */
+    let whole = false;
+    let hash: Hash | undefined;
+    let digest: string | undefined;
     let total = 0;
     let lastReport = 0;
 
@@ -195,7 +199,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         else if (isRange(file, piece)) fd = openSync(path, REOPEN, 0o600);
         else {
           fd = openSync(path, CREATE, 0o600);
-          hash = createHash(hashName(alg));
+          whole = true;
         }
       } catch (err) {
         throw localError(err);
@@ -220,9 +224,10 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         }
         done.push(f.index);
         verifiedFile(f.index);
-      } else if (hash) {
-        const ok = hash.digest('hex') === f.entry.hash;
-        hash = undefined;
+      } else if (whole) {
+        const ok = (digest ?? hash?.digest('hex') ?? contentHash(EMPTY, alg)) === f.entry.hash;
+        whole = false;
+        hash = digest = undefined;
         try {
           if (ok) seal(fd, f);
           closeSync(fd);
@@ -257,7 +262,9 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         const part = chunk.subarray(off, off + n);
         if (symlinkData) symlinkData.push(Buffer.from(part));
         else {
-          if (hash) hash.update(part);
+          // A whole file in one piece of input is hashed in one call, without a Hash object.
+          if (whole && n === piece.length) digest = contentHash(part, alg);
+          else if (whole) (hash ??= createHash(hashName(alg))).update(part);
           else rangeBytes(file!, pos, part);
           try {
             for (let w = 0; w < part.length; ) w += writeSync(fd, part, w, part.length - w, pos + w);
@@ -278,7 +285,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         closeSync(fd);
         fd = -1;
         // A whole file cut short is deleted; a range's bytes stay (they are overwritten when it is fetched again).
-        if (hash) unlinkSync(inTree(opts.tree, f.entry.path));
+        if (whole) unlinkSync(inTree(opts.tree, f.entry.path));
         else rangeBroken(f, piece!.offset);
       }
     };

@@ -94,7 +94,7 @@ describe('pieceFetcher, a large file in ranges', () => {
 
   it("a lying range fails the file when it completes: 'lied' from one sender, 'mixed' from several; the file is deleted", async () => {
     const bad = Buffer.from(data);
-    bad[RANGE + 5] ^= 1;
+    bad[RANGE + 5] = bad[RANGE + 5]! ^ 1;
     for (const [senders, fault] of [[1, 'lied'], [2, 'mixed']] as const) {
       const liar = await peer(bad);
       const honest = senders === 2 ? await peer(data) : liar;
