@@ -221,10 +221,17 @@ const newPeer = (peer: Peer, partial?: boolean): PeerState => ({
   ...(partial ? { has: new Set<number>() } : {}),
 });
 
-const filesOf = (u: SwarmUnit) => u.pieces.map((p) => p.file);
+/** A unit's files, worked out once per unit (scheduling asks for them on every event). */
+const unitFiles = new WeakMap<SwarmUnit, readonly number[]>();
+function filesOf(u: SwarmUnit): readonly number[] {
+  let files = unitFiles.get(u);
+  if (!files) unitFiles.set(u, (files = u.pieces.map((p) => p.file)));
+  return files;
+}
 
-/** Whether `p` has every one of `files` (as far as it has told). */
-const canTake = (p: PeerState, files: readonly number[]) => files.every((f) => !p.lacks.has(f) && (p.has === undefined || p.has.has(f)));
+/** Whether `p` has every one of `files` (as far as it has told); a complete holder lacking nothing has them all. */
+const canTake = (p: PeerState, files: readonly number[]) =>
+  (p.has === undefined && p.lacks.size === 0) || files.every((f) => !p.lacks.has(f) && (p.has === undefined || p.has.has(f)));
 
 /** A file's place among equally rare units: a hash of the fetch's seed and the file's index. */
 export function tieRank(seed: number, id: number): number {
