@@ -1,0 +1,99 @@
+// The final check of a swarm's staging tree before its commit, without reading a byte of content.
+// Every file's content was already hashed against its manifest line as it was written, linked,
+// copied or kept (src/io/piece-fetch.ts, local-reuse.ts, partial-dir.ts), and every symlink's
+// target before it was made; what is left to prove is that the tree holds exactly those entries
+// and that none was written since. So the tree is walked with readdir and lstat only (synchronous
+// calls in time slices, as src/io/tree-walk.ts) and must hold exactly the manifest's entries, no
+// name more or less in any directory (a top-level regular `.manifest`, the partial dir's copy of
+// the verified manifest, excepted), each of its type: a file with the final mode of its exec bit
+// (0444/0555), its size and its whole-second mtime (a write after verification sets the mtime to
+// now), a symlink whose target has the manifest's length, a directory with mode 0555; symlinks
+// and directories with the mtimes `finish` gave them when the responder sent `/mtimes`.
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import type { ManifestEntry } from '../core/manifest-format.js';
+import { timeSlicer } from './time-slice.js';
+
+export class StagingMismatch extends Error {
+  override name = 'StagingMismatch';
+}
+
+const SLASH = Buffer.from('/');
+const MANIFEST = '.manifest';
+
+/** Each directory's expected children, by leaf name; keys are latin1 (raw bytes), the root is ''. */
+function childrenByDir(entries: readonly ManifestEntry[]): Map<string, Map<string, ManifestEntry>> {
+  const dirs = new Map<string, Map<string, ManifestEntry>>([['', new Map()]]);
+  for (const e of entries) {
+    const path = Buffer.from(e.path.buffer, e.path.byteOffset, e.path.byteLength);
+    const slash = path.lastIndexOf(SLASH);
+    const parent = slash < 0 ? '' : path.toString('latin1', 0, slash);
+    const leaf = path.toString('latin1', slash + 1);
+    if (e.kind === 'dir') dirs.set(path.toString('latin1'), dirs.get(path.toString('latin1')) ?? new Map());
+    let kids = dirs.get(parent);
+    if (!kids) dirs.set(parent, (kids = new Map()));
+    kids.set(leaf, e);
+  }
+  return dirs;
+}
+
+const show = (latin1: string) => Buffer.from(latin1, 'latin1').toString();
+const octal = (mode: number) => `0${(mode & 0o7777).toString(8)}`;
+const seconds = (st: Stats) => Math.floor(st.mtimeMs / 1000);
+
+/** What is wrong with `st` for the manifest entry `e` (`t`: the mtime finish set), or undefined. */
+function mismatch(e: ManifestEntry, st: Stats, t: bigint | undefined): string | undefined {
+  if (e.kind === 'file') {
+    if (!st.isFile()) return `is not a regular file, as the manifest says`;
+    const mode = e.exec ? 0o555 : 0o444;
+    if ((st.mode & 0o7777) !== mode) return `has mode ${octal(st.mode)}, not ${octal(mode)}`;
+    if (st.size !== e.size) return `has ${st.size} bytes, not ${e.size}`;
+    const mtime = e.mtime ?? 0n;
+    if (BigInt(seconds(st)) !== mtime) return `has mtime ${seconds(st)}, not ${mtime} (written after it was verified?)`;
+    return undefined;
+  }
+  if (e.kind === 'symlink') {
+    if (!st.isSymbolicLink()) return `is not a symlink, as the manifest says`;
+    if (st.size !== e.size) return `is a symlink to ${st.size} bytes, not ${e.size}`;
+  } else {
+    if (!st.isDirectory()) return `is not a directory, as the manifest says`;
+    if ((st.mode & 0o7777) !== 0o555) return `has mode ${octal(st.mode)}, not 0555`;
+  }
+  if (t !== undefined && BigInt(seconds(st)) !== t) return `has mtime ${seconds(st)}, not ${t} (changed after it was set?)`;
+  return undefined;
+}
+
+/**
+ * Throws a StagingMismatch naming the first path that differs from the verified manifest's
+ * `entries` (a name too many or missing, a wrong type, mode, size or mtime). `mtimes`: the times
+ * finish gave directories and symlinks (latin1 path → seconds), if any.
+ */
+export async function checkStaged(tree: string, entries: readonly ManifestEntry[], mtimes?: ReadonlyMap<string, bigint>): Promise<void> {
+  const expected = childrenByDir(entries);
+  const slicer = timeSlicer();
+  const root = Buffer.from(tree);
+  const pending: string[] = [''];
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    const kids = expected.get(dir)!;
+    const full = dir ? Buffer.concat([root, SLASH, Buffer.from(dir, 'latin1')]) : root;
+    const names = readdirSync(full, { encoding: 'buffer' });
+    let seen = 0;
+    for (const name of names) {
+      const leaf = name.toString('latin1');
+      const path = dir ? `${dir}/${leaf}` : leaf;
+      const st = lstatSync(Buffer.concat([full, SLASH, name]));
+      if (!dir && leaf === MANIFEST && st.isFile()) continue;
+      const e = kids.get(leaf);
+      if (!e) throw new StagingMismatch(`'${show(path)}' is in the staging tree but not in the manifest`);
+      const wrong = mismatch(e, st, e.kind === 'file' ? undefined : mtimes?.get(path));
+      if (wrong) throw new StagingMismatch(`'${show(path)}' ${wrong}`);
+      if (e.kind === 'dir') pending.push(path);
+      seen++;
+      await slicer.pause();
+    }
+    if (seen !== kids.size) {
+      const here = new Set(names.map((n) => n.toString('latin1')));
+      const gone = [...kids.keys()].find((leaf) => !here.has(leaf))!;
+      throw new StagingMismatch(`'${show(dir ? `${dir}/${gone}` : gone)}' is in the manifest but missing from the staging tree`);
+    }
+  }
+}
