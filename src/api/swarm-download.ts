@@ -178,7 +178,8 @@ async function runSwarm(
     req.onConnected(total);
     // Asked for beside the pieces; a failure only costs the times.
     const mtimes = mtimesOf(req, opts.logger);
-    const resumed = partial ? await keepVerified(tree, entries, files, req.digest) : { kept: new Set<number>(), bytes: 0 };
+    // A partial dir this fetch created holds nothing to keep; one an earlier fetch left is sorted.
+    const resumed = partial && !partial.fresh ? await keepVerified(tree, entries, files, req.digest) : { kept: new Set<number>(), bytes: 0 };
     const got = await reuse(tree, files.filter((f) => !resumed.kept.has(f.index)), req, index);
     const local = { taken: new Set([...resumed.kept, ...got.taken]), bytes: resumed.bytes + got.bytes };
     const manifestBytes = verifiedManifest.length;
