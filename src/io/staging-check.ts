@@ -7,8 +7,10 @@
 // name more or less in any directory (a top-level regular `.manifest`, the partial dir's copy of
 // the verified manifest, excepted), each of its type: a file with the final mode of its exec bit
 // (0444/0555), its size and its whole-second mtime (a write after verification sets the mtime to
-// now), a symlink whose target has the manifest's length, a directory with mode 0555; symlinks
-// and directories with the mtimes `finish` gave them when the responder sent `/mtimes`.
+// now), a symlink whose target has the manifest's length, a directory with mode 0555. The times
+// of directories and symlinks are not checked: they come from the responder's `/mtimes`, are not
+// part of the digest, and a file system may clamp them (ext4 keeps none past 2446), so a check
+// would let a peer fail the fetch; a name added, removed or replaced is caught by name and type.
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import type { ManifestEntry } from '../core/manifest-format.js';
 import { timeSlicer } from './time-slice.js';
@@ -38,8 +40,8 @@ const show = (latin1: string) => Buffer.from(latin1, 'latin1').toString();
 const octal = (mode: number) => `0${(mode & 0o7777).toString(8)}`;
 const seconds = (st: Stats) => Math.floor(st.mtimeMs / 1000);
 
-/** What is wrong with `st` for the manifest entry `e` (`t`: the mtime finish set), or undefined. */
-function mismatch(e: ManifestEntry, st: Stats, t: bigint | undefined): string | undefined {
+/** What is wrong with `st` for the manifest entry `e`, or undefined. */
+function mismatch(e: ManifestEntry, st: Stats): string | undefined {
   if (e.kind === 'file') {
     if (!st.isFile()) return `is not a regular file, as the manifest says`;
     const mode = e.exec ? 0o555 : 0o444;
@@ -52,20 +54,18 @@ function mismatch(e: ManifestEntry, st: Stats, t: bigint | undefined): string | 
   if (e.kind === 'symlink') {
     if (!st.isSymbolicLink()) return `is not a symlink, as the manifest says`;
     if (st.size !== e.size) return `is a symlink to ${st.size} bytes, not ${e.size}`;
-  } else {
-    if (!st.isDirectory()) return `is not a directory, as the manifest says`;
-    if ((st.mode & 0o7777) !== 0o555) return `has mode ${octal(st.mode)}, not 0555`;
+    return undefined;
   }
-  if (t !== undefined && seconds(st) !== Number(t)) return `has mtime ${seconds(st)}, not ${t} (changed after it was set?)`;
+  if (!st.isDirectory()) return `is not a directory, as the manifest says`;
+  if ((st.mode & 0o7777) !== 0o555) return `has mode ${octal(st.mode)}, not 0555`;
   return undefined;
 }
 
 /**
  * Throws a StagingMismatch naming the first path that differs from the verified manifest's
- * `entries` (a name too many or missing, a wrong type, mode, size or mtime). `mtimes`: the times
- * finish gave directories and symlinks (latin1 path → seconds), if any.
+ * `entries` (a name too many or missing, a wrong type, mode, size or file mtime).
  */
-export async function checkStaged(tree: string, entries: readonly ManifestEntry[], mtimes?: ReadonlyMap<string, bigint>): Promise<void> {
+export async function checkStaged(tree: string, entries: readonly ManifestEntry[]): Promise<void> {
   const expected = childrenByDir(entries);
   const slicer = timeSlicer();
   // Paths as latin1 strings: one character per byte, so any name (UTF-8 or not) survives as is.
@@ -83,7 +83,7 @@ export async function checkStaged(tree: string, entries: readonly ManifestEntry[
       if (!dir && leaf === MANIFEST && st.isFile()) continue;
       const e = kids.get(leaf);
       if (!e) throw new StagingMismatch(`'${show(path)}' is in the staging tree but not in the manifest`);
-      const wrong = mismatch(e, st, e.kind === 'file' ? undefined : mtimes?.get(path));
+      const wrong = mismatch(e, st);
       if (wrong) throw new StagingMismatch(`'${show(path)}' ${wrong}`);
       if (e.kind === 'dir') pending.push(path);
       seen++;
