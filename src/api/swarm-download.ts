@@ -2,12 +2,12 @@
 // manifest is fetched and its hash compared with the digest before anything else is trusted;
 // then the swarm machine gets the files from every peer that offered the digest (the responders
 // so far and those that answer meanwhile) into a staging tree, each file hashed as it is written
-// or taken, and the tree is checked against the manifest (names, types, modes, sizes, mtimes; no
-// content read again) before it is handed to commit with the verified manifest. A peer without the manifest route, a sha1 digest (old
-// manifest format), or a swarm in which no peer serves pieces falls back to the whole tar from
-// the responder, exactly as before the swarm existed. Files some local implementation already
-// has (same hash) come from it instead of the network (src/io/local-reuse.ts): only the rest is
-// cut into work units. The responder's `/mtimes` (directories and symlinks, which the manifest
+// or taken; the tree is then checked against the manifest (names, types, modes, sizes, file
+// mtimes; no content read again) and handed to commit with the verified manifest. A peer without
+// the manifest route, a sha1 digest (old manifest format), or a swarm in which no peer serves
+// pieces falls back to the whole tar from the responder, exactly as before the swarm existed.
+// Files some local implementation already has (same hash) come from it instead of the network
+// (src/io/local-reuse.ts): only the rest is cut into work units. The responder's `/mtimes` (directories and symlinks, which the manifest
 // lacks) is asked for beside the pieces and applied before the final check; a peer without that
 // route leaves the fetch's times on them. The staging tree is the digest's resumable partial dir
 // (src/io/partial-dir.ts): what an interrupted fetch verified is kept and not fetched again.

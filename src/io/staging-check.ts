@@ -13,6 +13,7 @@
 // would let a peer fail the fetch; a name added, removed or replaced is caught by name and type.
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import type { ManifestEntry } from '../core/manifest-format.js';
+import { quoteNetworkText } from '../core/quote.js';
 import { timeSlicer } from './time-slice.js';
 
 export class StagingMismatch extends Error {
@@ -36,7 +37,8 @@ function childrenByDir(entries: readonly ManifestEntry[]): Map<string, Map<strin
   return dirs;
 }
 
-const show = (latin1: string) => Buffer.from(latin1, 'latin1').toString();
+/** A path for a message: its raw bytes quoted (names come from the manifest, i.e. from a peer). */
+const show = (latin1: string) => quoteNetworkText(Buffer.from(latin1, 'latin1'));
 const octal = (mode: number) => `0${(mode & 0o7777).toString(8)}`;
 const seconds = (st: Stats) => Math.floor(st.mtimeMs / 1000);
 
@@ -82,9 +84,9 @@ export async function checkStaged(tree: string, entries: readonly ManifestEntry[
       const st = lstatSync(Buffer.from(`${root}/${path}`, 'latin1'));
       if (!dir && leaf === MANIFEST && st.isFile()) continue;
       const e = kids.get(leaf);
-      if (!e) throw new StagingMismatch(`'${show(path)}' is in the staging tree but not in the manifest`);
+      if (!e) throw new StagingMismatch(`${show(path)} is in the staging tree but not in the manifest`);
       const wrong = mismatch(e, st);
-      if (wrong) throw new StagingMismatch(`'${show(path)}' ${wrong}`);
+      if (wrong) throw new StagingMismatch(`${show(path)} ${wrong}`);
       if (e.kind === 'dir') pending.push(path);
       seen++;
       // The slicer reads the clock: ask it every 64 entries, not at every one.
@@ -93,7 +95,7 @@ export async function checkStaged(tree: string, entries: readonly ManifestEntry[
     if (seen !== kids.size) {
       const here = new Set(names);
       const gone = [...kids.keys()].find((leaf) => !here.has(leaf))!;
-      throw new StagingMismatch(`'${show(prefix + gone)}' is in the manifest but missing from the staging tree`);
+      throw new StagingMismatch(`${show(prefix + gone)} is in the manifest but missing from the staging tree`);
     }
   }
 }

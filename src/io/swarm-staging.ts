@@ -47,8 +47,9 @@ export async function finish(tree: string, entries: readonly ManifestEntry[], mt
   let done = 0;
   for (const e of entries) {
     if (e.kind === 'file') continue;
-    const p = inTree(tree, e.path);
     const t = timeOf(mtimes, e);
+    if (e.kind === 'symlink' && t === undefined) continue;
+    const p = inTree(tree, e.path);
     if (e.kind === 'dir') chmodSync(p, 0o555);
     if (t !== undefined) (e.kind === 'dir' ? utimesSync : lutimesSync)(p, t, t);
     // The slicer reads the clock: ask it every 64 entries, not at every one.

@@ -122,19 +122,19 @@ describe('the swarm\'s final check of its staging tree', () => {
   });
 
   const cases: Array<[string, (tree: string) => void, RegExp]> = [
-    ['an extra file', (t) => writeFileSync(join(t, 'lib', 'extra'), ''), /'lib\/extra' is in the staging tree but not in the manifest/],
-    ['a missing file', (t) => unlinkSync(join(t, 'lib', 'f1')), /'lib\/f1' is in the manifest but missing from the staging tree/],
-    ['a file changed after it was verified (its mtime is now)', (t) => overwrite(join(t, 'a'), 'AAAA'), /'a' has mtime \d+, not 1300000000/],
-    ['a wrong exec bit', (t) => chmodSync(join(t, 'a'), 0o555), /'a' has mode 0555, not 0444/],
+    ['an extra file', (t) => writeFileSync(join(t, 'lib', 'extra'), ''), /"lib\/extra" is in the staging tree but not in the manifest/],
+    ['a missing file', (t) => unlinkSync(join(t, 'lib', 'f1')), /"lib\/f1" is in the manifest but missing from the staging tree/],
+    ['a file changed after it was verified (its mtime is now)', (t) => overwrite(join(t, 'a'), 'AAAA'), /"a" has mtime \d+, not 1300000000/],
+    ['a wrong exec bit', (t) => chmodSync(join(t, 'a'), 0o555), /"a" has mode 0555, not 0444/],
     [
       'a symlink replaced by a file',
       (t) => {
         unlinkSync(join(t, 'link'));
         writeFileSync(join(t, 'link'), 'lib/f1', { mode: 0o444 });
       },
-      /'link' is not a symlink, as the manifest says/,
+      /"link" is not a symlink, as the manifest says/,
     ],
-    ['an extra directory', (t) => mkdirSync(join(t, 'lib', 'deep', 'more')), /'lib\/deep\/more' is in the staging tree but not in the manifest/],
+    ['an extra directory', (t) => mkdirSync(join(t, 'lib', 'deep', 'more')), /"lib\/deep\/more" is in the staging tree but not in the manifest/],
   ];
   for (const [what, change, message] of cases) {
     it(`refuses ${what}: a local failure naming it, the tree removed, nothing committed`, async () => {

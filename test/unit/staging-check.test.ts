@@ -63,24 +63,24 @@ describe('checkStaged', () => {
 
   it('refuses an extra file, at the top and deeper', async () => {
     tamper('lib/deep', () => writeFileSync(`${tree}/lib/deep/g`, ''));
-    await refused(/^'lib\/deep\/g' is in the staging tree but not in the manifest$/);
+    await refused(/^"lib\/deep\/g" is in the staging tree but not in the manifest$/);
     tamper('', () => writeFileSync(`${tree}/extra`, ''));
-    await refused(/'extra' is in the staging tree but not in the manifest/);
+    await refused(/"extra" is in the staging tree but not in the manifest/);
   });
 
   it('refuses an extra directory, even an empty one', async () => {
     tamper('lib', () => mkdirSync(`${tree}/lib/more`));
-    await refused(/^'lib\/more' is in the staging tree but not in the manifest$/);
+    await refused(/^"lib\/more" is in the staging tree but not in the manifest$/);
   });
 
   it('refuses a .manifest below the top level', async () => {
     tamper('lib', () => writeFileSync(`${tree}/lib/.manifest`, ''));
-    await refused(/'lib\/\.manifest' is in the staging tree but not in the manifest/);
+    await refused(/"lib\/\.manifest" is in the staging tree but not in the manifest/);
   });
 
   it('refuses a missing file, and a missing empty directory', async () => {
     tamper('lib', () => unlinkSync(`${tree}/lib/empty`));
-    await refused(/^'lib\/empty' is in the manifest but missing from the staging tree$/);
+    await refused(/^"lib\/empty" is in the manifest but missing from the staging tree$/);
   });
 
   it('refuses a missing directory', async () => {
@@ -95,7 +95,7 @@ describe('checkStaged', () => {
       writeFileSync(`${tree}/lib/deep/f`, 'FFFF');
       chmodSync(`${tree}/lib/deep/f`, 0o444);
     });
-    await refused(/^'lib\/deep\/f' has mtime \d+, not 1300000000 \(written after it was verified\?\)$/);
+    await refused(/^"lib\/deep\/f" has mtime \d+, not 1300000000 \(written after it was verified\?\)$/);
   });
 
   it('refuses a file of another size', async () => {
@@ -105,17 +105,17 @@ describe('checkStaged', () => {
       chmodSync(`${tree}/a`, 0o444);
       utimesSync(`${tree}/a`, OLD, OLD);
     });
-    await refused(/^'a' has 5 bytes, not 4$/);
+    await refused(/^"a" has 5 bytes, not 4$/);
   });
 
   it('refuses a wrong exec bit, either way, and a file still being written (0600)', async () => {
     chmodSync(`${tree}/a`, 0o555);
-    await refused(/^'a' has mode 0555, not 0444$/);
+    await refused(/^"a" has mode 0555, not 0444$/);
     chmodSync(`${tree}/a`, 0o444);
     chmodSync(`${tree}/run`, 0o444);
-    await refused(/^'run' has mode 0444, not 0555$/);
+    await refused(/^"run" has mode 0444, not 0555$/);
     chmodSync(`${tree}/run`, 0o600);
-    await refused(/^'run' has mode 0600, not 0555$/);
+    await refused(/^"run" has mode 0600, not 0555$/);
   });
 
   it('refuses a symlink replaced by a file with its size, mode and mtime', async () => {
@@ -124,7 +124,7 @@ describe('checkStaged', () => {
       writeFileSync(`${tree}/link`, 'lib/deep/f', { mode: 0o444 });
       utimesSync(`${tree}/link`, OLD, OLD);
     });
-    await refused(/^'link' is not a symlink, as the manifest says$/);
+    await refused(/^"link" is not a symlink, as the manifest says$/);
   });
 
   it('refuses a file replaced by a symlink', async () => {
@@ -132,7 +132,7 @@ describe('checkStaged', () => {
       unlinkSync(`${tree}/a`);
       symlinkSync('abcd', `${tree}/a`);
     });
-    await refused(/^'a' is not a regular file, as the manifest says$/);
+    await refused(/^"a" is not a regular file, as the manifest says$/);
   });
 
   it('refuses a directory replaced by a file', async () => {
@@ -150,12 +150,12 @@ describe('checkStaged', () => {
       symlinkSync('lib/deep/ff', `${tree}/link`);
       lutimesSync(`${tree}/link`, LINK_TIME, LINK_TIME);
     });
-    await refused(/^'link' is a symlink to 11 bytes, not 10$/);
+    await refused(/^"link" is a symlink to 11 bytes, not 10$/);
   });
 
   it('refuses a directory that is not 0555', async () => {
     chmodSync(`${tree}/lib`, 0o755);
-    await refused(/^'lib' has mode 0755, not 0555$/);
+    await refused(/^"lib" has mode 0755, not 0555$/);
   });
 
   it('takes directories and symlinks with any mtime: a peer\'s /mtimes the file system clamps does not fail the fetch', async () => {
