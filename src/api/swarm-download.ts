@@ -1,12 +1,13 @@
 // The download port's choice between the two transfer modes. Manifest first: the responder's
 // manifest is fetched and its hash compared with the digest before anything else is trusted;
 // then the swarm machine gets the files from every peer that offered the digest (the responders
-// so far and those that answer meanwhile) into a staging tree, and the tree is hashed again as a
-// whole before it is handed to commit. A peer without the manifest route, a sha1 digest (old
-// manifest format), or a swarm in which no peer serves pieces falls back to the whole tar from
-// the responder, exactly as before the swarm existed. Files some local implementation already
-// has (same hash) come from it instead of the network (src/io/local-reuse.ts): only the rest is
-// cut into work units. The responder's `/mtimes` (directories and symlinks, which the manifest
+// so far and those that answer meanwhile) into a staging tree, each file hashed as it is written
+// or taken; the tree is then checked against the manifest (names, types, modes, sizes, file
+// mtimes; no content read again) and handed to commit with the verified manifest. A peer without
+// the manifest route, a sha1 digest (old manifest format), or a swarm in which no peer serves
+// pieces falls back to the whole tar from the responder, exactly as before the swarm existed.
+// Files some local implementation already has (same hash) come from it instead of the network
+// (src/io/local-reuse.ts): only the rest is cut into work units. The responder's `/mtimes` (directories and symlinks, which the manifest
 // lacks) is asked for beside the pieces and applied before the final check; a peer without that
 // route leaves the fetch's times on them. The staging tree is the digest's resumable partial dir
 // (src/io/partial-dir.ts): what an interrupted fetch verified is kept and not fetched again.
@@ -14,7 +15,7 @@
 // (src/api/swarm-sharing.ts).
 import { createActor } from 'xstate';
 import { formatDigest, hashName, sameDigest, type Digest } from '../core/digest.js';
-import { manifestDigest, parseManifest, type ManifestEntry } from '../core/manifest-format.js';
+import { manifestDigest, parseManifest, renderManifest, type ManifestEntry } from '../core/manifest-format.js';
 import { parseMtimes } from '../core/mtimes-list.js';
 import { DEFAULT_LIMITS, planFiles, planUnits, type PlanFile } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
@@ -27,6 +28,7 @@ import { buildLocalIndex, reuseLocal, type LocalIndex } from '../io/local-reuse.
 import { pieceFetcher } from '../io/piece-fetch.js';
 import { dropPartialManifest, keepVerified, takePartial, writePartialManifest, type PartialDir } from '../io/partial-dir.js';
 import { makeTmpDir, removeTree } from '../io/store-add.js';
+import { StagingMismatch } from '../io/staging-check.js';
 import { finish, layOut } from '../io/swarm-staging.js';
 import { trackTmpDir, untrackTmpDir } from '../io/tmp-registry.js';
 import { DEFAULT_MAX_BYTES } from '../io/tar-extract.js';
@@ -101,6 +103,11 @@ export function swarmOrTar(opts: SwarmDownloadOptions) {
     }
     try {
       entries = parseManifest(manifest);
+      // The staged tree is checked against these entries and committed with this manifest's own
+      // bytes, so it must be the manifest 0install would write for them: its order, no duplicate,
+      // every parent listed, no empty, `.` or `..` name (which would lay files out beside the
+      // staging tree). The tar's extractor refuses those, and no tree matches such a digest.
+      if (!renderManifest(entries, req.digest.alg).equals(manifest)) return whole(req);
     } catch {
       return whole(req);
     }
@@ -171,7 +178,8 @@ async function runSwarm(
     req.onConnected(total);
     // Asked for beside the pieces; a failure only costs the times.
     const mtimes = mtimesOf(req, opts.logger);
-    const resumed = partial ? await keepVerified(tree, entries, files, req.digest) : { kept: new Set<number>(), bytes: 0 };
+    // A partial dir this fetch created holds nothing to keep; one an earlier fetch left is sorted.
+    const resumed = partial && !partial.fresh ? await keepVerified(tree, entries, files, req.digest) : { kept: new Set<number>(), bytes: 0 };
     const got = await reuse(tree, files.filter((f) => !resumed.kept.has(f.index)), req, index);
     const local = { taken: new Set([...resumed.kept, ...got.taken]), bytes: resumed.bytes + got.bytes };
     const manifestBytes = verifiedManifest.length;
@@ -246,18 +254,18 @@ async function runSwarm(
     if (out.status === 'cancelled' || req.signal.aborted) return { error: new Error('aborted') };
     if (out.status === 'local') throw new LocalFailure(out.localError ?? 'could not write the staging tree');
     if (out.status !== 'done') return out.unsupported ? { unsupported: true } : { error: new Error(swarmReason(out)) };
-    let manifest: Buffer;
     try {
-      // The re-hash skips the top-level .manifest, so the fetch is shared until it is done; the
+      // The check skips the top-level .manifest, so the fetch is shared until it is done; the
       // commit writes .manifest itself (and refuses a tree that has one).
-      manifest = await finish(tree, entries, req.digest.alg, await mtimes);
+      await finish(tree, entries, await mtimes);
       if (partial) await dropPartialManifest(tree);
     } catch (err) {
-      throw new LocalFailure(`could not read back the staging tree: ${(err as Error).message}`);
+      if (err instanceof StagingMismatch) throw new LocalFailure(`the staging tree ${tree} changed after its files were verified: ${err.message}`);
+      throw new LocalFailure(`could not finish the staging tree ${tree}: ${(err as Error).message}`);
     }
     // The lock stays until the commit has renamed the tree (client-ports: releasePartial).
     keep = true;
-    return { staged: { tmpDir: tree, manifest, bytes: received, sources: { ...bySource } } };
+    return { staged: { tmpDir: tree, manifest: verifiedManifest, bytes: received, sources: { ...bySource } } };
   } catch (err) {
     // A local failure (a full disk) is not an interruption: the tree goes, and its space with it.
     if (err instanceof LocalFailure) verified = false;

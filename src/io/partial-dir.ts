@@ -23,6 +23,8 @@ import { inTree } from './swarm-staging.js';
 
 export interface PartialDir {
   readonly dir: string;
+  /** This fetch created the dir (nothing in it to keep), rather than finding an earlier fetch's. */
+  readonly fresh: boolean;
   /** Gives up the lock (the dir stays, for the next fetch or the commit). */
   release(): Promise<void>;
 }
@@ -78,12 +80,17 @@ export async function takePartial(store: string, digest: Digest): Promise<Partia
   }
   // Readable (0755), so that this machine's peer, also as another user (the `zeroshare`
   // service), can serve the fetch in flight; a file stays 0600 until its hash matched.
-  await mkdir(dir, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
+  const fresh = await mkdir(dir, { mode: 0o755 }).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+      return false;
+    },
+  );
   await chmod(dir, 0o755);
   const partial: PartialDir = {
     dir,
+    fresh,
     release: async () => {
       if (held.get(dir) !== partial) return;
       held.delete(dir);

@@ -1,14 +1,14 @@
-// The staging tree of a swarm fetch: a `tmp-<hex>` dir of the target store laid out from the
-// verified manifest (every directory made up front, 0700, so pieces can land in any order), then,
-// once every file is in, put in store form (directories 0555; symlinks and then directories,
-// deepest first, get the mtimes the responder's `/mtimes` route gave, for the paths the manifest
-// lists as such) and hashed again as a whole by the tree walker: the manifest that is committed
-// is built from what is on disk, not from what the pieces claimed, exactly as `commitStaged` expects.
+// The staging tree of a swarm fetch: a `tmp-<hex>` dir (or the partial dir) of the target store
+// laid out from the verified manifest (every directory made up front, so pieces can land in any
+// order), then, once every file is in, put in store form (directories 0555; directories and
+// symlinks get the mtimes the responder's `/mtimes` route gave, for the paths the manifest lists
+// as such) and checked against the manifest by lstat alone (src/io/staging-check.ts): every
+// file's content was hashed as it was written or taken, so the verified manifest itself is what
+// the commit stores.
 import { chmodSync, lutimesSync, mkdirSync, utimesSync } from 'node:fs';
-import type { Algorithm } from '../core/digest.js';
 import type { ManifestEntry } from '../core/manifest-format.js';
+import { checkStaged } from './staging-check.js';
 import { timeSlicer } from './time-slice.js';
-import { manifestOfTree } from './tree-walk.js';
 
 /** `tree/<path>` as raw bytes (names need not be UTF-8). */
 export function inTree(tree: string, path: Uint8Array): Buffer {
@@ -36,26 +36,24 @@ function timeOf(mtimes: ReadonlyMap<string, bigint> | undefined, e: ManifestEntr
 }
 
 /**
- * Symlinks get their mtimes (lutimes, never following them), directories 0555 and their mtimes
- * (deepest first, after every file is in), then the manifest of the tree as it is on disk.
- * Without `mtimes` (a peer without the route) they keep the fetch's times.
+ * Puts the tree in store form once every file is in: symlinks get their mtimes (lutimes, never
+ * following them), directories 0555 and their mtimes (neither changes a parent's mtime, so one
+ * pass in any order will do); then checks the tree against the manifest without reading content
+ * (src/io/staging-check.ts; throws StagingMismatch). Without `mtimes` (a peer without the route)
+ * directories and symlinks keep the fetch's times.
  */
-export async function finish(tree: string, entries: readonly ManifestEntry[], alg: Algorithm, mtimes?: ReadonlyMap<string, bigint>): Promise<Buffer> {
+export async function finish(tree: string, entries: readonly ManifestEntry[], mtimes?: ReadonlyMap<string, bigint>): Promise<void> {
   const slicer = timeSlicer();
-  if (mtimes?.size) {
-    for (const e of entries) {
-      const t = e.kind === 'symlink' ? timeOf(mtimes, e) : undefined;
-      if (t !== undefined) lutimesSync(inTree(tree, e.path), t, t);
-      await slicer.pause();
-    }
+  let done = 0;
+  for (const e of entries) {
+    if (e.kind === 'file') continue;
+    const t = timeOf(mtimes, e);
+    if (e.kind === 'symlink' && t === undefined) continue;
+    const p = inTree(tree, e.path);
+    if (e.kind === 'dir') chmodSync(p, 0o555);
+    if (t !== undefined) (e.kind === 'dir' ? utimesSync : lutimesSync)(p, t, t);
+    // The slicer reads the clock: ask it every 64 entries, not at every one.
+    if ((++done & 63) === 0) await slicer.pause();
   }
-  const dirs = entries.filter((e) => e.kind === 'dir').reverse();
-  for (const d of dirs) {
-    const p = inTree(tree, d.path);
-    chmodSync(p, 0o555);
-    const t = timeOf(mtimes, d);
-    if (t !== undefined) utimesSync(p, t, t);
-    await slicer.pause();
-  }
-  return (await manifestOfTree(tree, alg)).manifest;
+  await checkStaged(tree, entries);
 }
