@@ -22,6 +22,11 @@ export class MachineIds {
     return true;
   }
 
+  /** Whether `address` has answered the who-request at all (with one id or more). */
+  known(address: string): boolean {
+    return this.ids.has(address);
+  }
+
   /** The machine `address` belongs to: `#<id>` while its id joins addresses, else the address itself. */
   machineOf(address: string): string {
     const id = this.ids.get(address);

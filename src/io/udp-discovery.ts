@@ -8,8 +8,9 @@
 // own, without those from this machine's own addresses (its own peer describing its own fetch).
 // With the first queries (and at most once a second after them), and with the hello, goes the
 // who-request: every 0share peer answers it with its process's instance id, over each of its
-// addresses, before it answers the query; `machineOf` says which addresses are one machine
-// (src/core/same-machine.ts).
+// addresses, before it answers the query; an address that answers without having given its id
+// (its id answer was lost, or an older peer) is asked again by unicast, at most every 250 ms.
+// `machineOf` says which addresses are one machine (src/core/same-machine.ts).
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -93,6 +94,8 @@ export interface Discovery {
 /** The who-request goes with each of the first sends, then with at most one send in this many ms. */
 const WHO_SENDS = 3;
 const WHO_EVERY_MS = 1000;
+/** An address that answers without having given its id is asked again by unicast, at most this often. */
+const WHO_AGAIN_MS = 250;
 
 /** A bad `-H` host or an unusable discovery set-up: the user's to fix. */
 export class DiscoveryError extends Error {
@@ -315,6 +318,17 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
 
   const own = new Set((opts.ownAddresses ?? localAddresses()).map(withoutZone));
   const machines = new MachineIds();
+  /** When each address not yet identified was last asked again. */
+  const reasked = new Map<string, number>();
+  /** Asks an address that answered but has not given its id (say, its id answer was lost) again. */
+  const askAgain = (rinfo: RemoteInfo) => {
+    const key = peerKey({ host: rinfo.address, port: rinfo.port });
+    const now = performance.now();
+    if (closed || machines.known(key) || now - (reasked.get(key) ?? -Infinity) < WHO_AGAIN_MS) return;
+    if (reasked.size >= 4096) reasked.clear(); // bounded, whatever forged replies arrive
+    reasked.set(key, now);
+    void sendBuffers([whoDatagram], [{ address: rinfo.address, port: rinfo.port }]).then((errs) => errs.forEach((e) => log?.debug(e)));
+  };
   const decode = (msg: Buffer, rinfo: RemoteInfo, v6: boolean, r: ReturnType<typeof decodeReply>): Reply | undefined => {
     if (!r.ok) {
       log?.debug({ from: rinfo.address, reason: r.reason }, 'ignored an invalid reply');
@@ -337,6 +351,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
       return;
     }
     if (isHelloReply(msg)) {
+      askAgain(rinfo);
       const peer = { host: rinfo.address, port: rinfo.port };
       for (const s of [...hereSubscribers]) s({ peer, via: viaOf(peer, v6) });
       return;
@@ -345,13 +360,17 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     if (r.ok || r.reason !== 'bad-magic') {
       if (replies.size === 0) return;
       const reply = decode(msg, rinfo, v6, r);
-      if (reply) replies.emit(reply);
+      if (!reply) return;
+      askAgain(rinfo);
+      replies.emit(reply);
       return;
     }
     if (partials.size === 0) return;
     if (own.has(withoutZone(rinfo.address))) return;
     const partial = decode(msg, rinfo, v6, decodePartialReply(msg));
-    if (partial) partials.emit(partial);
+    if (!partial) return;
+    askAgain(rinfo);
+    partials.emit(partial);
   };
   socket.on('message', onMessage(false));
   socket6?.on('message', onMessage(true));

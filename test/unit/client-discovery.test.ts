@@ -9,6 +9,7 @@ import { formatDigest, parseDigest } from '../../src/core/digest.js';
 import { encodeIdAnswer, encodePartialReply, encodeReply, isWho } from '../../src/core/protocol.js';
 import { DEFAULT_SKIP_IFACES } from '../../src/core/interfaces.js';
 import { broadcastAddresses, discoveryTargets, DiscoveryError, openDiscovery, parseHostPort, sendErrorMessage } from '../../src/io/udp-discovery.js';
+import { peerKey } from '../../src/machines/types.js';
 
 function v4(address: string, netmask: string, internal = false): NetworkInterfaceInfo {
   return { address, netmask, family: 'IPv4', mac: '00:00:00:00:00:00', internal, cidr: null };
@@ -219,5 +220,25 @@ describe('instance ids', () => {
     const v4 = peer.heard.filter((h) => h.startsWith('127.'));
     expect(v4.filter((h) => h.endsWith('who'))).toHaveLength(3);
     expect(v4.filter((h) => h.endsWith('0share'))).toHaveLength(6);
+  });
+
+  it('asks an address that replied without giving its id again, by unicast', async () => {
+    const s = createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+    let whos = 0;
+    s.on('message', (m, rinfo) => {
+      // The first who-request's answer is "lost"; queries are answered.
+      if (isWho(m)) return void (++whos > 1 && s.send(encodeIdAnswer('00000000000000a1'), rinfo.port, rinfo.address));
+      for (const buf of encodeReply([D])) s.send(buf, rinfo.port, rinfo.address);
+    });
+    const peer = { host: '127.0.0.1', port: s.address().port };
+    const d = await openDiscovery({ hosts: [`127.0.0.1:${peer.port}`], mdns: false, env: {} });
+    d.replies.subscribe(() => undefined);
+    await d.send([D]);
+    for (let i = 0; i < 100 && d.machineOf(peer) === peerKey(peer); i++) await new Promise((r) => setTimeout(r, 10));
+    d.close();
+    s.close();
+    expect(whos).toBe(2);
+    expect(d.machineOf(peer)).toBe('#00000000000000a1');
   });
 });

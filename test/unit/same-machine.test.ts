@@ -14,6 +14,7 @@ const Y = 'fedcba9876543210';
 describe('MachineIds', () => {
   it('an address with no id is its own machine', () => {
     const m = new MachineIds();
+    expect(m.known(V4)).toBe(false);
     expect(m.machineOf(V4)).toBe(V4);
     expect(m.same(V4, V6)).toBe(false);
     expect(m.same(V4, V4)).toBe(true);
@@ -37,6 +38,7 @@ describe('MachineIds', () => {
     expect(m.machineOf(V6)).toBe(V6);
     expect(m.claim(V6, X)).toBe(false);
     expect(m.same(V4, V6)).toBe(false);
+    expect(m.known(V6)).toBe(true);
   });
 
   it('a second address of one family claiming the id makes each claimant its own machine', () => {
