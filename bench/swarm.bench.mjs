@@ -98,6 +98,7 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit', fi
     };
     for (const h of [SEED, ...clients.map((_, k) => k + 1)]) await waitReady(h);
     for (let i = 0; i < lan.hosts.length; i++) lan.limit(i, rate);
+    const ip6 = lan.hosts.map((_, i) => lan.ip6(i));
     /** The seed's bytes served so far (its /stats). */
     const seedServed = () => {
       const out = join(work, `stats-${Math.random().toString(36).slice(2)}`);
@@ -143,8 +144,12 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit', fi
       rs.forEach((x, k) => verify(clients[k], x.path));
       seedTrees.push((seedServed() - before) / st.bytes);
       all.push(Math.max(...rs.map((x) => x.s)));
-      const fromPeers = rs.map((x) => Object.entries(x.sources ?? {}).filter(([k]) => !k.startsWith(`${lan.hosts[SEED].ip}:`) && !k.startsWith('[')).reduce((n, [, b]) => n + b, 0) / st.bytes);
-      say(`  fig 1 run ${r + 1}: alone ${a.s.toFixed(2)} s; 8 at once, each: ${list(rs.map((x) => x.s))} s; the seed served ${seedTrees.at(-1).toFixed(2)} trees; share of each tree from other clients (IPv4 sources): ${list(fromPeers)} (load ${load()})`);
+      // A source is a host's IPv4 address or its IPv6 link-local one (each machine answers over both).
+      const ofHost = (h) => (k) => k.startsWith(`${lan.hosts[h].ip}:`) || (ip6[h] !== undefined && k.startsWith(`[${ip6[h]}%`));
+      const fromPeers = rs.map((x) => Object.entries(x.sources ?? {}).filter(([k]) => clients.some((_, c) => ofHost(c + 1)(k))).reduce((n, [, b]) => n + b, 0) / st.bytes);
+      // How many (fetch, host) pairs name the host under two addresses: each machine should be one peer.
+      const twice = rs.reduce((n, x) => n + lan.hosts.filter((_, h) => Object.keys(x.sources ?? {}).filter(ofHost(h)).length > 1).length, 0);
+      say(`  fig 1 run ${r + 1}: alone ${a.s.toFixed(2)} s; 8 at once, each: ${list(rs.map((x) => x.s))} s; the seed served ${seedTrees.at(-1).toFixed(2)} trees; share of each tree from other clients: ${list(fromPeers)}; hosts named under two addresses in a fetch's sources: ${twice} (load ${load()})`);
       for (const x of rs) drop(x.path);
     }
     const ratio1 = all.map((x, r) => x / alone[r]);

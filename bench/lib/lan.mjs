@@ -70,6 +70,11 @@ export function createLan(n, subnet) {
       tbf(names[i], 'eth0', up);
       tbf(sw, `p${i}`, down);
     },
+    /** Host i's IPv6 link-local address on eth0 (without its zone), or undefined before it has one. */
+    ip6(i) {
+      const r = spawnSync('ip', ['-n', names[i], '-6', '-j', 'addr', 'show', 'dev', 'eth0', 'scope', 'link'], { encoding: 'utf8' });
+      return JSON.parse(r.stdout || '[]')[0]?.addr_info?.find((a) => a.family === 'inet6')?.local;
+    },
     /** Bytes host i has received on eth0 so far. */
     rxBytes(i) {
       const r = spawnSync('ip', ['-n', names[i], '-s', '-j', 'link', 'show', 'eth0'], { encoding: 'utf8' });

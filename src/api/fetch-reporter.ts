@@ -64,7 +64,7 @@ export class FetchReporter {
     const ev: RecordEvent =
       e.type === 'progress' ? { type: 'progress', peer, bytes: e.bytes, expected: e.expected }
       : e.type === 'peer-failed' ? { type: 'peer-failed', peer, reason: e.reason }
-      : e.type === 'reply' ? { type: 'reply', peer, via: e.via }
+      : e.type === 'reply' ? { type: 'reply', peer, via: e.via, ...(e.sameAs ? { sameAs: peerKey(e.sameAs) } : {}) }
       : { type: e.type, peer };
     this.apply(e.digest, ev, e.type !== 'progress');
   }

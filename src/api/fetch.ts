@@ -18,7 +18,8 @@ import { Responders } from './responders.js';
 import { planSelections } from './selections-plan.js';
 
 export type FetchEvent =
-  | { type: 'reply'; digest: string; peer: Peer; via?: FoundVia }
+  /** A complete holder answered; `sameAs`: the address its machine answered from first (this is another address of it). */
+  | { type: 'reply'; digest: string; peer: Peer; via?: FoundVia; sameAs?: Peer }
   | { type: 'connecting'; digest: string; peer: Peer }
   | { type: 'progress'; digest: string; peer: Peer; bytes: number; expected?: number }
   | { type: 'peer-failed'; digest: string; peer: Peer; reason: string }
@@ -116,7 +117,7 @@ export async function fetch(digests: readonly Digest[], opts: FetchOptions = {})
   const onEvent = opts.onEvent;
   if (reporter) opts = { ...opts, onEvent: (e) => (onEvent?.(e), reporter.onEvent(e)) };
   const discovery = await openDiscovery(opts);
-  const responders = new Responders(discovery, (digest, peer, via) => opts.onEvent?.({ type: 'reply', digest, peer, via }));
+  const responders = new Responders(discovery, (digest, peer, via, sameAs) => opts.onEvent?.({ type: 'reply', digest, peer, via, ...(sameAs ? { sameAs } : {}) }));
   try {
     // The first query, for what no store holds, before loading the transfer code.
     const toAsk = opts.signal?.aborted ? [] : await missingFrom(stores, unique);
@@ -170,6 +171,7 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
       holders: (digest, onPeer) => s.responders.holders(formatDigest(digest), onPeer),
       // The discovery socket stays open until every swarm has ended (transfer awaits ports.settled()).
       requery: (digest) => void s.discovery.send([digest]).catch(() => undefined),
+      machineOf: (peer) => s.discovery.machineOf(peer),
       sharing: SHARING_TIMING,
       seed: opts.swarmSeed,
       onDropped: (digest, peer, reason) => opts.onEvent?.({ type: 'peer-failed', digest: formatDigest(digest), peer, reason }),

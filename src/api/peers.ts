@@ -1,10 +1,12 @@
 // `peers()`: who is there. Says hello on every discovery channel (broadcast, IPv6 multicast,
 // static peers, DNS-SD, or only the `-H` hosts) for the discovery window, then asks each peer
 // found for its version and implementation count (`GET /stats`). The peers machine decides; the
-// discovery sockets and the HTTP request are its ports.
+// discovery sockets and the HTTP request are its ports. Each machine is listed once, under its
+// IPv4 address when it has one, with the other addresses it answered from (the instance ids of
+// the who-request, sent with the hello: src/core/same-machine.ts) in `also`.
 import { createActor, toPromise } from 'xstate';
-import { providePeersPorts, type PeerInfo, type PeersOutput, type PeersPorts, type Sighting } from '../machines/peers.machine.js';
-import type { Peer } from '../machines/types.js';
+import { type KnownPeer, providePeersPorts, type PeerInfo, type PeersOutput, type PeersPorts, type Sighting } from '../machines/peers.machine.js';
+import { peerKey, type Peer } from '../machines/types.js';
 import { describePeer } from '../io/peer-info.js';
 import { openDiscovery, type DiscoveryOptions } from '../io/udp-discovery.js';
 import { discoveryTiming } from './client-timing.js';
@@ -45,10 +47,37 @@ export async function peers(opts: PeersOptions = {}): Promise<PeersOutput> {
   try {
     actor.start();
     if (opts.signal?.aborted) cancel();
-    return await toPromise(actor);
+    const out = await toPromise(actor);
+    return { ...out, peers: groupByMachine(out.peers, (p) => discovery.machineOf(p)) };
   } finally {
     opts.signal?.removeEventListener('abort', cancel);
     sub.unsubscribe();
     discovery.close();
   }
+}
+
+/**
+ * One entry per machine: its IPv4 address first (else the first heard), the others in `also`;
+ * how it was found and when last seen over all its addresses; what the first address that
+ * could be described said about it (every address's error only when none could).
+ */
+export function groupByMachine(list: readonly KnownPeer[], machineOf: (peer: Peer) => string): KnownPeer[] {
+  const groups = new Map<string, KnownPeer[]>();
+  for (const p of list) {
+    const m = machineOf(p.peer);
+    groups.set(m, [...(groups.get(m) ?? []), p]);
+  }
+  return [...groups.values()].map((all) => {
+    const [first, ...rest] = [...all].sort((a, b) => Number(a.peer.host.includes(':')) - Number(b.peer.host.includes(':')));
+    if (rest.length === 0) return first!;
+    const described = all.find((p) => p.error === undefined);
+    return {
+      peer: first!.peer,
+      via: [...new Set(all.flatMap((p) => p.via))],
+      info: described?.info ?? first!.info,
+      lastSeen: Math.max(...all.map((p) => p.lastSeen)),
+      ...(described ? {} : { error: all.map((p) => `${peerKey(p.peer)}: ${p.error}`).join('; ') }),
+      also: rest.map((p) => p.peer),
+    };
+  });
 }

@@ -4,6 +4,9 @@
 // some queued behind others). The transfer machine hears only the complete holders (`listen`):
 // a partial holder cannot send the whole tar. A swarm hears both (`holders`), each peer once,
 // a partial holder again if it later answers as complete (it has committed the digest).
+// A complete holder whose machine already answered for the digest from another address (its IPv4
+// and its IPv6 link-local address: discovery's `machineOf`) is still a fallback for the transfer
+// machine, but `onNew` names it as that machine's other address (`sameAs`), for `0share why`.
 import { formatDigest } from '../core/digest.js';
 import { peerKey, type Peer } from '../machines/types.js';
 import type { Discovery, FoundVia, Reply } from '../io/udp-discovery.js';
@@ -18,13 +21,20 @@ export class Responders {
   private readonly anyReply = new Set<string>();
   private readonly subs: { unsubscribe(): void }[];
 
-  /** Records `discovery`'s replies from now until `close()`; `onNew` hears each new (digest, complete holder) pair, and how the peer was found. */
-  constructor(discovery: Discovery, onNew?: (digest: string, peer: Peer, via: FoundVia) => void) {
+  /**
+   * Records `discovery`'s replies from now until `close()`; `onNew` hears each new (digest,
+   * complete holder) pair, how the peer was found, and the address its machine first answered
+   * from for that digest when this is another address of the same machine.
+   */
+  constructor(
+    private readonly discovery: Discovery,
+    onNew?: (digest: string, peer: Peer, via: FoundVia, sameAs?: Peer) => void,
+  ) {
     const on = (partial: boolean) => (r: Reply) => {
       this.anyReply.add(peerKey(r.peer));
       for (const d of r.digests) {
         const key = formatDigest(d);
-        if (this.add(key, r.peer, partial) && !partial) onNew?.(key, r.peer, r.via);
+        if (this.add(key, r.peer, partial) && !partial) onNew?.(key, r.peer, r.via, this.firstOfMachine(key, r.peer));
       }
     };
     this.subs = [discovery.replies.subscribe(on(false)), discovery.partials.subscribe(on(true))];
@@ -48,6 +58,13 @@ export class Responders {
   /** Those of `hosts` (the `-H` hosts) that have not answered anything, in their order. */
   unanswered(hosts: readonly Peer[] | undefined): Peer[] {
     return (hosts ?? []).filter((h) => !this.anyReply.has(peerKey(h)));
+  }
+
+  /** The complete holder of `key` heard before `peer` from the same machine, if any. */
+  private firstOfMachine(key: string, peer: Peer): Peer | undefined {
+    const k = peerKey(peer);
+    const machine = this.discovery.machineOf(peer);
+    return (this.heard.get(key) ?? []).find((p) => peerKey(p) !== k && this.discovery.machineOf(p) === machine);
   }
 
   close(): void {

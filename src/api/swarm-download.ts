@@ -11,8 +11,8 @@
 // lacks) is asked for beside the pieces and applied before the final check; a peer without that
 // route leaves the fetch's times on them. The staging tree is the digest's resumable partial dir
 // (src/io/partial-dir.ts): what an interrupted fetch verified is kept and not fetched again.
-// Partial holders (machines still fetching the digest) join the swarm while it runs
-// (src/api/swarm-sharing.ts).
+// Partial holders (machines still fetching the digest) join the swarm while it runs, each
+// machine once however many of its addresses answer (src/api/swarm-sharing.ts).
 import { createActor } from 'xstate';
 import { formatDigest, hashName, sameDigest, type Digest } from '../core/digest.js';
 import { manifestDigest, parseManifest, renderManifest, type ManifestEntry } from '../core/manifest-format.js';
@@ -45,6 +45,8 @@ export interface SwarmDownloadOptions {
   readonly holders?: (digest: Digest, onPeer: (peer: Peer, partial?: boolean) => void) => () => void;
   /** Sends the query for `digest` again (while its swarm runs, so that partial holders are heard). */
   readonly requery?: (digest: Digest) => void;
+  /** The machine a holder's address belongs to, so that a machine is one peer of the swarm (default: each address its own). */
+  readonly machineOf?: (peer: Peer) => string;
   readonly timing: SwarmTiming;
   /** How often the query is re-sent and partial holders' /have polled while a swarm runs (none without it). */
   readonly sharing?: SharingTiming;
@@ -243,6 +245,7 @@ async function runSwarm(
       skip: (k) => k === first || dropped.has(k),
       holders: opts.holders,
       requery: opts.requery,
+      machineOf: opts.machineOf,
       timing: opts.sharing,
     });
     const out = await output;

@@ -4,8 +4,11 @@
 // began fetching after this one (or whose partial dir appeared after the first query) are heard;
 // and each partial holder in the swarm is asked for its /have every `havePoll` ms
 // (src/io/peer-have.ts), each answer reaching the swarm machine as a HAVE event. A complete
-// holder is never polled: it has everything. `shareInFlight` returns the one function that ends
-// all of it, which the swarm's owner calls when the swarm ends.
+// holder is never polled: it has everything. A machine is one peer of the swarm however many
+// of its addresses answer (`machineOf`: its IPv4 and IPv6 link-local addresses): a holder whose
+// machine is in the swarm under another address waits on standby, and joins if that address is
+// dropped (or if it turns out not to be the same machine after all). `shareInFlight` returns the
+// one function that ends all of it, which the swarm's owner calls when the swarm ends.
 import type { Digest } from '../core/digest.js';
 import type { SwarmActor } from '../machines/swarm.machine.js';
 import { peerKey, type Peer } from '../machines/types.js';
@@ -29,29 +32,64 @@ export interface SharingOptions {
   readonly holders?: (digest: Digest, onPeer: (peer: Peer, partial?: boolean) => void) => () => void;
   /** Sends the query for the digest again. */
   readonly requery?: (digest: Digest) => void;
+  /** The machine a holder's address belongs to (default: the address itself). */
+  readonly machineOf?: (peer: Peer) => string;
   readonly timing?: SharingTiming;
 }
 
 export function shareInFlight(o: SharingOptions): () => void {
   const { actor, digest } = o;
-  const unsubscribe =
-    o.holders?.(digest, (peer, partial) => {
-      if (!o.skip(peerKey(peer))) actor.send({ type: 'PEER', peer, partial });
-    }) ?? (() => undefined);
+  const machineOf = o.machineOf ?? peerKey;
+  let closed = false;
+  /** Holders whose machine is in the swarm under another address, by peerKey; complete once heard so. */
+  const standby = new Map<string, { peer: Peer; partial: boolean }>();
+  /** Whether another address of `peer`'s machine is in the swarm and not dropped. */
+  const represented = (peer: Peer) => {
+    const k = peerKey(peer);
+    const m = machineOf(peer);
+    return Object.values(actor.getSnapshot().context.peers).some((p) => p.dropped === undefined && peerKey(p.peer) !== k && machineOf(p.peer) === m);
+  };
+  const offer = (peer: Peer, partial = false) => {
+    const k = peerKey(peer);
+    if (o.skip(k)) return;
+    if (actor.getSnapshot().context.peers[k] === undefined && represented(peer)) {
+      standby.set(k, { peer, partial: partial && standby.get(k)?.partial !== false });
+      return;
+    }
+    standby.delete(k);
+    actor.send({ type: 'PEER', peer, partial });
+  };
+  /** Standby holders whose machine has no address in the swarm any more join it. */
+  const promote = () => {
+    for (const [k, s] of standby) {
+      if (o.skip(k)) standby.delete(k);
+      else if (!represented(s.peer)) offer(s.peer, s.partial);
+    }
+  };
+  const unsubscribe = o.holders?.(digest, offer) ?? (() => undefined);
   const requery = o.requery;
-  const timer = requery && o.timing ? setInterval(() => requery(digest), o.timing.requery) : undefined;
+  const timer =
+    requery && o.timing
+      ? setInterval(() => {
+          requery(digest);
+          promote();
+        }, o.timing.requery)
+      : undefined;
   const poller = o.timing ? pollHave({ digest, files: o.files, interval: o.timing.havePoll, onHave: (peer, files) => actor.send({ type: 'HAVE', peer, files }) }) : undefined;
   let polled = '';
+  let live = '';
   const sub = actor.subscribe((snap) => {
-    const partials = Object.values(snap.context.peers)
-      .filter((p) => p.has !== undefined && p.dropped === undefined)
-      .map((p) => p.peer);
+    const peers = Object.values(snap.context.peers).filter((p) => p.dropped === undefined);
+    const liveKey = peers.map((p) => peerKey(p.peer)).join(' ');
+    // A peer dropped: its machine's standby address may take its place (after this update).
+    if (liveKey !== live && standby.size) queueMicrotask(() => closed || promote());
+    live = liveKey;
+    const partials = peers.filter((p) => p.has !== undefined).map((p) => p.peer);
     const key = partials.map(peerKey).join(' ');
     if (key === polled) return;
     polled = key;
     poller?.track(partials);
   });
-  let closed = false;
   return () => {
     if (closed) return;
     closed = true;

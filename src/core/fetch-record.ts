@@ -6,7 +6,8 @@
 /** A fetch event, as src/api/fetch.ts emits it (peers as `host:port` text here). */
 export type RecordEvent =
   | { type: 'asked'; targets: readonly string[] }
-  | { type: 'reply'; peer: string; via?: string }
+  /** `sameAs`: the address this peer's machine answered from first (this is another address of it). */
+  | { type: 'reply'; peer: string; via?: string; sameAs?: string }
   | { type: 'connecting'; peer: string }
   | { type: 'progress'; peer: string; bytes: number; expected?: number }
   | { type: 'peer-failed'; peer: string; reason: string }
@@ -33,7 +34,8 @@ export interface FetchRecord {
   readonly state: FetchState;
   /** Where the query went: `-H` hosts, broadcast addresses, … */
   readonly asked: readonly string[];
-  readonly answered: readonly { readonly peer: string; readonly via?: string; readonly at: number }[];
+  /** One entry per machine: the address it answered from first, and its other addresses that answered. */
+  readonly answered: readonly Answer[];
   readonly attempts: readonly AttemptRecord[];
   /** The peer the committed implementation came from. */
   readonly source?: string;
@@ -42,6 +44,13 @@ export interface FetchRecord {
   /** Why the whole fetch failed. */
   readonly failure?: string;
   readonly path?: string;
+}
+
+export interface Answer {
+  readonly peer: string;
+  readonly via?: string;
+  readonly at: number;
+  readonly also?: readonly string[];
 }
 
 export function newRecord(id: string, digest: string, now: number, name?: string): FetchRecord {
@@ -64,8 +73,12 @@ export function recordEvent(r: FetchRecord, e: RecordEvent, now: number): FetchR
   switch (e.type) {
     case 'asked':
       return { ...at, asked: [...new Set([...r.asked, ...e.targets])] };
-    case 'reply':
-      return r.answered.some((a) => a.peer === e.peer) ? at : { ...at, answered: [...r.answered, { peer: e.peer, via: e.via, at: now }] };
+    case 'reply': {
+      if (r.answered.some((a) => a.peer === e.peer || a.also?.includes(e.peer))) return at;
+      const first = e.sameAs === undefined ? -1 : r.answered.findIndex((a) => a.peer === e.sameAs);
+      if (first < 0) return { ...at, answered: [...r.answered, { peer: e.peer, via: e.via, at: now }] };
+      return { ...at, answered: r.answered.map((a, i) => (i === first ? { ...a, also: [...(a.also ?? []), e.peer] } : a)) };
+    }
     case 'connecting': {
       const attempts = withAttempt(r.attempts, e.peer, (a) => a);
       return { ...at, state: 'transferring', attempts };
@@ -152,7 +165,8 @@ export function parseFetchRecord(value: unknown): FetchRecord {
     asked: list(o, 'asked', (v) => str({ v }, 'v')!),
     answered: list(o, 'answered', (v) => {
       const a = obj(v, 'an answer');
-      return { peer: str(a, 'peer')!, via: str(a, 'via', true), at: num(a, 'at')! };
+      const also = a.also === undefined ? undefined : list(a, 'also', (x) => str({ x }, 'x')!);
+      return { peer: str(a, 'peer')!, via: str(a, 'via', true), at: num(a, 'at')!, ...(also ? { also } : {}) };
     }),
     attempts: list(o, 'attempts', (v) => {
       const a = obj(v, 'an attempt');
@@ -171,7 +185,10 @@ export function explainFetch(r: FetchRecord): string[] {
   const lines = [`${r.digest}${r.name ? ` (${r.name})` : ''}: fetched at ${when} UTC; ${describeState(r)}`];
   lines.push(`  asked: ${r.asked.length ? r.asked.join(', ') : '(nobody: every store already had it, or the query was never sent)'}`);
   if (r.answered.length === 0) lines.push('  answered: nobody');
-  for (const a of r.answered) lines.push(`  answered: ${a.peer}${a.via ? ` (found by ${a.via})` : ''}`);
+  for (const a of r.answered) {
+    const notes = [...(a.via ? [`found by ${a.via}`] : []), ...(a.also?.length ? [`also at ${a.also.join(', ')}`] : [])];
+    lines.push(`  answered: ${a.peer}${notes.length ? ` (${notes.join('; ')})` : ''}`);
+  }
   for (const a of r.attempts) {
     const size = a.expected ? `${a.bytes} of ${a.expected} bytes` : `${a.bytes} bytes`;
     const what = a.outcome === 'succeeded' ? 'sent it' : a.outcome === 'failed' ? `failed: ${a.reason ?? 'no reason given'}` : 'was still sending';

@@ -1,8 +1,10 @@
 // The UDP discovery protocol of the 2008 0share, kept byte-compatible:
 //   query: "0share\n<digest>[\n<digest>…]"   reply: "0share-reply\n<digest>[\n<digest>…]"
 // plus 0share's own datagrams, which the 2008 client ignores (their first line is not
-// `0share-reply`): the hello and its answer, and the partial reply of a peer whose machine is
-// still fetching a digest ("0share-partial\n<digest>…": it serves the files it has verified).
+// `0share-reply`): the hello and its answer, the partial reply of a peer whose machine is
+// still fetching a digest ("0share-partial\n<digest>…": it serves the files it has verified),
+// and the who-request and its answer, the peer process's random instance id ("0share-id\n<id>"),
+// by which a client tells that two addresses are one machine.
 // Digests travel in their strict string form (sha1new=…, sha256new_…); `sha256new=` is accepted.
 import { type Digest, formatDigest, parseDigestLoose } from './digest.js';
 
@@ -29,6 +31,49 @@ export function isHello(msg: Uint8Array): boolean {
 
 export function isHelloReply(msg: Uint8Array): boolean {
   return Buffer.from(msg).toString('latin1').replace(/\n$/, '') === HELLO_REPLY;
+}
+
+/**
+ * The who-request: its first line is `0share-who`; a peer answers it, whatever it holds, with
+ * `0share-id\n<instance id>`, but only when the request is at least as long as that answer (the
+ * client pads it), so a forged request cannot make a peer amplify. 0share peers from before it
+ * and the 2008 peer ignore it (not a query, not a hello).
+ */
+export const WHO = '0share-who';
+const ID_MAGIC = '0share-id';
+/** An instance id: 16 lowercase hex digits (64 random bits, new for each peer process). */
+const INSTANCE_ID = /^[0-9a-f]{16}$/;
+/** Bytes of the id answer, and so the least a who-request must have. */
+export const ID_ANSWER_SIZE = ID_MAGIC.length + 1 + 16;
+
+/** The who-request, padded to the size of the answer it asks for. */
+export function encodeWho(): Buffer {
+  return Buffer.from(`${WHO}\n`.padEnd(ID_ANSWER_SIZE, '.'), 'ascii');
+}
+
+/** A who-request the peer may answer: first line `0share-who`, and no smaller than the answer. */
+export function isWho(msg: Uint8Array): boolean {
+  if (msg.length < ID_ANSWER_SIZE) return false;
+  const text = Buffer.from(msg).toString('latin1');
+  const nl = text.indexOf('\n');
+  return (nl < 0 ? text : text.slice(0, nl)).replace(/\r$/, '') === WHO;
+}
+
+export function isInstanceId(id: string): boolean {
+  return INSTANCE_ID.test(id);
+}
+
+/** The answer to a who-request: this peer process's instance id. */
+export function encodeIdAnswer(id: string): Buffer {
+  if (!isInstanceId(id)) throw new Error(`not an instance id: ${JSON.stringify(id)}`);
+  return Buffer.from(`${ID_MAGIC}\n${id}`, 'ascii');
+}
+
+/** The instance id of an id answer, or undefined when `msg` is not one (a trailing newline is allowed). */
+export function decodeIdAnswer(msg: Uint8Array): string | undefined {
+  if (msg.length > ID_ANSWER_SIZE + 2) return undefined;
+  const m = /^0share-id\r?\n([0-9a-f]{16})\r?\n?$/.exec(Buffer.from(msg).toString('latin1'));
+  return m?.[1];
 }
 
 const QUERY_MAGIC = '0share';

@@ -6,13 +6,19 @@
 // same turn of the event loop are batched into as few datagrams as possible. Partial replies
 // (`0share-partial`: a peer whose machine is still fetching the digest) are a stream of their
 // own, without those from this machine's own addresses (its own peer describing its own fetch).
+// With the first queries (and at most once a second after them), and with the hello, goes the
+// who-request: every 0share peer answers it with its process's instance id, over each of its
+// addresses, before it answers the query; an address that answers without having given its id
+// (its id answer was lost, or an older peer) is asked again by unicast, at most every 250 ms.
+// `machineOf` says which addresses are one machine (src/core/same-machine.ts).
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { formatDigest, type Digest } from '../core/digest.js';
 import { broadcastTargets, DEFAULT_SKIP_IFACES, discoveryInterfaces, type InterfaceTable, ipv6Interfaces } from '../core/interfaces.js';
-import { DEFAULT_PORT, decodePartialReply, decodeReply, encodeQuery, HELLO, IPV6_GROUP, isHelloReply } from '../core/protocol.js';
+import { DEFAULT_PORT, decodeIdAnswer, decodePartialReply, decodeReply, encodeQuery, encodeWho, HELLO, IPV6_GROUP, isHelloReply } from '../core/protocol.js';
+import { MachineIds } from '../core/same-machine.js';
 import { type FoundVia, peerKey, type Peer } from '../machines/types.js';
 import { readSkipIfaces, readStaticPeers } from './config-files.js';
 import { readInterfaces } from './interfaces.js';
@@ -80,8 +86,16 @@ export interface Discovery {
   targets(): string[];
   /** With `-H`: those hosts, as the peers their replies come from (nobody else can answer). Undefined when broadcasting. */
   readonly hosts?: readonly Peer[];
+  /** The machine a peer's address belongs to, from the instance ids heard so far (its peerKey when not known). */
+  machineOf(peer: Peer): string;
   close(): void;
 }
+
+/** The who-request goes with each of the first sends, then with at most one send in this many ms. */
+const WHO_SENDS = 3;
+const WHO_EVERY_MS = 1000;
+/** An address that answers without having given its id is asked again by unicast, at most this often. */
+const WHO_AGAIN_MS = 250;
 
 /** A bad `-H` host or an unusable discovery set-up: the user's to fix. */
 export class DiscoveryError extends Error {
@@ -245,16 +259,28 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
   };
   const sendTo = (digests: readonly Digest[], to: readonly Target[]) => sendBuffers(encodeQuery(digests), to);
   const helloDatagram = Buffer.from(HELLO, 'ascii');
+  const whoDatagram = encodeWho();
   let helloing = false;
+  let whoSends = 0;
+  let whoAt = -Infinity;
+  /** The who-request, when it is due (the first sends, then once a second), sent before the query. */
+  const whoIfDue = (): Buffer[] => {
+    const now = performance.now();
+    if (whoSends >= WHO_SENDS && now - whoAt < WHO_EVERY_MS) return [];
+    whoSends++;
+    whoAt = now;
+    return [whoDatagram];
+  };
 
   const flushNow = async (): Promise<void> => {
     const digests = [...pending.values()];
     pending = new Map();
     flush = undefined;
     if (closed || targets.length === 0) return;
-    const errors = await sendTo(digests, targets);
+    const bufs = [...whoIfDue(), ...encodeQuery(digests)];
+    const errors = await sendBuffers(bufs, targets);
     for (const e of errors) log?.debug(e);
-    if (errors.length === targets.length * encodeQuery(digests).length) throw new Error(errors[0]);
+    if (errors.length === targets.length * bufs.length) throw new Error(errors[0]);
   };
 
   /** A target found after the first query (static peer resolved, DNS-SD): asked everything asked so far. */
@@ -263,6 +289,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     if (closed || unicast.has(key)) return;
     unicast.set(key, via);
     targets.push({ ...t, via });
+    if (asked.size || helloing) void sendBuffers([whoDatagram], [t]).then((errs) => errs.forEach((e) => log?.debug(e)));
     if (asked.size) void sendTo([...asked.values()], [t]).then((errs) => errs.forEach((e) => log?.debug(e)));
     if (helloing) void sendBuffers([helloDatagram], [t]).then((errs) => errs.forEach((e) => log?.debug(e)));
   };
@@ -290,6 +317,18 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
   }
 
   const own = new Set((opts.ownAddresses ?? localAddresses()).map(withoutZone));
+  const machines = new MachineIds();
+  /** When each address not yet identified was last asked again. */
+  const reasked = new Map<string, number>();
+  /** Asks an address that answered but has not given its id (say, its id answer was lost) again. */
+  const askAgain = (rinfo: RemoteInfo) => {
+    const key = peerKey({ host: rinfo.address, port: rinfo.port });
+    const now = performance.now();
+    if (closed || machines.known(key) || now - (reasked.get(key) ?? -Infinity) < WHO_AGAIN_MS) return;
+    if (reasked.size >= 4096) reasked.clear(); // bounded, whatever forged replies arrive
+    reasked.set(key, now);
+    void sendBuffers([whoDatagram], [{ address: rinfo.address, port: rinfo.port }]).then((errs) => errs.forEach((e) => log?.debug(e)));
+  };
   const decode = (msg: Buffer, rinfo: RemoteInfo, v6: boolean, r: ReturnType<typeof decodeReply>): Reply | undefined => {
     if (!r.ok) {
       log?.debug({ from: rinfo.address, reason: r.reason }, 'ignored an invalid reply');
@@ -306,7 +345,13 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
   const hereSubscribers = new Set<(p: { peer: Peer; via: FoundVia }) => void>();
   const viaOf = (peer: Peer, v6: boolean): FoundVia => unicast.get(peerKey(peer)) ?? (v6 ? 'multicast' : 'broadcast');
   const onMessage = (v6: boolean) => (msg: Buffer, rinfo: RemoteInfo) => {
+    const id = decodeIdAnswer(msg);
+    if (id !== undefined) {
+      if (machines.claim(peerKey({ host: rinfo.address, port: rinfo.port }), id)) log?.debug({ from: rinfo.address, id }, 'instance id');
+      return;
+    }
     if (isHelloReply(msg)) {
+      askAgain(rinfo);
       const peer = { host: rinfo.address, port: rinfo.port };
       for (const s of [...hereSubscribers]) s({ peer, via: viaOf(peer, v6) });
       return;
@@ -315,13 +360,17 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     if (r.ok || r.reason !== 'bad-magic') {
       if (replies.size === 0) return;
       const reply = decode(msg, rinfo, v6, r);
-      if (reply) replies.emit(reply);
+      if (!reply) return;
+      askAgain(rinfo);
+      replies.emit(reply);
       return;
     }
     if (partials.size === 0) return;
     if (own.has(withoutZone(rinfo.address))) return;
     const partial = decode(msg, rinfo, v6, decodePartialReply(msg));
-    if (partial) partials.emit(partial);
+    if (!partial) return;
+    askAgain(rinfo);
+    partials.emit(partial);
   };
   socket.on('message', onMessage(false));
   socket6?.on('message', onMessage(true));
@@ -334,6 +383,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     ],
     replies,
     partials,
+    machineOf: (peer) => machines.machineOf(peerKey(peer)),
     here: {
       subscribe(onPeer) {
         const s = (x: { peer: Peer; via: FoundVia }) => onPeer(x);
@@ -344,9 +394,9 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     async hello() {
       helloing = true;
       if (closed || targets.length === 0) return;
-      const errors = await sendBuffers([helloDatagram], targets);
+      const errors = await sendBuffers([whoDatagram, helloDatagram], targets);
       for (const e of errors) log?.debug(e);
-      if (errors.length === targets.length) throw new Error(errors[0]);
+      if (errors.length === targets.length * 2) throw new Error(errors[0]);
     },
     send(digests) {
       for (const d of digests) {

@@ -37,6 +37,8 @@ export interface KnownPeer {
   readonly lastSeen: number;
   /** Why describing it failed, if it did. */
   readonly error?: string;
+  /** Other addresses of the same machine that answered (set by `peers()`, which lists each machine once). */
+  readonly also?: readonly Peer[];
 }
 
 export interface PeersInput {

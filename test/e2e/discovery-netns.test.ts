@@ -5,7 +5,8 @@
 // - a static peers file naming a host on another subnet, behind a router;
 // - an interface added to a running peer is joined to the IPv6 group without a restart;
 // - on an IPv6-only link (no IPv4 at all), fetch works by multicast and by -H with a literal;
-// - `0share peers` lists the other hosts' peers with their versions and counts.
+// - `0share peers` lists the other hosts' peers with their versions and counts, each machine once
+//   with the IPv6 link-local address it also answered from.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,19 +136,21 @@ describe.skipIf(!canUseNetns() || !need0install())('discovery on real networks (
       expect(await answered(B, C.ip, other)).toBe(true);
       const r = run0share(B, fresh(), ['peers', '--json', '--timeout', '600']);
       expect(r.status, r.stderr).toBe(0);
-      const list = JSON.parse(r.stdout) as Array<{ host: string; version: string; implementations: number; foundBy: string[]; lastSeen: string }>;
-      const v4 = Object.fromEntries(list.filter((x) => !x.host.includes(':')).map((x) => [x.host, x]));
-      expect(Object.keys(v4).sort()).toEqual([A.ip, C.ip].sort());
-      expect(v4[A.ip]).toMatchObject({ version: VERSION, implementations: 1 });
-      expect(v4[C.ip]).toMatchObject({ version: VERSION, implementations: 1 });
-      for (const x of Object.values(v4)) expect(x.foundBy).toEqual(expect.arrayContaining(['broadcast', 'mdns']));
-      // Their IPv6 link-local addresses answer the multicast hello too.
-      expect(list.filter((x) => x.host.includes(':')).map((x) => x.foundBy)).toContainEqual(['multicast']);
+      const list = JSON.parse(r.stdout) as Array<{ host: string; version: string; implementations: number; foundBy: string[]; lastSeen: string; alsoAt?: { host: string }[] }>;
+      // One entry per machine, under its IPv4 address.
+      const byHost = Object.fromEntries(list.map((x) => [x.host, x]));
+      expect(Object.keys(byHost).sort()).toEqual([A.ip, C.ip].sort());
+      for (const h of [A, C]) {
+        expect(byHost[h.ip]).toMatchObject({ version: VERSION, implementations: 1 });
+        // Its IPv6 link-local address answers the multicast hello too: the same machine, listed with it.
+        expect(byHost[h.ip]!.foundBy).toEqual(expect.arrayContaining(['broadcast', 'mdns', 'multicast']));
+        expect(byHost[h.ip]!.alsoAt?.map((a) => a.host.replace(/%.*$/, ''))).toEqual([h.ip6]);
+      }
       const table = run0share(B, fresh(), ['peers', '--timeout', '600']);
       expect(table.status, table.stderr).toBe(0);
       expect(table.stdout).toMatch(/^ADDRESS +VERSION +IMPLEMENTATIONS +FOUND BY +LAST SEEN/);
-      expect(table.stdout).toContain(A.ip);
-      expect(table.stdout).toContain(C.ip);
+      expect(table.stdout).toContain(`${A.ip} [${A.ip6}%`);
+      expect(table.stdout).toContain(`${C.ip} [${C.ip6}%`);
     } finally {
       p.kill();
       await p.exited;

@@ -1,5 +1,7 @@
 // The peer through its programmatic API, in-process on 127.0.0.1: the drop counters and their
-// debug log lines, --allow refusals over UDP (silence) and HTTP (403), and close() freeing the port.
+// debug log lines, --allow refusals over UDP (silence) and HTTP (403), close() freeing the port,
+// and the who-request: answered with the process's instance id, the same to every asker, at once
+// (before a query's reply), never when shorter than the answer.
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type ServeHandle } from '../../src/api/serve.js';
 import { formatDigest } from '../../src/core/digest.js';
+import { encodeWho } from '../../src/core/protocol.js';
 import { addDirectory } from '../../src/io/store-add.js';
 import { manifestOfTree } from '../../src/io/tree-walk.js';
 
@@ -131,6 +134,28 @@ describe('serve() API', () => {
     } finally {
       await strict.close();
     }
+  });
+
+  it('answers the who-request with its instance id, the same to every asker, before the reply to a query sent after it', async () => {
+    const ask = async () => {
+      const s = createSocket('udp4');
+      const got: string[] = [];
+      s.on('message', (m: Buffer) => got.push(m.toString('latin1')));
+      await new Promise<void>((r) => s.bind(0, HOST, r));
+      s.send(Buffer.from('0share-who'), peer.address.port, HOST); // too short to be answered
+      s.send(encodeWho(), peer.address.port, HOST);
+      s.send(Buffer.from(`0share\n${digest}`), peer.address.port, HOST);
+      for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50));
+      s.close();
+      return got;
+    };
+    const [a, b] = [await ask(), await ask()];
+    expect(a).toHaveLength(2);
+    expect(a[0]).toMatch(/^0share-id\n[0-9a-f]{16}$/);
+    expect(a[1]).toBe(`0share-reply\n${digest}`);
+    expect(b).toEqual(a);
+    expect(log.lines).toContainEqual(expect.stringMatching(/^Who-request from 127\.0\.0\.1:\d+: answering with our instance id$/));
   });
 
   it('frees both ports on close()', async () => {

@@ -1,9 +1,25 @@
 // The UDP codec: what is encoded decodes to the same digests, batched within MAX_DATAGRAM;
-// anything malformed is refused with its reason.
+// anything malformed is refused with its reason. The who-request and its id answer: the answer is
+// never longer than a request the peer answers, and neither is taken for a query, hello or reply.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Digest, formatDigest } from '../../src/core/digest.js';
-import { MAX_DATAGRAM, decodePartialReply, decodeQuery, decodeReply, encodePartialReply, encodeQuery, encodeReply } from '../../src/core/protocol.js';
+import {
+  decodeIdAnswer,
+  decodePartialReply,
+  decodeQuery,
+  decodeReply,
+  encodeIdAnswer,
+  encodePartialReply,
+  encodeQuery,
+  encodeReply,
+  encodeWho,
+  ID_ANSWER_SIZE,
+  isHello,
+  isHelloReply,
+  isWho,
+  MAX_DATAGRAM,
+} from '../../src/core/protocol.js';
 
 const hex = (n: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n });
 const digestArb: fc.Arbitrary<Digest> = fc.oneof(
@@ -72,5 +88,49 @@ describe('the partial reply', () => {
     expect(partial!.toString('latin1')).toBe(`0share-partial\n${SHA1}`);
     expect(decodeReply(partial!)).toEqual({ ok: false, reason: 'bad-magic' });
     expect(decodePartialReply(msg(`0share-reply\n${SHA1}`))).toEqual({ ok: false, reason: 'bad-magic' });
+  });
+});
+
+describe('the who-request and the id answer', () => {
+  const id = hex(16);
+
+  it('an id answer decodes to its id, and is never longer than the padded who-request', () => {
+    const who = encodeWho();
+    expect(isWho(who)).toBe(true);
+    fc.assert(fc.property(id, (i) => {
+      const answer = encodeIdAnswer(i);
+      expect(answer.length).toBe(ID_ANSWER_SIZE);
+      expect(answer.length).toBeLessThanOrEqual(who.length);
+      expect(decodeIdAnswer(answer)).toBe(i);
+      expect(decodeIdAnswer(Buffer.concat([answer, msg('\n')]))).toBe(i);
+    }));
+  });
+
+  it('a peer answers only a who-request at least as long as its answer (no amplification)', () => {
+    expect(isWho(msg('0share-who'))).toBe(false);
+    expect(isWho(msg('0share-who\n'.padEnd(ID_ANSWER_SIZE - 1, '.')))).toBe(false);
+    expect(isWho(msg('0share-who\n'.padEnd(ID_ANSWER_SIZE, 'x')))).toBe(true);
+    expect(isWho(msg('0share-who\r\n'.padEnd(40, '.')))).toBe(true);
+    expect(isWho(msg('0share-whom\n'.padEnd(40, '.')))).toBe(false);
+  });
+
+  it('neither is a query, a hello, a reply or a partial reply, and nothing else is an id answer', () => {
+    const who = encodeWho();
+    const answer = encodeIdAnswer('0123456789abcdef');
+    for (const d of [who, answer]) {
+      expect(decodeQuery(d)).toEqual({ ok: false, reason: 'bad-magic' });
+      expect(decodeReply(d)).toEqual({ ok: false, reason: 'bad-magic' });
+      expect(decodePartialReply(d)).toEqual({ ok: false, reason: 'bad-magic' });
+      expect(isHello(d) || isHelloReply(d)).toBe(false);
+    }
+    expect(decodeIdAnswer(who)).toBeUndefined();
+    expect(() => encodeIdAnswer('0123456789ABCDEF')).toThrow();
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
+      const i = decodeIdAnswer(bytes);
+      if (i !== undefined) expect(Buffer.from(bytes).toString('latin1').replace(/\r?\n?$/, '')).toMatch(/^0share-id\r?\n[0-9a-f]{16}$/);
+    }));
+    for (const bad of ['0share-id\n0123456789abcde', '0share-id\n0123456789abcdef0', '0share-id\n0123456789ABCDEF', '0share-id 0123456789abcdef', `0share-reply\n${SHA1}`]) {
+      expect(decodeIdAnswer(msg(bad))).toBeUndefined();
+    }
   });
 });

@@ -1,13 +1,15 @@
 // Discovery targets: directed broadcast addresses from interface tables, -H HOST[:PORT]
 // parsing and resolution, the test override, and the send-error messages with their advice;
-// replies and partial replies from a fake peer on loopback, each on its own stream.
+// replies and partial replies from a fake peer on loopback, each on its own stream; the
+// who-request sent before the query, and the instance ids heard making two addresses one machine.
 import { describe, expect, it } from 'vitest';
 import { createSocket } from 'node:dgram';
 import type { NetworkInterfaceInfo } from 'node:os';
 import { formatDigest, parseDigest } from '../../src/core/digest.js';
-import { encodePartialReply, encodeReply } from '../../src/core/protocol.js';
+import { encodeIdAnswer, encodePartialReply, encodeReply, isWho } from '../../src/core/protocol.js';
 import { DEFAULT_SKIP_IFACES } from '../../src/core/interfaces.js';
 import { broadcastAddresses, discoveryTargets, DiscoveryError, openDiscovery, parseHostPort, sendErrorMessage } from '../../src/io/udp-discovery.js';
+import { peerKey } from '../../src/machines/types.js';
 
 function v4(address: string, netmask: string, internal = false): NetworkInterfaceInfo {
   return { address, netmask, family: 'IPv4', mac: '00:00:00:00:00:00', internal, cidr: null };
@@ -129,11 +131,12 @@ describe('partial replies', () => {
   const D = parseDigest('sha256new_' + 'B'.repeat(52));
   const OTHER = parseDigest('sha256new_' + 'C'.repeat(52));
 
-  /** A fake peer on 127.0.0.1 answering each query with a reply and two partial replies (one for a digest not asked). */
+  /** A fake peer on 127.0.0.1 answering each query with a reply and two partial replies (one for a digest not asked), and no who-request. */
   async function fakePeer() {
     const s = createSocket('udp4');
     await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-    s.on('message', (_, rinfo) => {
+    s.on('message', (m, rinfo) => {
+      if (isWho(m)) return;
       for (const buf of [...encodeReply([D]), ...encodePartialReply([D]), ...encodePartialReply([OTHER])]) s.send(buf, rinfo.port, rinfo.address);
     });
     return { port: s.address().port, close: () => s.close() };
@@ -164,5 +167,78 @@ describe('partial replies', () => {
     const h = await hear();
     expect(h.replies).toEqual([formatDigest(D)]);
     expect(h.partials).toEqual([]);
+  });
+});
+
+describe('instance ids', () => {
+  const D = parseDigest('sha256new_' + 'D'.repeat(52));
+
+  /** A fake peer on 127.0.0.1 and ::1 (one socket each, like the real one), answering who-requests with `id` and queries with a reply. */
+  async function fakePeer(id: string) {
+    const heard: string[] = [];
+    const sockets = await Promise.all(
+      (['127.0.0.1', '::1'] as const).map(async (host) => {
+        const s = createSocket(host === '::1' ? 'udp6' : 'udp4');
+        await new Promise<void>((r, j) => (s.once('error', j), s.bind(0, host, r)));
+        s.on('message', (m, rinfo) => {
+          heard.push(`${host} ${isWho(m) ? 'who' : m.toString('latin1').split('\n')[0]}`);
+          for (const buf of isWho(m) ? [encodeIdAnswer(id)] : encodeReply([D])) s.send(buf, rinfo.port, rinfo.address);
+        });
+        return s;
+      }),
+    );
+    return { heard, ports: sockets.map((s) => s.address().port), close: () => sockets.forEach((s) => s.close()) };
+  }
+
+  it('asks who is there before the query, and takes an IPv4 and an IPv6 address with one id for one machine', async () => {
+    const peer = await fakePeer('0123456789abcdef').catch(() => undefined);
+    if (!peer) return; // no IPv6 loopback here
+    const [p4, p6] = peer.ports;
+    const d = await openDiscovery({ hosts: [`127.0.0.1:${p4}`, `[::1]:${p6}`], mdns: false, env: {} });
+    const replies: string[] = [];
+    d.replies.subscribe((r) => replies.push(r.peer.host));
+    await d.send([D]);
+    for (let i = 0; i < 100 && replies.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    d.close();
+    peer.close();
+    expect(peer.heard.filter((h) => h.startsWith('127.'))).toEqual(['127.0.0.1 who', '127.0.0.1 0share']);
+    expect(peer.heard.filter((h) => h.startsWith('::1'))).toEqual(['::1 who', '::1 0share']);
+    expect(replies.sort()).toEqual(['127.0.0.1', '::1']);
+    expect(d.machineOf({ host: '127.0.0.1', port: p4! })).toBe('#0123456789abcdef');
+    expect(d.machineOf({ host: '::1', port: p6! })).toBe('#0123456789abcdef');
+    expect(d.machineOf({ host: '127.0.0.9', port: p4! })).toBe(`127.0.0.9:${p4}`);
+  });
+
+  it('sends the who-request with the first sends, then at most once a second', async () => {
+    const peer = await fakePeer('fedcba9876543210').catch(() => undefined);
+    if (!peer) return;
+    const d = await openDiscovery({ hosts: [`127.0.0.1:${peer.ports[0]}`], mdns: false, env: {} });
+    for (let i = 0; i < 6; i++) await d.send([D]);
+    await new Promise((r) => setTimeout(r, 100));
+    d.close();
+    peer.close();
+    const v4 = peer.heard.filter((h) => h.startsWith('127.'));
+    expect(v4.filter((h) => h.endsWith('who'))).toHaveLength(3);
+    expect(v4.filter((h) => h.endsWith('0share'))).toHaveLength(6);
+  });
+
+  it('asks an address that replied without giving its id again, by unicast', async () => {
+    const s = createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+    let whos = 0;
+    s.on('message', (m, rinfo) => {
+      // The first who-request's answer is "lost"; queries are answered.
+      if (isWho(m)) return void (++whos > 1 && s.send(encodeIdAnswer('00000000000000a1'), rinfo.port, rinfo.address));
+      for (const buf of encodeReply([D])) s.send(buf, rinfo.port, rinfo.address);
+    });
+    const peer = { host: '127.0.0.1', port: s.address().port };
+    const d = await openDiscovery({ hosts: [`127.0.0.1:${peer.port}`], mdns: false, env: {} });
+    d.replies.subscribe(() => undefined);
+    await d.send([D]);
+    for (let i = 0; i < 100 && d.machineOf(peer) === peerKey(peer); i++) await new Promise((r) => setTimeout(r, 10));
+    d.close();
+    s.close();
+    expect(whos).toBe(2);
+    expect(d.machineOf(peer)).toBe('#00000000000000a1');
   });
 });

@@ -39,6 +39,24 @@ describe('recordEvent', () => {
     expect(r.updatedAt).toBe(1000 + LIAR_THEN_HONEST.length);
   });
 
+  it("lists a machine once: its other addresses that answered go under the address it answered from first", () => {
+    const r = replay([
+      { type: 'reply', peer: '10.0.0.6:38339', via: 'broadcast' },
+      { type: 'reply', peer: '[fe80::6%eth0]:38339', via: 'multicast', sameAs: '10.0.0.6:38339' },
+      { type: 'reply', peer: '[fe80::6%eth0]:38339', via: 'multicast', sameAs: '10.0.0.6:38339' },
+      { type: 'reply', peer: '10.0.0.5:38339', via: 'broadcast' },
+      { type: 'reply', peer: '[fe80::7%eth0]:38339', via: 'multicast', sameAs: '10.0.0.7:38339' }, // its first address unknown here: listed on its own
+    ]);
+    expect(r.answered.map((a) => [a.peer, a.also])).toEqual([
+      ['10.0.0.6:38339', ['[fe80::6%eth0]:38339']],
+      ['10.0.0.5:38339', undefined],
+      ['[fe80::7%eth0]:38339', undefined],
+    ]);
+    expect(parseFetchRecord(JSON.parse(JSON.stringify(r)))).toEqual(JSON.parse(JSON.stringify(r)));
+    expect(explainFetch(r).join('\n')).toContain('answered: 10.0.0.6:38339 (found by broadcast; also at [fe80::6%eth0]:38339)');
+    expect(() => parseFetchRecord({ ...JSON.parse(JSON.stringify(r)), answered: [{ peer: 'p', at: 1, also: 'q' }] })).toThrow(RecordError);
+  });
+
   it('a fetch in progress, and one where every peer failed', () => {
     expect(replay(LIAR_THEN_HONEST.slice(0, 9))).toMatchObject({ state: 'transferring', bytes: 900 });
     const failed = replay([...LIAR_THEN_HONEST.slice(0, 7), { type: 'done', status: 'failed', bytes: 300, failure: 'every peer that offered it failed' }]);

@@ -1,10 +1,11 @@
 // Responders: the client's per-digest record of who answered. A listener hears the responders
 // heard before it listened, then the new ones, each (digest, peer) pair once; a listener that
 // stops before its replay hears nothing; close() stops recording. Partial holders reach only the
-// swarm's `holders`, never the transfer machine's `listen`.
+// swarm's `holders`, never the transfer machine's `listen`. A machine's other address (its
+// IPv6 link-local one, say) is heard as that: `onNew` names the address it answered from first.
 import { describe, expect, it } from 'vitest';
 import { formatDigest, parseDigest } from '../../src/core/digest.js';
-import type { Peer } from '../../src/machines/types.js';
+import { peerKey, type Peer } from '../../src/machines/types.js';
 import { Responders } from '../../src/api/responders.js';
 import type { Discovery, Reply } from '../../src/io/udp-discovery.js';
 
@@ -14,8 +15,8 @@ const K1 = formatDigest(D1);
 const A: Peer = { host: '10.0.0.1', port: 38339 };
 const B: Peer = { host: '10.0.0.2', port: 38339 };
 
-/** A discovery socket whose replies the test delivers by hand. */
-function fakeDiscovery() {
+/** A discovery socket whose replies the test delivers by hand; `machines` maps an address (peerKey) to its machine. */
+function fakeDiscovery(machines: Record<string, string> = {}) {
   const subscribers = new Set<(r: Reply) => void>();
   const partialSubscribers = new Set<(r: Reply) => void>();
   const discovery: Discovery = {
@@ -35,6 +36,7 @@ function fakeDiscovery() {
         return { unsubscribe: () => void partialSubscribers.delete(onReply) };
       },
     },
+    machineOf: (p) => machines[peerKey(p)] ?? peerKey(p),
     close: () => undefined,
   };
   return {
@@ -111,5 +113,20 @@ describe('Responders', () => {
     expect(listened).toEqual([A, B]);
     expect(fresh).toEqual(['10.0.0.1', '10.0.0.2']);
     expect(r.answered(formatDigest(D2))).toBe(false);
+  });
+
+  it("names a machine's other address by the one it answered from first, per digest; it stays a fallback for listen", async () => {
+    const A6: Peer = { host: 'fe80::1%eth0', port: 38339 };
+    const lan = fakeDiscovery({ [peerKey(A)]: '#a', [peerKey(A6)]: '#a' });
+    const fresh: string[] = [];
+    const r = new Responders(lan.discovery, (d, p, _via, sameAs) => fresh.push(`${d === K1 ? 1 : 2} ${p.host}${sameAs ? ` = ${sameAs.host}` : ''}`));
+    lan.deliver({ peer: A6, digests: [D1] });
+    lan.deliver({ peer: A, digests: [D1, D2] });
+    lan.deliver({ peer: B, digests: [D1] });
+    expect(fresh).toEqual(['1 fe80::1%eth0', '1 10.0.0.1 = fe80::1%eth0', '2 10.0.0.1', '1 10.0.0.2']);
+    const listened: Peer[] = [];
+    r.listen(K1, (p) => listened.push(p));
+    await Promise.resolve();
+    expect(listened).toEqual([A6, A, B]);
   });
 });

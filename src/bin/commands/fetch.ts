@@ -89,7 +89,8 @@ function onEvent(log: Logger, json: boolean, bars: ReturnType<typeof progressBar
   return (e: FetchEvent) => {
     switch (e.type) {
       case 'reply':
-        if (!json) process.stdout.write(`${hasLine(e.digest, e.peer)}\n`);
+        // One line per machine: not again for its other addresses.
+        if (!json && !e.sameAs) process.stdout.write(`${hasLine(e.digest, e.peer)}\n`);
         break;
       case 'connecting':
         log.info(`Connecting to ${showPeer(e.peer)} to request ${e.digest}`);

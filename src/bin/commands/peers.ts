@@ -1,5 +1,6 @@
 // `0share peers`: lists the peers that answer (address, port, version, implementations, how each
-// was found, when last seen), as a table or `--json`. Exit status 1 when nobody answered.
+// was found, when last seen), as a table or `--json`, each machine once with all the addresses it
+// answered from. Exit status 1 when nobody answered.
 import type { Command } from 'commander';
 import { peers } from '../../api/peers.js';
 import type { KnownPeer } from '../../machines/peers.machine.js';
@@ -21,6 +22,7 @@ function asJson(p: KnownPeer) {
     implementations: p.info.implementations ?? null,
     foundBy: p.via,
     lastSeen: new Date(p.lastSeen).toISOString(),
+    ...(p.also?.length ? { alsoAt: p.also.map((a) => ({ host: a.host, port: a.port })) } : {}),
     ...(p.error ? { error: p.error } : {}),
   };
 }
@@ -30,7 +32,7 @@ export function peersTable(list: readonly KnownPeer[]): string {
   const rows = [
     ['ADDRESS', 'VERSION', 'IMPLEMENTATIONS', 'FOUND BY', 'LAST SEEN'],
     ...list.map((p) => [
-      showPeer(p.peer),
+      [p.peer, ...(p.also ?? [])].map(showPeer).join(' '),
       p.info.version ?? '?',
       p.info.implementations === undefined ? '?' : String(p.info.implementations),
       p.via.join(','),
@@ -43,7 +45,7 @@ export function peersTable(list: readonly KnownPeer[]): string {
 
 export function registerPeers(program: Command): void {
   discoveryOptions(program.command('peers').description('list the peers on the local network: address, version, implementations, how found'))
-    .option('--json', 'print [{host, port, version, implementations, foundBy, lastSeen}…] as JSON on stdout')
+    .option('--json', 'print [{host, port, version, implementations, foundBy, lastSeen, alsoAt?}…] as JSON on stdout')
     .action(async (opts: PeersCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ debug?: boolean }>();
       const logger = createLogger(globals.debug ? { level: 'debug' } : {});
