@@ -13,7 +13,8 @@
 // peer that has all of its files; a unit some partial holder has is left to partial holders (so
 // the seed is offloaded); among the rest, the complete holders take the rarest first (fewest
 // known holders), ties in the fetch's own random order (`seed`), so machines that start at once
-// ask the seed for different units. A partial holder that answers 'missing' (HTTP 409) keeps its
+// ask the seed for different units. A partial holder that answers 'missing' (HTTP 409), or 404 (it
+// has just committed the digest, so its partial tree is gone), keeps its
 // place, but is not asked for those files again until its next HAVE. If no peer can take any
 // queued unit and nothing is in flight for `stallTimeout`, the swarm fails.
 //
@@ -357,7 +358,9 @@ function onFailed(c: SwarmContext, e: Extract<SwarmEvent, { type: 'UNIT_FAILED' 
   const next: SwarmContext = { ...c, units, peers, order, nextId };
   if (!key) return next;
   if (e.fault === 'mixed') return next;
-  if (e.fault === 'missing') {
+  // A partial holder that says it has not the files (409), or has no partial tree any more (a 404:
+  // it has just committed the digest, and its next answer says it is complete), is not dropped.
+  if (e.fault === 'missing' || (e.fault === 'unsupported' && peers[key]!.has !== undefined)) {
     const p = peers[key]!;
     return { ...next, peers: { ...peers, [key]: { ...p, lacks: new Set([...p.lacks, ...rest.map((x) => x.file)]) } } };
   }

@@ -514,40 +514,45 @@ describe('swarm machine with partial holders, single behaviours', () => {
     actor.stop();
   });
 
-  it('a unit a partial holder has is left to it, not to the idle seed, until the holder answers 409 for it', async () => {
-    const asked: [string, number][] = [];
-    const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
-    const actor = createActor(
-      provideSwarmPorts({
-        fetchUnit: (req) => (asked.push([req.peer.host, req.unit.id]), new Promise<void>((resolve, reject) => pending.set(req.unit.id, { resolve, reject }))),
-      }),
-      { input: { units: units(3), peers: [SP.S], timing: TIMING, seed: SEED }, clock: new SimulatedClock() },
-    );
-    actor.start();
-    actor.send({ type: 'PEER', peer: SP.P, partial: true });
-    await flush();
-    const [[, a]] = asked as [[string, number]];
-    actor.send({ type: 'HAVE', peer: SP.P, files: [0, 1, 2] });
-    await flush();
-    const b = asked[1]![1];
-    expect(asked[1]![0]).toBe(SP.P.host);
-    pending.get(a)!.resolve();
-    await flush();
-    // S is free and one unit is queued, but P has it: it waits for P.
-    expect(asked).toHaveLength(2);
-    pending.get(b)!.reject(new UnitFailure('does not have those files yet (HTTP 409)', 'missing'));
-    await flush();
-    // P takes the other unit; the one it lacks goes to S.
-    const c = [0, 1, 2].find((u) => u !== a && u !== b)!;
-    expect(asked.slice(2).sort()).toEqual(
-      [
-        [SP.P.host, c],
-        [SP.S.host, b],
-      ].sort(),
-    );
-    expect(actor.getSnapshot().context.peers[peerKey(SP.P)]!.dropped).toBeUndefined();
-    actor.stop();
-  });
+  for (const [answer, failure] of [
+    ['409', new UnitFailure('does not have those files yet (HTTP 409)', 'missing')],
+    ['404 (it has just committed)', new UnitFailure('does not serve pieces (HTTP 404)', 'unsupported')],
+  ] as const) {
+    it(`a unit a partial holder has is left to it, not to the idle seed, until the holder answers ${answer} for it`, async () => {
+      const asked: [string, number][] = [];
+      const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+      const actor = createActor(
+        provideSwarmPorts({
+          fetchUnit: (req) => (asked.push([req.peer.host, req.unit.id]), new Promise<void>((resolve, reject) => pending.set(req.unit.id, { resolve, reject }))),
+        }),
+        { input: { units: units(3), peers: [SP.S], timing: TIMING, seed: SEED }, clock: new SimulatedClock() },
+      );
+      actor.start();
+      actor.send({ type: 'PEER', peer: SP.P, partial: true });
+      await flush();
+      const [[, a]] = asked as [[string, number]];
+      actor.send({ type: 'HAVE', peer: SP.P, files: [0, 1, 2] });
+      await flush();
+      const b = asked[1]![1];
+      expect(asked[1]![0]).toBe(SP.P.host);
+      pending.get(a)!.resolve();
+      await flush();
+      // S is free and one unit is queued, but P has it: it waits for P.
+      expect(asked).toHaveLength(2);
+      pending.get(b)!.reject(failure);
+      await flush();
+      // P takes the other unit; the one it lacks goes to S.
+      const c = [0, 1, 2].find((u) => u !== a && u !== b)!;
+      expect(asked.slice(2).sort()).toEqual(
+        [
+          [SP.P.host, c],
+          [SP.S.host, b],
+        ].sort(),
+      );
+      expect(actor.getSnapshot().context.peers[peerKey(SP.P)]!.dropped).toBeUndefined();
+      actor.stop();
+    });
+  }
 
   it('a partial holder that turns complete is asked for anything; HAVE from a complete holder changes nothing', async () => {
     const asked: [string, number][] = [];
