@@ -15,7 +15,8 @@
 // machine once however many of its addresses answer (src/api/swarm-sharing.ts).
 import { createActor } from 'xstate';
 import { formatDigest, hashName, sameDigest, type Digest } from '../core/digest.js';
-import { manifestDigest, parseManifest, renderManifest, type ManifestEntry } from '../core/manifest-format.js';
+import { isCanonical } from '../core/manifest-canonical.js';
+import { manifestDigest, parseManifest, type ManifestEntry } from '../core/manifest-format.js';
 import { parseMtimes } from '../core/mtimes-list.js';
 import { DEFAULT_LIMITS, planFiles, planUnits, type PlanFile } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
@@ -109,7 +110,7 @@ export function swarmOrTar(opts: SwarmDownloadOptions) {
       // bytes, so it must be the manifest 0install would write for them: its order, no duplicate,
       // every parent listed, no empty, `.` or `..` name (which would lay files out beside the
       // staging tree). The tar's extractor refuses those, and no tree matches such a digest.
-      if (!renderManifest(entries, req.digest.alg).equals(manifest)) return whole(req);
+      if (!isCanonical(entries)) return whole(req);
     } catch {
       return whole(req);
     }
