@@ -37,6 +37,7 @@ import {
 } from 'node:fs';
 import { type Algorithm, hashName } from '../core/digest.js';
 import { type ManifestEntry, contentHash, renderManifest } from '../core/manifest-format.js';
+import { PathArena } from '../core/path-arena.js';
 import { quoteNetworkText } from '../core/quote.js';
 import type { TarEntryHeader } from '../core/tar-parse.js';
 import {
@@ -61,7 +62,6 @@ const ASYNC_FILE = 256 * 1024;
 const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 const FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const EMPTY = Buffer.alloc(0);
-const ARENA_SLAB = 256 * 1024;
 const SLASH = Buffer.from('/');
 
 type Node = 'dir' | 'implicit' | 'file' | 'symlink';
@@ -107,27 +107,6 @@ export interface TreeLimits {
   alg: Algorithm;
   maxBytes: number;
   maxEntries: number;
-}
-
-/**
- * Where the paths the manifest needs live: copied into large slabs of their own. Kept as small
- * Buffers, they would come from Node's shared 8 KiB pool, and each one kept would pin its slab
- * with everything else allocated there (names, headers): about 0.5 KB per entry.
- */
-class PathArena {
-  private slab = Buffer.allocUnsafeSlow(0);
-  private used = 0;
-
-  keep(b: Buffer): Buffer {
-    if (this.used + b.length > this.slab.length) {
-      this.slab = Buffer.allocUnsafeSlow(Math.max(ARENA_SLAB, b.length));
-      this.used = 0;
-    }
-    const out = this.slab.subarray(this.used, this.used + b.length);
-    b.copy(out);
-    this.used += b.length;
-    return out;
-  }
 }
 
 export function errnoMessage(err: unknown): string {
