@@ -13,7 +13,7 @@ import { manifestFileBytes } from '../core/manifest-format.js';
 import type { RouteKind } from '../core/http-route.js';
 import type { ServedImplementation } from '../machines/server-session.machine.js';
 import { findPartial, verifiedFiles } from './partial-holders.js';
-import { manifestFiles, PieceRefusal } from './served-pieces.js';
+import { manifestFiles, PieceRefusal, piecesIndexed } from './served-pieces.js';
 import { lookupDigest } from './stores.js';
 
 /** A .manifest larger than this is not read just to announce a size. */
@@ -43,6 +43,8 @@ export async function resolveServed(stores: readonly string[], digest: Digest, k
     const h = await findPartial(stores, digest);
     return h && { dir: h.dir, partial: { manifest: h.manifest, entries: h.entries, verified: () => verifiedFiles(h) } };
   }
+  // The piece route reads the .manifest once per tree (served-pieces.ts); no need to open it again.
+  if (kind === 'files' && piecesIndexed(dir)) return { dir };
   const manifest = await openManifest(dir);
   if (!manifest) return kind === 'tree' ? { dir } : undefined;
   try {

@@ -28,7 +28,7 @@ export class PieceRefusal extends Error {
 
 /** The files and symlinks of a manifest by path, with their index in manifest order. */
 type Index = Map<string, { entry: ManifestEntry; index: number }>;
-const cache = new Map<string, Index>();
+const cache = new Map<string, Promise<Index>>();
 const partialIndexes = new WeakMap<readonly ManifestEntry[], Index>();
 
 function indexEntries(entries: readonly ManifestEntry[]): Index {
@@ -36,6 +36,11 @@ function indexEntries(entries: readonly ManifestEntry[]): Index {
 }
 
 const key = (p: Uint8Array) => Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1');
+
+/** Whether `dir`'s .manifest is parsed (or being parsed) for the piece route already. */
+export function piecesIndexed(dir: string): boolean {
+  return cache.has(dir);
+}
 
 /** The number of files and symlinks `dir`'s .manifest lists (a PieceRefusal when it has no new-format one). */
 export async function manifestFiles(dir: string): Promise<number> {
@@ -49,10 +54,21 @@ function partialIndex(p: PartialServed): Index {
   return hit;
 }
 
-/** The files and symlinks of `dir`'s .manifest by path (cached). */
-async function indexOf(dir: string): Promise<Index> {
+/**
+ * The files and symlinks of `dir`'s .manifest by path, cached; requests that arrive while it is
+ * being parsed wait for that parse (clients starting at once ask for pieces of the same tree).
+ */
+function indexOf(dir: string): Promise<Index> {
   const hit = cache.get(dir);
   if (hit) return hit;
+  const parsing = readIndex(dir);
+  if (cache.size >= CACHED_MANIFESTS) cache.delete(cache.keys().next().value!);
+  cache.set(dir, parsing);
+  parsing.catch(() => cache.get(dir) === parsing && cache.delete(dir));
+  return parsing;
+}
+
+async function readIndex(dir: string): Promise<Index> {
   const m = await openManifest(dir);
   if (!m) throw new PieceRefusal('no .manifest here', 404);
   let entries: ManifestEntry[];
@@ -66,10 +82,7 @@ async function indexOf(dir: string): Promise<Index> {
   } finally {
     await m.handle.close();
   }
-  const index = indexEntries(entries);
-  if (cache.size >= CACHED_MANIFESTS) cache.delete(cache.keys().next().value!);
-  cache.set(dir, index);
-  return index;
+  return indexEntries(entries);
 }
 
 /**
