@@ -12,7 +12,6 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, read, readlinkSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import type { ManifestEntry } from '../core/manifest-format.js';
 import type { Piece } from '../core/piece-list.js';
 import type { ChunkPool } from './chunk-pool.js';
 import { PieceRefusal } from './served-pieces.js';
@@ -24,10 +23,12 @@ export const READ_AHEAD = 1024 * 1024;
 const SLASH = 0x2f;
 const readAt = promisify(read);
 
-/** A piece the manifest allows, with its manifest entry. */
+/** A piece the manifest allows, with what the manifest says of its file. */
 export interface CheckedPiece {
   readonly piece: Piece;
-  readonly entry: ManifestEntry;
+  /** The file's size (a symlink's: its target's length). */
+  readonly size: number;
+  readonly symlink: boolean;
 }
 
 export interface PieceBody {
@@ -173,14 +174,14 @@ class PieceReader {
     const path = asBuffer(c.piece.path);
     this.checkDirs(path);
     const abs = Buffer.concat([this.root, path]);
-    if (c.entry.kind === 'symlink') {
+    if (c.symlink) {
       let target: Buffer;
       try {
         target = readlinkSync(abs, { encoding: 'buffer' });
       } catch (err) {
         throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? missing(path) : notTheFile(path);
       }
-      if (target.length !== c.entry.size) throw notTheFile(path);
+      if (target.length !== c.size) throw notTheFile(path);
       target.copy(this.space(target.length), this.used);
       this.used += target.length;
       return undefined;
@@ -188,7 +189,7 @@ class PieceReader {
     if (c.piece.length === 0) {
       const st = lstatSync(abs, { throwIfNoEntry: false });
       if (!st) throw missing(path);
-      if (!st.isFile() || st.size !== c.entry.size) throw notTheFile(path);
+      if (!st.isFile() || st.size !== c.size) throw notTheFile(path);
       return undefined;
     }
     let fd: number;
@@ -200,7 +201,7 @@ class PieceReader {
     let streaming: Promise<void> | undefined;
     try {
       const st = fstatSync(fd);
-      if (!st.isFile() || st.size !== c.entry.size) throw notTheFile(path);
+      if (!st.isFile() || st.size !== c.size) throw notTheFile(path);
       if (c.piece.length > this.chunk) return (streaming = this.stream(fd, c.piece, path));
       const batch = this.space(c.piece.length);
       for (let got = 0; got < c.piece.length; ) {

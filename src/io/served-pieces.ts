@@ -1,10 +1,10 @@
 // The peer's side of the swarm route, its first half: checks a piece list against the
 // implementation's own .manifest (only a file or symlink the manifest lists can be asked for, only
 // within its size) before anything is read; piece-reader.ts then checks the tree as it reads.
-// Parsed manifests are cached per directory (a store entry never changes once it exists). A
-// partial holder's staging dir is checked against the manifest it verified, and a piece of a file
-// not verified there yet is a 409 (the client asks again later).
-import { type ManifestEntry, parseManifest } from '../core/manifest-format.js';
+// Each manifest is indexed once (core/piece-index.ts; per directory, as a store entry never
+// changes once it exists). A partial holder's staging dir is checked against the manifest it
+// verified, and a piece of a file not verified there yet is a 409 (the client asks again later).
+import { type PieceIndex, pieceIndex } from '../core/piece-index.js';
 import type { Piece } from '../core/piece-list.js';
 import { quoteNetworkText } from '../core/quote.js';
 import type { PartialServed } from '../machines/server-session.machine.js';
@@ -12,6 +12,7 @@ import type { CheckedPiece } from './piece-reader.js';
 import { openManifest } from './served-implementation.js';
 
 const CACHED_MANIFESTS = 16;
+const key = (p: Uint8Array) => Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1');
 /** A .manifest larger than this is not parsed to answer piece requests. */
 const MAX_MANIFEST = 64 * 1024 * 1024;
 
@@ -26,63 +27,59 @@ export class PieceRefusal extends Error {
   }
 }
 
-/** The files and symlinks of a manifest by path, with their index in manifest order. */
-type Index = Map<string, { entry: ManifestEntry; index: number }>;
-const cache = new Map<string, Promise<Index>>();
-const partialIndexes = new WeakMap<readonly ManifestEntry[], Index>();
+const cache = new Map<string, Promise<PieceIndex>>();
+const partialIndexes = new WeakMap<Uint8Array, PieceIndex>();
 
-function indexEntries(entries: readonly ManifestEntry[]): Index {
-  return new Map(entries.filter((e) => e.kind !== 'dir').map((entry, index) => [key(entry.path), { entry, index }]));
+/** The index of a manifest (a 404 PieceRefusal for one the piece route does not serve from). */
+function indexManifest(manifest: Uint8Array): PieceIndex {
+  try {
+    return pieceIndex(manifest);
+  } catch {
+    // An old-format (sha1) or damaged .manifest: this tree is served only whole.
+    throw new PieceRefusal('pieces are served only from new-format manifests', 404);
+  }
 }
 
-const key = (p: Uint8Array) => Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1');
-
-/** Whether `dir`'s .manifest is parsed (or being parsed) for the piece route already. */
+/** Whether `dir`'s .manifest is indexed (or being indexed) for the piece route already. */
 export function piecesIndexed(dir: string): boolean {
   return cache.has(dir);
 }
 
 /** The number of files and symlinks `dir`'s .manifest lists (a PieceRefusal when it has no new-format one). */
 export async function manifestFiles(dir: string): Promise<number> {
-  return (await indexOf(dir)).size;
+  return (await indexOf(dir)).files;
 }
 
-/** The files and symlinks of a partial holder's manifest (cached per manifest). */
-function partialIndex(p: PartialServed): Index {
-  let hit = partialIndexes.get(p.entries);
-  if (!hit) partialIndexes.set(p.entries, (hit = indexEntries(p.entries)));
+/** The index of a partial holder's manifest (cached per manifest). */
+function partialIndex(p: PartialServed): PieceIndex {
+  let hit = partialIndexes.get(p.manifest);
+  if (!hit) partialIndexes.set(p.manifest, (hit = indexManifest(p.manifest)));
   return hit;
 }
 
 /**
- * The files and symlinks of `dir`'s .manifest by path, cached; requests that arrive while it is
- * being parsed wait for that parse (clients starting at once ask for pieces of the same tree).
+ * The index of `dir`'s .manifest, cached; requests that arrive while it is being read wait for
+ * that read (clients starting at once ask for pieces of the same tree).
  */
-function indexOf(dir: string): Promise<Index> {
+function indexOf(dir: string): Promise<PieceIndex> {
   const hit = cache.get(dir);
   if (hit) return hit;
-  const parsing = readIndex(dir);
+  const reading = readIndex(dir);
   if (cache.size >= CACHED_MANIFESTS) cache.delete(cache.keys().next().value!);
-  cache.set(dir, parsing);
-  parsing.catch(() => cache.get(dir) === parsing && cache.delete(dir));
-  return parsing;
+  cache.set(dir, reading);
+  reading.catch(() => cache.get(dir) === reading && cache.delete(dir));
+  return reading;
 }
 
-async function readIndex(dir: string): Promise<Index> {
+async function readIndex(dir: string): Promise<PieceIndex> {
   const m = await openManifest(dir);
   if (!m) throw new PieceRefusal('no .manifest here', 404);
-  let entries: ManifestEntry[];
   try {
     if (m.size > MAX_MANIFEST) throw new PieceRefusal('the .manifest is too large to serve pieces from', 404);
-    entries = parseManifest(await m.handle.readFile());
-  } catch (err) {
-    if (err instanceof PieceRefusal) throw err;
-    // An old-format (sha1) or damaged .manifest: this tree is served only whole.
-    throw new PieceRefusal('pieces are served only from new-format manifests', 404);
+    return indexManifest(await m.handle.readFile());
   } finally {
     await m.handle.close();
   }
-  return indexEntries(entries);
 }
 
 /**
@@ -94,24 +91,24 @@ async function readIndex(dir: string): Promise<Index> {
 export async function checkPieces(dir: string, pieces: readonly Piece[], partial?: PartialServed): Promise<{ checked: CheckedPiece[]; total: number }> {
   const index = partial ? partialIndex(partial) : await indexOf(dir);
   const checked: CheckedPiece[] = [];
-  const indexes: number[] = [];
+  const numbers: number[] = [];
   let total = 0;
   for (const piece of pieces) {
-    const found = index.get(key(piece.path));
-    if (!found) throw new PieceRefusal(`'${Buffer.from(piece.path).toString().slice(0, 200)}' is not a file of this implementation`, 400);
-    const entry = found.entry;
-    const size = entry.size ?? 0;
-    if (piece.offset + piece.length > size || (entry.kind === 'symlink' && (piece.offset !== 0 || piece.length !== size))) {
+    const file = index.find(key(piece.path));
+    if (file === undefined) throw new PieceRefusal(`'${Buffer.from(piece.path).toString().slice(0, 200)}' is not a file of this implementation`, 400);
+    const size = index.size(file);
+    const symlink = index.isSymlink(file);
+    if (piece.offset + piece.length > size || (symlink && (piece.offset !== 0 || piece.length !== size))) {
       throw new PieceRefusal(`a piece of '${Buffer.from(piece.path).toString().slice(0, 200)}' lies outside it`, 400);
     }
-    indexes.push(found.index);
-    checked.push({ piece, entry });
+    numbers.push(file);
+    checked.push({ piece, size, symlink });
     total += piece.length;
   }
   // The list is right (else 400); is every file verified, on a partial holder (else 409)?
   if (partial) {
     const verified = await partial.verified();
-    const first = checked.find((_, i) => !verified.has(indexes[i]!));
+    const first = checked.find((_, i) => !verified.has(numbers[i]!));
     if (first) throw new PieceRefusal(`${quoteNetworkText(first.piece.path, 200)} is not verified here yet`, 409);
   }
   return { checked, total };

@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ManifestEntry } from '../../src/core/manifest-format.js';
 import { ChunkPool } from '../../src/io/chunk-pool.js';
 import { type CheckedPiece, READ_AHEAD, readPieces } from '../../src/io/piece-reader.js';
 import { PieceRefusal } from '../../src/io/served-pieces.js';
@@ -32,13 +31,13 @@ class CountingPool extends ChunkPool {
 }
 let base: string;
 let tree: string;
-/** Every file and symlink of the tree: its entry and its bytes (a symlink's target). */
-const files = new Map<string, { entry: ManifestEntry; data: Buffer }>();
+/** Every file and symlink of the tree: its bytes (a symlink's target). */
+const files = new Map<string, { data: Buffer; symlink: boolean }>();
 
 function add(rel: string, data: Buffer, symlink = false): void {
   if (symlink) symlinkSync(data.toString(), join(tree, rel));
   else writeFileSync(join(tree, rel), data);
-  files.set(rel, { entry: { path: Buffer.from(rel), kind: symlink ? 'symlink' : 'file', size: data.length, hash: '', mtime: 0n }, data });
+  files.set(rel, { data, symlink });
 }
 
 /** Distinct bytes for file `i`, `n` of them. */
@@ -65,9 +64,9 @@ afterEach(() => rmSync(base, { recursive: true, force: true }));
 
 const whole = (rel: string): CheckedPiece => {
   const f = files.get(rel)!;
-  return { piece: { path: Buffer.from(rel), offset: 0, length: f.data.length }, entry: f.entry };
+  return { piece: { path: Buffer.from(rel), offset: 0, length: f.data.length }, size: f.data.length, symlink: f.symlink };
 };
-const range = (rel: string, offset: number, length: number): CheckedPiece => ({ piece: { path: Buffer.from(rel), offset, length }, entry: files.get(rel)!.entry });
+const range = (rel: string, offset: number, length: number): CheckedPiece => ({ piece: { path: Buffer.from(rel), offset, length }, size: files.get(rel)!.data.length, symlink: false });
 const expected = (list: readonly CheckedPiece[]) =>
   Buffer.concat(list.map((c) => files.get(Buffer.from(c.piece.path).toString())!.data.subarray(c.piece.offset, c.piece.offset + c.piece.length)));
 
