@@ -35,7 +35,8 @@ import { readBody } from './request-body.js';
 import type { PeerStats } from './peer-stats.js';
 import { openManifest, resolveServed } from './served-implementation.js';
 import { treeMtimes } from './served-mtimes.js';
-import { checkPieces, PieceRefusal, streamPieces } from './served-pieces.js';
+import { type PieceBody, readPieces } from './piece-reader.js';
+import { checkPieces, PieceRefusal } from './served-pieces.js';
 import { packTree, READ_CHUNK } from './tar-pack.js';
 
 export interface HttpServerOptions {
@@ -67,6 +68,8 @@ export interface HttpServer {
 }
 
 const RETRY_AFTER_SECONDS = 2;
+/** Idle read buffers kept for reuse (of READ_CHUNK bytes each). */
+const POOLED_CHUNKS = 32;
 
 const REASONS: Record<number, string> = {
   400: 'Bad request: the digest must be sha256new_…, sha256=…, sha1new=… or sha1=… (a store directory name), and the only query is ?format=tar',
@@ -82,29 +85,36 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** The swarm route: the pieces the body lists, concatenated (refused with 400/404/409 before any byte). */
-async function sendPieces(msg: IncomingMessage, res: ServerResponse, req: BodyRequest, events: BodyEvents, throttle?: Throttle): Promise<number | undefined> {
+/**
+ * The swarm route: the pieces the body lists, concatenated, with their total as Content-Length
+ * (refused with 400/404/409 before any byte; see piece-reader.ts for a longer list's later files).
+ */
+async function sendPieces(msg: IncomingMessage, res: ServerResponse, req: BodyRequest, events: BodyEvents, pool: ChunkPool, throttle?: Throttle): Promise<number | undefined> {
   const body = await readBody(msg, MAX_PIECE_LIST, req.signal);
-  let prepared: Awaited<ReturnType<typeof checkPieces>>;
+  let total: number;
+  let pieces: PieceBody;
   try {
     if (!body) throw new PieceListError(`the piece list is larger than ${MAX_PIECE_LIST} bytes`);
-    prepared = await checkPieces(req.found.dir, decodePieceList(body), req.found.partial);
+    const prepared = await checkPieces(req.found.dir, decodePieceList(body), req.found.partial);
+    total = prepared.total;
+    pieces = readPieces(req.found.dir, prepared.checked, { pool, signal: req.signal });
+    await pieces.ready;
   } catch (err) {
     if (err instanceof PieceListError) events.refused(400, `bad piece list: ${err.message}`);
     else if (err instanceof PieceRefusal) events.refused(err.status, err.message);
     else throw err;
     return undefined;
   }
-  res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': prepared.total, 'X-0share-Digest': formatDigest(req.digest) });
-  const sink = new ResponseSink(res, events.progress, undefined, throttle);
-  await pipeline(streamPieces(prepared.checked, req.signal), sink, { signal: req.signal });
+  res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': total, 'X-0share-Digest': formatDigest(req.digest) });
+  const sink = new ResponseSink(res, events.progress, pool, throttle);
+  await pipeline(pieces.body, sink, { signal: req.signal });
   return sink.bytes;
 }
 
 /** Writes the 200 response for a session (headers, then the body unless HEAD). */
-function sendBody(msg: IncomingMessage, res: ServerResponse, req: BodyRequest, events: BodyEvents, throttle?: Throttle): void {
+function sendBody(msg: IncomingMessage, res: ServerResponse, req: BodyRequest, events: BodyEvents, pool: ChunkPool, throttle?: Throttle): void {
   const run = async (): Promise<number | undefined> => {
-    if (req.kind === 'files') return sendPieces(msg, res, req, events, throttle);
+    if (req.kind === 'files') return sendPieces(msg, res, req, events, pool, throttle);
     if (req.kind === 'manifest' && req.found.partial) {
       // A partial holder's manifest as it was verified (its hash is the digest).
       const bytes = Buffer.from(req.found.partial.manifest);
@@ -146,7 +156,6 @@ function sendBody(msg: IncomingMessage, res: ServerResponse, req: BodyRequest, e
       return 0;
     }
     // Chunks reach the sink (or gzip) as they were read, so their buffers go back to the pool.
-    const pool = new ChunkPool(READ_CHUNK);
     const tar = packTree(req.found.dir, { signal: req.signal, pool });
     if (req.plainTar) {
       const sink = new ResponseSink(res, events.progress, pool, throttle);
@@ -173,6 +182,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const slots = new UploadSlots({ maxUploads: opts.maxUploads, waitingMs: RETRY_AFTER_SECONDS * 2500 });
   const rate = opts.maxUploadRate ? new ByteRate(opts.maxUploadRate) : undefined;
   const throttle: Throttle | undefined = rate && ((bytes) => rate.spend(bytes, performance.now()));
+  // The read buffers of every upload (tar and pieces), each given back once the socket wrote it.
+  const pool = new ChunkPool(READ_CHUNK, POOLED_CHUNKS);
 
   const acquireUpload = (peer: string) => {
     const admission = slots.admit(peer, performance.now());
@@ -209,7 +220,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
             events.progress(bytes);
           },
         };
-        sendBody(req, res, body, counted, throttle);
+        sendBody(req, res, body, counted, pool, throttle);
       },
       sendPage: (page) => answerPage(req, res, page, opts.page),
     };

@@ -13,11 +13,14 @@ import { manifestFileBytes } from '../core/manifest-format.js';
 import type { RouteKind } from '../core/http-route.js';
 import type { ServedImplementation } from '../machines/server-session.machine.js';
 import { findPartial, verifiedFiles } from './partial-holders.js';
-import { manifestFiles, PieceRefusal } from './served-pieces.js';
+import { manifestFiles, PieceRefusal, piecesIndexed } from './served-pieces.js';
 import { lookupDigest } from './stores.js';
 
 /** A .manifest larger than this is not read just to announce a size. */
 const MAX_MANIFEST_FOR_SIZE = 16 * 1024 * 1024;
+/** Sizes of the trees served whole lately, by directory. */
+const treeSizes = new Map<string, number>();
+const CACHED_SIZES = 64;
 
 /** Opens `<dir>/.manifest` read-only, refusing a symlink or anything but a regular file. */
 export async function openManifest(dir: string): Promise<{ handle: FileHandle; size: number } | undefined> {
@@ -43,12 +46,20 @@ export async function resolveServed(stores: readonly string[], digest: Digest, k
     const h = await findPartial(stores, digest);
     return h && { dir: h.dir, partial: { manifest: h.manifest, entries: h.entries, verified: () => verifiedFiles(h) } };
   }
+  // The piece route reads the .manifest once per tree (served-pieces.ts), and a tree's size is
+  // read once (a store entry never changes): no need to open it again.
+  if (kind === 'files' && piecesIndexed(dir)) return { dir };
+  const known = kind === 'tree' ? treeSizes.get(dir) : undefined;
+  if (known !== undefined) return { dir, size: known };
   const manifest = await openManifest(dir);
   if (!manifest) return kind === 'tree' ? { dir } : undefined;
   try {
     if (kind !== 'tree') return { dir };
     if (manifest.size > MAX_MANIFEST_FOR_SIZE) return { dir };
-    return { dir, size: manifestFileBytes((await manifest.handle.readFile()).toString('latin1')) };
+    const size = manifestFileBytes((await manifest.handle.readFile()).toString('latin1'));
+    if (treeSizes.size >= CACHED_SIZES) treeSizes.delete(treeSizes.keys().next().value!);
+    treeSizes.set(dir, size);
+    return { dir, size };
   } finally {
     await manifest.handle.close();
   }

@@ -1,7 +1,7 @@
 // The implementation stores, found and read exactly as 0install 2.18 does (basedir.ml,
 // paths.ml, stores.ml): where they are, whether a digest is present (by name only, never by
 // content), and what they contain.
-import { readFileSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { lstat, readFile, readdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -71,10 +71,13 @@ export function defaultStores(env: NodeJS.ProcessEnv = process.env): string[] {
   return [...cache.map((d) => concat(d, 'implementations')), ...implementationDirs(config)];
 }
 
-/** A real directory: a symlink in a store is never followed (it could lead out of the store). */
+/**
+ * A real directory: a symlink in a store is never followed (it could lead out of the store). One
+ * synchronous lstat (the peer asks this for every request; a thread-pool hop costs more than the call).
+ */
 export async function isRealDirectory(path: string): Promise<boolean> {
   try {
-    return (await lstat(path)).isDirectory();
+    return lstatSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
   } catch {
     return false;
   }

@@ -5,11 +5,14 @@ const SLICE_MS = 20;
 export interface TimeSlicer {
   /** Resolves at once inside a slice; otherwise yields first (and then checks `signal`). */
   pause(): Promise<void>;
+  /** Whether the slice is over (pause would yield): a loop can skip the await of pause() until then. */
+  due(): boolean;
 }
 
 export function timeSlicer(opts: { signal?: AbortSignal; onYield?: () => void } = {}): TimeSlicer {
   let start = performance.now();
   return {
+    due: () => performance.now() - start >= SLICE_MS,
     async pause() {
       if (performance.now() - start < SLICE_MS) return;
       opts.onYield?.();

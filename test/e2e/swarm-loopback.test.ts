@@ -6,7 +6,7 @@
 // renamed the tree (or it was discarded). Each peer sits behind a recording proxy (HTTP) and an offerer (UDP)
 // on one port, so the test sees every request and decides who answers discovery first.
 import { createSocket, type Socket } from 'node:dgram';
-import { chmodSync, existsSync, lstatSync, lutimesSync, utimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, lutimesSync, utimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -320,17 +320,56 @@ describe('the piece route of a 0share peer', () => {
     port = (await peerWith()).address.port;
   });
 
-  const post = (path: string, body: Buffer, method = 'POST', to = port) =>
-    new Promise<{ status: number; body: Buffer; allow?: string }>((resolve, reject) => {
+  interface Answer {
+    status: number;
+    body: Buffer;
+    allow?: string;
+    length?: string;
+    /** The whole body arrived (false: the connection ended before Content-Length bytes). */
+    complete: boolean;
+  }
+  /** POSTs `body`; with `slow`, reads the answer in small steps with pauses (a slow client). */
+  const post = (path: string, body: Buffer, method = 'POST', to = port, slow = false) =>
+    new Promise<Answer>((resolve, reject) => {
       const r = request({ host: '127.0.0.1', port: to, path, method, agent: false }, (res) => {
         const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts), allow: res.headers.allow }));
+        const done = () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts), allow: res.headers.allow, length: res.headers['content-length'], complete: res.complete });
+        res.on('data', (c: Buffer) => {
+          parts.push(c);
+          if (slow && parts.length % 8 === 0) {
+            res.pause();
+            setTimeout(() => res.resume(), 15);
+          }
+        });
+        res.on('end', done);
+        res.on('aborted', done);
+        res.on('error', () => {});
       });
       r.on('error', reject);
       r.end(body);
     });
   const files = () => `/implementation/${formatDigest(digest)}/files`;
+  /** The bytes a list asks for, from the source tree. */
+  const bytesOf = (pieces: { path: Buffer; offset: number; length: number }[]) =>
+    Buffer.concat(
+      pieces.map((p) => {
+        const abs = join(src, p.path.toString());
+        const data = lstatSync(abs).isSymbolicLink() ? Buffer.from(readlinkSync(abs)) : readFileSync(abs);
+        return data.subarray(p.offset, p.offset + p.length);
+      }),
+    );
+  /** Every file and symlink of the tree, the large file in 4 MiB ranges, in an order of its own for `k`. */
+  const everything = (k: number) => {
+    const pieces = [
+      ...Array.from({ length: 10 }, (_, i) => ({ path: Buffer.from(`a${i}`), offset: 0, length: 1000 })),
+      ...Array.from({ length: 300 }, (_, i) => ({ path: Buffer.from(`lib/f${String(i).padStart(3, '0')}`), offset: 0, length: 1000 + i * 97 })),
+      ...Array.from({ length: 5 }, (_, i) => ({ path: Buffer.from('lib/deep/big'), offset: i * 4 * 1024 * 1024, length: 4 * 1024 * 1024 })),
+      { path: Buffer.from('link'), offset: 0, length: 'lib/deep/big'.length },
+      { path: Buffer.from('empty'), offset: 0, length: 0 },
+    ];
+    return pieces.map((p, i) => ({ p, r: (i * (k + 7) * 2654435761) % 4093 })).sort((a, b) => a.r - b.r).map((x) => x.p);
+  };
 
   it('answers the pieces asked for, back to back', async () => {
     const r = await post(files(), encodePieceList([
@@ -339,7 +378,20 @@ describe('the piece route of a 0share peer', () => {
       { path: Buffer.from('lib/deep/big'), offset: 1, length: 3 },
     ]));
     expect(r.status).toBe(200);
+    expect(r.length).toBe(String(5 + 12 + 3));
     expect(r.body.toString('latin1')).toBe('CCCCC' + 'lib/deep/big' + String.fromCharCode(31, 62, 93));
+  });
+
+  it('lists answered at once to slow readers arrive intact, each with its Content-Length (no read buffer is reused before the socket wrote it)', async () => {
+    const lists = Array.from({ length: 6 }, (_, k) => everything(k));
+    const answers = await Promise.all(lists.map((l) => post(files(), encodePieceList(l), 'POST', port, true)));
+    for (const [k, a] of answers.entries()) {
+      const want = bytesOf(lists[k]!);
+      expect(a.status).toBe(200);
+      expect(a.length).toBe(String(want.length));
+      expect(a.complete).toBe(true);
+      expect(a.body.equals(want), `list ${k}`).toBe(true);
+    }
   });
 
   it('refuses what the manifest does not list, ranges outside a file, and bad lists, before any byte', async () => {
@@ -369,11 +421,29 @@ describe('the piece route of a 0share peer', () => {
     writeFileSync(join(dir, 'lib', 'f006'), 'short');
     const h = await serve({ port: 0, bind: '127.0.0.1', stores: [store] });
     served.push(h);
-    for (const [name, why] of [['lib/f005', /'lib\/f005' is missing here/], ['lib/f006', /'lib\/f006' here is not the file the manifest lists/]] as const) {
+    // A directory on the way swapped for a symlink to a copy of it outside the tree.
+    const outside = mkdtempSync(join(root, 'outside-'));
+    writeFileSync(join(outside, 'big'), readFileSync(join(src, 'lib', 'deep', 'big')));
+    chmodSync(join(dir, 'lib', 'deep'), 0o755);
+    rmSync(join(dir, 'lib', 'deep'), { recursive: true });
+    symlinkSync(outside, join(dir, 'lib', 'deep'));
+    for (const [name, why] of [
+      ['lib/f005', /'lib\/f005' is missing here/],
+      ['lib/f006', /'lib\/f006' here is not the file the manifest lists/],
+      ['lib/deep/big', /'lib\/deep' is not a directory here/],
+    ] as const) {
       const r = await post(files(), encodePieceList([{ path: Buffer.from('a2'), offset: 0, length: 1 }, { path: Buffer.from(name), offset: 0, length: 1 }]), 'POST', h.address.port);
       expect(r.status, name).toBe(404);
       expect(r.body.toString()).toMatch(why);
     }
+    // Past the first MiB of a list, a file that is not there ends the answer short (its first MiB was checked whole).
+    const long = [{ path: Buffer.from('lib/f100'), offset: 0, length: 10_700 }, ...everything(0).filter((p) => p.path.toString().startsWith('a')), { path: Buffer.from('lib/f005'), offset: 0, length: 1 }];
+    long.splice(1, 0, ...Array.from({ length: 120 }, (_, i) => ({ path: Buffer.from(`lib/f${200 + (i % 90)}`), offset: 0, length: 1000 + (200 + (i % 90)) * 97 })));
+    const cut = await post(files(), encodePieceList(long), 'POST', h.address.port);
+    expect(cut.status).toBe(200);
+    expect(Number(cut.length)).toBe(long.reduce((n, p) => n + p.length, 0));
+    expect(cut.complete).toBe(false);
+    expect(cut.body.length).toBeLessThan(Number(cut.length));
   });
 
   it('404 for a digest it does not have; 405 for GET on the piece route and POST on the others', async () => {

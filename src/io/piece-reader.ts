@@ -1,0 +1,274 @@
+// The bytes of a piece list that served-pieces.ts has checked against the manifest, for the piece
+// route, read in the order asked and checked against the tree as they are read: every directory on
+// a piece's path is lstat'ed once per request (a real directory, never a symlink), a file is
+// opened O_NOFOLLOW and fstat'ed (a regular file of the manifest's size; one with nothing to send
+// is only lstat'ed), a symlink is read with readlink (a target of the manifest's length). Symlink
+// targets and pieces up to a chunk are read synchronously straight into the chunk being filled (no
+// copy, no buffer per file); a larger piece is read a chunk at a time on the thread pool. Chunks
+// come from a ChunkPool that the consumer gives them back to once the socket wrote them. The first
+// READ_AHEAD bytes are read before the answer starts (`ready`), so a list of up to READ_AHEAD bytes
+// (every unit a 0share client asks for: a batch of small files, or one range) is refused before any
+// byte when a file is not there as listed; further on, such a file ends the body short.
+import { closeSync, constants, fstatSync, lstatSync, openSync, read, readlinkSync, readSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import type { Piece } from '../core/piece-list.js';
+import type { ChunkPool } from './chunk-pool.js';
+import { PieceRefusal } from './served-pieces.js';
+import { timeSlicer, type TimeSlicer } from './time-slice.js';
+
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** Bytes read before the answer starts: a list of up to this many is checked whole before its first byte. */
+export const READ_AHEAD = 1024 * 1024;
+const SLASH = 0x2f;
+const readAt = promisify(read);
+
+/** A piece the manifest allows, with what the manifest says of its file. */
+export interface CheckedPiece {
+  readonly piece: Piece;
+  /** The file's size (a symlink's: its target's length). */
+  readonly size: number;
+  readonly symlink: boolean;
+}
+
+export interface PieceBody {
+  /** The pieces' bytes back to back; consume it once `ready` has resolved. */
+  readonly body: Readable;
+  /** Resolves once the first READ_AHEAD bytes (or all) are read; rejects (a 404 PieceRefusal, or a read error) if that fails. */
+  readonly ready: Promise<void>;
+}
+
+const shown = (b: Buffer) => b.toString().slice(0, 200);
+const missing = (path: Buffer) => new PieceRefusal(`'${shown(path)}' is missing here`, 404);
+const notTheFile = (path: Buffer) => new PieceRefusal(`'${shown(path)}' here is not the file the manifest lists`, 404);
+const asBuffer = (p: Uint8Array): Buffer => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+
+class PieceReader {
+  private readonly root: Buffer;
+  private readonly chunk: number;
+  private readonly slicer: TimeSlicer;
+  /** Directories (latin1 keys, relative) found real this request, and the parent of the last piece. */
+  private readonly dirsOk = new Set<string>();
+  private lastParent = '';
+  /** The chunk being filled with small pieces, and how much of it is used. */
+  private batch?: Buffer;
+  private used = 0;
+  /** Chunks read before the answer started; undefined once it has. */
+  private ahead: Buffer[] | undefined = [];
+  private aheadBytes = 0;
+  /** The stream said it has enough: wait before reading more. */
+  private blocked = false;
+  private wanted?: () => void;
+
+  constructor(
+    dir: string,
+    private readonly pieces: readonly CheckedPiece[],
+    private readonly out: Readable,
+    private readonly pool: ChunkPool,
+    private readonly started: () => void,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.root = Buffer.from(dir.endsWith('/') ? dir : `${dir}/`);
+    this.chunk = pool.size;
+    this.slicer = timeSlicer({ signal });
+  }
+
+  /** Whether the answer has started (the read-ahead went out). */
+  get answering(): boolean {
+    return this.ahead === undefined;
+  }
+
+  /** Called by the stream when it wants data, and when it is destroyed. */
+  want(): void {
+    this.blocked = false;
+    const w = this.wanted;
+    this.wanted = undefined;
+    w?.();
+  }
+
+  /** Gives the read-ahead back to the pool (the answer never started). */
+  giveBack(): void {
+    for (const c of this.ahead ?? []) this.pool.give(c);
+    this.ahead = [];
+    if (this.batch) this.pool.give(this.batch);
+    this.batch = undefined;
+  }
+
+  private checkGoing(): void {
+    this.signal?.throwIfAborted();
+    if (this.out.destroyed) throw new Error('the response was closed');
+  }
+
+  private async drained(): Promise<void> {
+    this.checkGoing();
+    if (!this.blocked) return;
+    await new Promise<void>((resolve) => (this.wanted = resolve));
+    this.checkGoing();
+  }
+
+  /** Starts the answer: the read-ahead goes to the stream and `ready` resolves. */
+  private start(): void {
+    const ahead = this.ahead ?? [];
+    this.ahead = undefined;
+    for (const c of ahead) if (!this.out.push(c)) this.blocked = true;
+    this.started();
+  }
+
+  private send(chunk: Buffer): void {
+    this.checkGoing();
+    if (this.ahead) {
+      this.ahead.push(chunk);
+      this.aheadBytes += chunk.length;
+      if (this.aheadBytes >= READ_AHEAD) this.start();
+    } else if (!this.out.push(chunk)) this.blocked = true;
+  }
+
+  private flush(): void {
+    const batch = this.batch;
+    if (!batch || this.used === 0) return;
+    this.batch = undefined;
+    this.send(batch.subarray(0, this.used));
+  }
+
+  /** The batch, with room for `n` bytes (at most one chunk) at `this.used`. */
+  private space(n: number): Buffer {
+    if (this.batch && this.used + n > this.chunk) this.flush();
+    if (!this.batch) {
+      this.batch = this.pool.take(this.chunk);
+      this.used = 0;
+    }
+    return this.batch;
+  }
+
+  async run(): Promise<void> {
+    for (const c of this.pieces) {
+      if (this.blocked) await this.drained();
+      else if (this.slicer.due()) await this.slicer.pause();
+      const big = this.piece(c);
+      if (big) await big;
+    }
+    this.flush();
+    if (this.ahead) this.start();
+    this.checkGoing();
+    this.out.push(null);
+  }
+
+  /** Each directory on the way must be a real one (lstat'ed once per request). */
+  private checkDirs(path: Buffer): void {
+    const end = path.lastIndexOf(SLASH);
+    if (end < 0) return;
+    const parent = path.toString('latin1', 0, end);
+    if (parent === this.lastParent) return;
+    for (let i = path.indexOf(SLASH); i >= 0 && i <= end; i = path.indexOf(SLASH, i + 1)) {
+      const d = path.toString('latin1', 0, i);
+      if (this.dirsOk.has(d)) continue;
+      const st = lstatSync(Buffer.concat([this.root, path.subarray(0, i)]), { throwIfNoEntry: false });
+      if (!st?.isDirectory()) throw new PieceRefusal(`'${shown(path.subarray(0, i))}' is not a directory here`, 404);
+      this.dirsOk.add(d);
+    }
+    this.lastParent = parent;
+  }
+
+  /** One piece; a promise while a large one is streamed. */
+  private piece(c: CheckedPiece): Promise<void> | undefined {
+    const path = asBuffer(c.piece.path);
+    this.checkDirs(path);
+    const abs = Buffer.concat([this.root, path]);
+    if (c.symlink) {
+      let target: Buffer;
+      try {
+        target = readlinkSync(abs, { encoding: 'buffer' });
+      } catch (err) {
+        throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? missing(path) : notTheFile(path);
+      }
+      if (target.length !== c.size) throw notTheFile(path);
+      target.copy(this.space(target.length), this.used);
+      this.used += target.length;
+      return undefined;
+    }
+    if (c.piece.length === 0) {
+      const st = lstatSync(abs, { throwIfNoEntry: false });
+      if (!st) throw missing(path);
+      if (!st.isFile() || st.size !== c.size) throw notTheFile(path);
+      return undefined;
+    }
+    let fd: number;
+    try {
+      fd = openSync(abs, OPEN_FLAGS);
+    } catch (err) {
+      throw (err as NodeJS.ErrnoException).code === 'ELOOP' ? notTheFile(path) : missing(path);
+    }
+    let streaming: Promise<void> | undefined;
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.size !== c.size) throw notTheFile(path);
+      if (c.piece.length > this.chunk) return (streaming = this.stream(fd, c.piece, path));
+      const batch = this.space(c.piece.length);
+      for (let got = 0; got < c.piece.length; ) {
+        const n = readSync(fd, batch, this.used + got, c.piece.length - got, c.piece.offset + got);
+        if (n === 0) throw new Error(`'${shown(path)}' is shorter than its manifest says`);
+        got += n;
+      }
+      this.used += c.piece.length;
+      return undefined;
+    } finally {
+      if (!streaming) closeSync(fd);
+    }
+  }
+
+  /** A large piece a chunk at a time, waiting for the stream before each; closes `fd`. */
+  private async stream(fd: number, piece: Piece, path: Buffer): Promise<void> {
+    let reading: Promise<unknown> | undefined;
+    try {
+      this.flush();
+      const end = piece.offset + piece.length;
+      for (let pos = piece.offset; pos < end; ) {
+        await this.drained();
+        const want = Math.min(this.chunk, end - pos);
+        const buf = this.pool.take(want);
+        reading = readAt(fd, buf, 0, want, pos);
+        const { bytesRead } = (await reading) as { bytesRead: number };
+        if (bytesRead === 0) throw new Error(`'${shown(path)}' is shorter than its manifest says`);
+        pos += bytesRead;
+        this.send(buf.subarray(0, bytesRead));
+      }
+    } finally {
+      await reading?.catch(() => {});
+      closeSync(fd);
+    }
+  }
+}
+
+/**
+ * Reads `pieces` of the tree at `dir` (see the top of this file). Wait for `ready` before
+ * answering: it rejects when a file is not there as listed within the first READ_AHEAD bytes (the
+ * body is then destroyed and nothing was sent); later failures destroy the body.
+ */
+export function readPieces(dir: string, pieces: readonly CheckedPiece[], opts: { pool: ChunkPool; signal?: AbortSignal }): PieceBody {
+  let reader: PieceReader | undefined;
+  const body = new Readable({
+    read: () => reader?.want(),
+    destroy: (err, cb) => {
+      reader?.want();
+      cb(err);
+    },
+  });
+  let ok!: () => void;
+  let refuse!: (err: Error) => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    ok = resolve;
+    refuse = reject;
+  });
+  const r = (reader = new PieceReader(dir, pieces, body, opts.pool, () => ok(), opts.signal));
+  r.run().catch((err: unknown) => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (r.answering) {
+      if (!body.destroyed) body.destroy(e);
+      return;
+    }
+    r.giveBack();
+    body.destroy();
+    refuse(e);
+  });
+  return { body, ready };
+}
