@@ -13,6 +13,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, read, readlinkSyn
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { Piece } from '../core/piece-list.js';
+import { ChunkBatch } from './chunk-batch.js';
 import type { ChunkPool } from './chunk-pool.js';
 import { PieceRefusal } from './served-pieces.js';
 import { timeSlicer, type TimeSlicer } from './time-slice.js';
@@ -45,14 +46,12 @@ const asBuffer = (p: Uint8Array): Buffer => (Buffer.isBuffer(p) ? p : Buffer.fro
 
 class PieceReader {
   private readonly root: Buffer;
-  private readonly chunk: number;
   private readonly slicer: TimeSlicer;
   /** Directories (latin1 keys, relative) found real this request, and the parent of the last piece. */
   private readonly dirsOk = new Set<string>();
   private lastParent = '';
-  /** The chunk being filled with small pieces, and how much of it is used. */
-  private batch?: Buffer;
-  private used = 0;
+  /** The chunk being filled with small pieces. */
+  private readonly batch: ChunkBatch;
   /** Chunks read before the answer started; undefined once it has. */
   private ahead: Buffer[] | undefined = [];
   private aheadBytes = 0;
@@ -69,7 +68,7 @@ class PieceReader {
     private readonly signal?: AbortSignal,
   ) {
     this.root = Buffer.from(dir.endsWith('/') ? dir : `${dir}/`);
-    this.chunk = pool.size;
+    this.batch = new ChunkBatch(pool, (chunk) => this.send(chunk));
     this.slicer = timeSlicer({ signal });
   }
 
@@ -90,8 +89,7 @@ class PieceReader {
   giveBack(): void {
     for (const c of this.ahead ?? []) this.pool.give(c);
     this.ahead = [];
-    if (this.batch) this.pool.give(this.batch);
-    this.batch = undefined;
+    this.batch.discard();
   }
 
   private checkGoing(): void {
@@ -123,23 +121,6 @@ class PieceReader {
     } else if (!this.out.push(chunk)) this.blocked = true;
   }
 
-  private flush(): void {
-    const batch = this.batch;
-    if (!batch || this.used === 0) return;
-    this.batch = undefined;
-    this.send(batch.subarray(0, this.used));
-  }
-
-  /** The batch, with room for `n` bytes (at most one chunk) at `this.used`. */
-  private space(n: number): Buffer {
-    if (this.batch && this.used + n > this.chunk) this.flush();
-    if (!this.batch) {
-      this.batch = this.pool.take(this.chunk);
-      this.used = 0;
-    }
-    return this.batch;
-  }
-
   async run(): Promise<void> {
     for (const c of this.pieces) {
       if (this.blocked) await this.drained();
@@ -147,7 +128,7 @@ class PieceReader {
       const big = this.piece(c);
       if (big) await big;
     }
-    this.flush();
+    this.batch.flush();
     if (this.ahead) this.start();
     this.checkGoing();
     this.out.push(null);
@@ -182,8 +163,8 @@ class PieceReader {
         throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? missing(path) : notTheFile(path);
       }
       if (target.length !== c.size) throw notTheFile(path);
-      target.copy(this.space(target.length), this.used);
-      this.used += target.length;
+      target.copy(this.batch.space(target.length), this.batch.used);
+      this.batch.used += target.length;
       return undefined;
     }
     if (c.piece.length === 0) {
@@ -202,14 +183,14 @@ class PieceReader {
     try {
       const st = fstatSync(fd);
       if (!st.isFile() || st.size !== c.size) throw notTheFile(path);
-      if (c.piece.length > this.chunk) return (streaming = this.stream(fd, c.piece, path));
-      const batch = this.space(c.piece.length);
+      if (c.piece.length > this.batch.chunk) return (streaming = this.stream(fd, c.piece, path));
+      const batch = this.batch.space(c.piece.length);
       for (let got = 0; got < c.piece.length; ) {
-        const n = readSync(fd, batch, this.used + got, c.piece.length - got, c.piece.offset + got);
+        const n = readSync(fd, batch, this.batch.used + got, c.piece.length - got, c.piece.offset + got);
         if (n === 0) throw new Error(`'${shown(path)}' is shorter than its manifest says`);
         got += n;
       }
-      this.used += c.piece.length;
+      this.batch.used += c.piece.length;
       return undefined;
     } finally {
       if (!streaming) closeSync(fd);
@@ -220,11 +201,11 @@ class PieceReader {
   private async stream(fd: number, piece: Piece, path: Buffer): Promise<void> {
     let reading: Promise<unknown> | undefined;
     try {
-      this.flush();
+      this.batch.flush();
       const end = piece.offset + piece.length;
       for (let pos = piece.offset; pos < end; ) {
         await this.drained();
-        const want = Math.min(this.chunk, end - pos);
+        const want = Math.min(this.batch.chunk, end - pos);
         const buf = this.pool.take(want);
         reading = readAt(fd, buf, 0, want, pos);
         const { bytesRead } = (await reading) as { bytesRead: number };

@@ -20,6 +20,7 @@
 import { closeSync, constants, type Dirent, fstatSync, lstatSync, openSync, read, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { ChunkBatch } from './chunk-batch.js';
 import { ChunkPool } from './chunk-pool.js';
 import { BLOCK, gnuLongRecord, type HeaderFields, padding, paxHeader, paxMtimeRecord, writeUstar } from './tar-header.js';
 
@@ -48,10 +49,8 @@ const show = (b: Buffer) => JSON.stringify(b.toString());
 
 class Packer {
   private readonly root: Buffer;
-  private readonly chunk: number;
-  /** The chunk being filled with headers and small files, and how much of it is used. */
-  private batch?: Buffer;
-  private used = 0;
+  /** The chunk being filled with headers and small files. */
+  private readonly batch: ChunkBatch;
   /** The stream said it has enough (push returned false): wait before producing more. */
   private blocked = false;
   /** Resolves when the stream wants more data (or was destroyed). */
@@ -64,7 +63,7 @@ class Packer {
     private readonly signal?: AbortSignal,
   ) {
     this.root = Buffer.from(dir);
-    this.chunk = pool.size;
+    this.batch = new ChunkBatch(pool, (chunk) => this.send(chunk));
   }
 
   /** Called by the stream when it wants data, and when it is destroyed. */
@@ -93,40 +92,6 @@ class Packer {
     if (!this.out.push(chunk)) this.blocked = true;
   }
 
-  /** Sends the batch so far. */
-  private flush(): void {
-    const batch = this.batch;
-    if (!batch || this.used === 0) return;
-    this.batch = undefined;
-    this.send(batch.subarray(0, this.used));
-  }
-
-  /** The batch, with room for `n` bytes (at most one chunk) at `this.used`. */
-  private space(n: number): Buffer {
-    if (this.batch && this.used + n > this.chunk) this.flush();
-    if (!this.batch) {
-      this.batch = this.pool.take(this.chunk);
-      this.used = 0;
-    }
-    return this.batch;
-  }
-
-  private put(data: Buffer): void {
-    if (data.length > this.chunk) {
-      this.flush();
-      this.send(data);
-      return;
-    }
-    data.copy(this.space(data.length), this.used);
-    this.used += data.length;
-  }
-
-  private zeros(n: number): void {
-    if (n === 0) return;
-    this.space(n).fill(0, this.used, this.used + n);
-    this.used += n;
-  }
-
   private abs(rel: Buffer): Buffer {
     return rel.length ? Buffer.concat([this.root, Buffer.from('/'), rel]) : this.root;
   }
@@ -135,8 +100,8 @@ class Packer {
     const st = lstatSync(this.root);
     if (!st.isDirectory()) throw new PackError(`'${this.root.toString()}' is not a directory`);
     await this.walk(Buffer.alloc(0));
-    this.zeros(2 * BLOCK);
-    this.flush();
+    this.batch.zeros(2 * BLOCK);
+    this.batch.flush();
     this.checkGoing();
     this.out.push(null);
   }
@@ -184,20 +149,20 @@ class Packer {
     const link = target ? utf8(target) : '';
     const raw = name === undefined || link === undefined;
     if (!paxTime) h.mtime = Number(mtime);
-    else if (raw) this.put(paxMtimeRecord(mtime));
+    else if (raw) this.batch.put(paxMtimeRecord(mtime));
     if (name === undefined) {
-      this.put(gnuLongRecord('L', rel));
+      this.batch.put(gnuLongRecord('L', rel));
       h.name = placeholder(rel);
     } else h.name = name;
     if (target) {
       if (link === undefined) {
-        this.put(gnuLongRecord('K', target));
+        this.batch.put(gnuLongRecord('K', target));
         h.linkname = placeholder(target);
       } else h.linkname = link;
     }
-    if (paxTime && !raw) this.put(paxHeader(h, { mtime: mtime.toString() }));
-    else if (writeUstar(this.space(BLOCK), this.used, h)) this.used += BLOCK;
-    else this.put(paxHeader(h, {}, { name: name === undefined, linkname: link === undefined }));
+    if (paxTime && !raw) this.batch.put(paxHeader(h, { mtime: mtime.toString() }));
+    else if (writeUstar(this.batch.space(BLOCK), this.batch.used, h)) this.batch.used += BLOCK;
+    else this.batch.put(paxHeader(h, {}, { name: name === undefined, linkname: link === undefined }));
   }
 
   /**
@@ -213,18 +178,18 @@ class Packer {
       const size = Number(st.size);
       const mode = (st.mode & 0o111n) !== 0n ? 0o755 : 0o644;
       this.header(rel, { type: 'file', mode, size }, st.mtimeNs / 1_000_000_000n);
-      if (size > this.chunk) {
+      if (size > this.batch.chunk) {
         streaming = this.stream(fd, rel, size);
         return streaming;
       }
-      const batch = this.space(size);
+      const batch = this.batch.space(size);
       for (let off = 0; off < size; ) {
-        const n = readSync(fd, batch, this.used + off, size - off, off);
+        const n = readSync(fd, batch, this.batch.used + off, size - off, off);
         if (n === 0) throw new PackError(`${show(rel)} shrank while being packed`);
         off += n;
       }
-      this.used += size;
-      this.zeros(padding(size));
+      this.batch.used += size;
+      this.batch.zeros(padding(size));
       return undefined;
     } finally {
       if (!streaming) closeSync(fd);
@@ -235,10 +200,10 @@ class Packer {
   private async stream(fd: number, rel: Buffer, size: number): Promise<void> {
     let reading: Promise<unknown> | undefined;
     try {
-      this.flush();
+      this.batch.flush();
       for (let pos = 0; pos < size; ) {
         await this.drained();
-        const want = Math.min(this.chunk, size - pos);
+        const want = Math.min(this.batch.chunk, size - pos);
         const buf = this.pool.take(want);
         reading = readAt(fd, buf, 0, want, pos);
         const { bytesRead } = (await reading) as { bytesRead: number };
@@ -246,7 +211,7 @@ class Packer {
         pos += bytesRead;
         this.send(buf.subarray(0, bytesRead));
       }
-      this.zeros(padding(size));
+      this.batch.zeros(padding(size));
     } finally {
       await reading?.catch(() => {});
       closeSync(fd);

@@ -1,0 +1,64 @@
+// Small reads gathered into one pooled chunk before they go downstream: the tar packer's headers
+// and small files, the piece route's small pieces and symlink targets. Bytes are read or copied
+// straight into the chunk being filled (`space`, then `used` advanced by the caller), so a
+// thousand small files cost one buffer and one socket write, and the chunk comes from a ChunkPool
+// that the consumer gives it back to once written.
+import type { ChunkPool } from './chunk-pool.js';
+
+export class ChunkBatch {
+  private batch?: Buffer;
+  /** Bytes filled in the current chunk. */
+  used = 0;
+  /** The largest chunk the pool hands out. */
+  readonly chunk: number;
+
+  constructor(
+    private readonly pool: ChunkPool,
+    private readonly send: (chunk: Buffer) => void,
+  ) {
+    this.chunk = pool.size;
+  }
+
+  /** Sends the chunk so far. */
+  flush(): void {
+    const batch = this.batch;
+    if (!batch || this.used === 0) return;
+    this.batch = undefined;
+    this.send(batch.subarray(0, this.used));
+  }
+
+  /** The chunk, with room for `n` bytes (at most one chunk) at `used`. */
+  space(n: number): Buffer {
+    if (this.batch && this.used + n > this.chunk) this.flush();
+    if (!this.batch) {
+      this.batch = this.pool.take(this.chunk);
+      this.used = 0;
+    }
+    return this.batch;
+  }
+
+  /** Copies `data` in; data larger than a chunk goes on as it is, after the chunk so far. */
+  put(data: Buffer): void {
+    if (data.length > this.chunk) {
+      this.flush();
+      this.send(data);
+      return;
+    }
+    data.copy(this.space(data.length), this.used);
+    this.used += data.length;
+  }
+
+  /** `n` zero bytes (at most one chunk). */
+  zeros(n: number): void {
+    if (n === 0) return;
+    this.space(n).fill(0, this.used, this.used + n);
+    this.used += n;
+  }
+
+  /** Gives an unsent chunk back to the pool. */
+  discard(): void {
+    if (this.batch) this.pool.give(this.batch);
+    this.batch = undefined;
+    this.used = 0;
+  }
+}
