@@ -45,7 +45,7 @@ export class HashOffload {
   private tail = 0;
   private next = 0;
   private files = 0;
-  /** The work at which to ask `mayStart` (again). */
+  /** The work at which to ask `mayStart` (again: each time the work seen has doubled). */
   private startAt: number;
   /** The failed job that comes first in the walk. */
   private failure?: { id: number; error: Error };
@@ -73,7 +73,7 @@ export class HashOffload {
       const seen = work + ++this.files * FILE_COST;
       if (seen < this.startAt) return false;
       if (!this.mayStart()) {
-        this.startAt = seen + Math.max(this.startAfter, FILE_COST);
+        this.startAt = 2 * seen;
         return false;
       }
       this.start();

@@ -55,7 +55,7 @@ describe('HashOffload', () => {
     expect(off.bytes).toBe(0);
   });
 
-  it('starts the worker only when `mayStart` allows, asking again after as much work again', async () => {
+  it('starts the worker only when `mayStart` allows, asking again once the work seen has doubled', async () => {
     const asked: number[] = [];
     let allow = false;
     const off = new HashOffload('sha256', FLAGS, 1 << 20, () => {
@@ -67,7 +67,7 @@ describe('HashOffload', () => {
     expect(off.offer(p, blank(), 1 << 20)).toBe(false); // not asked: too little work since
     expect(asked).toHaveLength(1);
     allow = true;
-    expect(off.offer(p, blank(), 2 << 20)).toBe(true); // asked: yes
+    expect(off.offer(p, blank(), 3 << 20)).toBe(true); // asked: yes
     expect(asked).toHaveLength(2);
     expect(await off.abandon()).toBeUndefined();
   });
