@@ -3,7 +3,6 @@
 // stock-0install wrappers and the service installer. Each subcommand lives in ./commands/.
 import { createRequire } from 'node:module';
 import type { Command } from 'commander';
-import { VERSION } from '../io/version.js';
 import { normalizeArgv, unknownCommand } from './argv.js';
 import { reportError, UserError } from './cli-errors.js';
 
@@ -33,14 +32,16 @@ if (unknown !== undefined) {
   process.exit(reportError(new UserError(hint, 2), false));
 }
 
-// `0share run|download URI…` with nothing before the verb (how 0install users type it) skips
-// commander: a cached run hands over to 0install as soon as it can. Help goes the usual way.
-const direct = (args[0] === 'run' || args[0] === 'download') && (await handledWithoutCommander(args[0], args.slice(1)));
-if (!direct) await withCommander();
+// `0share run|download URI…` and `0share manifest DIR [ALG]` with nothing before the verb (how
+// 0install users type them) skip commander: a cached run hands over to 0install as soon as it
+// can, and a manifest costs about what the tree costs. Help goes the usual way.
+if (!(await handledWithoutCommander(args[0], args.slice(1)))) await withCommander();
 
-async function handledWithoutCommander(verb: 'run' | 'download', rest: string[]): Promise<boolean> {
+async function handledWithoutCommander(verb: string | undefined, rest: string[]): Promise<boolean> {
   try {
-    return await (await import('./commands/run.js')).runWithoutCommander(verb, rest);
+    if (verb === 'manifest') return await (await import('./commands/manifest.js')).manifestWithoutCommander(rest);
+    if (verb === 'run' || verb === 'download') return await (await import('./commands/run.js')).runWithoutCommander(verb, rest);
+    return false;
   } catch (err: unknown) {
     process.exitCode = reportError(err, false);
     return true;
@@ -51,6 +52,7 @@ async function handledWithoutCommander(verb: 'run' | 'download', rest: string[])
 async function withCommander(): Promise<void> {
   // commander is a CommonJS package: require loads it faster than an ESM import (no export scan).
   const { Command: CommandClass } = createRequire(import.meta.url)('commander') as typeof import('commander');
+  const { VERSION } = await import('../io/version.js');
   const program = new CommandClass('0share')
     .description('Share Zero Install implementations with other machines on the local network')
     .version(VERSION, '-V, --version', "print 0share's version")

@@ -81,13 +81,17 @@ const MANIFEST_NAME = Buffer.from('.manifest');
  * so the parent of the previous entry is tried first; duplicates are found once each directory's
  * files and subdirectories are sorted (adjacent equal names), not with a set of every path.
  */
-function build(entries: Iterable<ManifestEntry>): DirNode {
+function build(entries: Iterable<ManifestEntry>): { root: DirNode; bound: number } {
   const root: DirNode = { path: Buffer.alloc(0), ls: 0, mtime: 0n, files: [], dirs: [] };
+  // The longest the text can be: per line the path, the hash, and 44 bytes of kind, mtime, size,
+  // spaces and newline at most.
+  let bound = 0;
   const dirs = new Map<string, DirNode>([['', root]]);
   const pending: FileItem[] = [];
   for (const e of entries) {
     const path = asBuffer(e.path);
     const slash = checkName(path);
+    bound += path.length + (e.hash?.length ?? 0) + 44;
     if (e.kind === 'dir') {
       const k = path.toString('latin1');
       if (dirs.has(k)) throw new ManifestError(`duplicate directory '${path.toString()}'`);
@@ -117,7 +121,7 @@ function build(entries: Iterable<ManifestEntry>): DirNode {
     if (e.kind === 'file' && parent === root && path.equals(MANIFEST_NAME)) item.skip = true;
     parent.files.push(item);
   }
-  return root;
+  return { root, bound };
 }
 
 const duplicate = (path: Buffer) => new ManifestError(`duplicate entry '${path.toString()}'`);
@@ -136,10 +140,10 @@ function sortNode(dir: DirNode): void {
   }
 }
 
-/** The manifest text, written into one growing buffer (no buffer per line). */
+/** The manifest text, written into one buffer of the text's size at most (no buffer per line). */
 class Out {
-  buf = Buffer.allocUnsafe(64 * 1024);
   len = 0;
+  constructor(private buf: Buffer) {}
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
@@ -150,12 +154,8 @@ class Out {
     this.room(s.length);
     this.len += this.buf.write(s, this.len, 'latin1');
   }
-  bytes(b: Buffer, from: number): void {
-    this.room(b.length - from);
-    this.len += b.copy(this.buf, this.len, from);
-  }
   result(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.len));
+    return this.buf.subarray(0, this.len);
   }
 }
 
@@ -165,21 +165,20 @@ function fileLine(out: Out, f: FileItem): void {
   if (e.hash === undefined || e.size === undefined) {
     throw new ManifestError(`entry '${f.path.toString()}' lacks its hash or size`);
   }
-  out.text(e.kind === 'symlink' ? `S ${e.hash} ${e.size} ` : `${e.exec ? 'X' : 'F'} ${e.hash} ${e.mtime ?? 0n} ${e.size} `);
-  out.bytes(f.path, f.ls);
-  out.text('\n');
+  // The name's bytes as latin1 characters, so the line is one string written back byte for byte.
+  const name = f.path.toString('latin1', f.ls);
+  out.text(e.kind === 'symlink' ? `S ${e.hash} ${e.size} ${name}\n` : `${e.exec ? 'X' : 'F'} ${e.hash} ${e.mtime ?? 0n} ${e.size} ${name}\n`);
 }
 
 function dirLine(out: Out, d: DirNode, old: boolean): void {
-  out.text(old ? `D ${d.mtime} /` : 'D /');
-  out.bytes(d.path, 0);
-  out.text('\n');
+  const path = d.path.toString('latin1');
+  out.text(old ? `D ${d.mtime} /${path}\n` : `D /${path}\n`);
 }
 
 /** The manifest text for these entries, in 0install's order and format for `alg`. */
 export function renderManifest(entries: Iterable<ManifestEntry>, alg: Algorithm): Buffer {
-  const root = build(entries);
-  const out = new Out();
+  const { root, bound } = build(entries);
+  const out = new Out(Buffer.allocUnsafe(bound));
   const old = alg === 'sha1';
   const walk = (dir: DirNode) => {
     sortNode(dir);

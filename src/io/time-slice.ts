@@ -5,16 +5,17 @@ const SLICE_MS = 20;
 export interface TimeSlicer {
   /** Resolves at once inside a slice; otherwise yields first (and then checks `signal`). */
   pause(): Promise<void>;
-  /** Whether the slice is over (pause would yield): a loop can skip the await of pause() until then. */
+  /** Whether the slice is over, for loops that would rather not await `pause()` every time. */
   due(): boolean;
 }
 
 export function timeSlicer(opts: { signal?: AbortSignal; onYield?: () => void } = {}): TimeSlicer {
   let start = performance.now();
+  const due = () => performance.now() - start >= SLICE_MS;
   return {
-    due: () => performance.now() - start >= SLICE_MS,
+    due,
     async pause() {
-      if (performance.now() - start < SLICE_MS) return;
+      if (!due()) return;
       opts.onYield?.();
       await new Promise((resolve) => setImmediate(resolve));
       opts.signal?.throwIfAborted();

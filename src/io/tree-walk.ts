@@ -18,48 +18,45 @@ import {
   type BigIntStats,
   type Dirent,
 } from 'node:fs';
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { type Algorithm, type Digest, hashName } from '../core/digest.js';
 import { type ManifestEntry, contentHash, manifestDigest, renderManifest } from '../core/manifest-format.js';
+import { type FileFields, HashOffload, START_AFTER } from './hash-offload.js';
+import { hashStep, openRegular } from './file-steps.js';
+import { idleCore } from './idle-core.js';
+import { TreeError, changed, fsError, notRegular, problemError } from './tree-error.js';
 import { type TimeSlicer, timeSlicer } from './time-slice.js';
 
-export class TreeError extends Error {
-  override name = 'TreeError';
-  constructor(message: string, readonly path: string) {
-    super(message);
-  }
-}
+export { TreeError } from './tree-error.js';
 
 export interface WalkOptions {
   /** Checked at the start and whenever the walk yields (about every 20 ms). */
   signal?: AbortSignal;
   /** Called with the number of content bytes hashed so far. */
   onProgress?: (bytes: number) => void;
+  /**
+   * Start a hash worker thread once the walk has met this much work (content bytes plus 32 KiB
+   * per file; Infinity: never), so files hash on two cores. Unless given: 8 MiB, and only while
+   * a core is idle (asked again each time the work seen has doubled).
+   */
+  hashWorkerAfter?: number;
 }
 
 const SLASH = Buffer.from('/');
+const MANIFEST = Buffer.from('.manifest');
 const NL = 0x0a;
 const READ_CHUNK = 1 << 20;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const IO = { openSync, fstatSync, closeSync, readSync, createHash, hash };
 
 const show = (p: Buffer) => p.toString();
-
-function fsError(err: unknown, path: Buffer): TreeError {
-  const e = err as NodeJS.ErrnoException;
-  const why = e.code === 'ENOENT' ? 'it disappeared while being read' : e.code === 'EACCES' ? 'permission denied' : e.message;
-  return new TreeError(`Cannot read '${show(path)}': ${why}`, show(path));
-}
-
-const changed = (path: Buffer) =>
-  new TreeError(`'${show(path)}' changed while being read; try again when nothing is modifying the tree`, show(path));
-
-const notRegular = (path: Buffer) => new TreeError(`Not a regular file/directory/symlink '${show(path)}'`, show(path));
 
 class Walker {
   private readonly buf = Buffer.allocUnsafe(READ_CHUNK);
   private readonly hash: 'sha1' | 'sha256';
   private readonly entries: ManifestEntry[] = [];
   private readonly slicer: TimeSlicer;
+  private readonly offload: HashOffload;
   private bytes = 0;
 
   constructor(
@@ -68,7 +65,9 @@ class Walker {
     private readonly opts: WalkOptions,
   ) {
     this.hash = hashName(alg);
-    this.slicer = timeSlicer({ signal: opts.signal, onYield: () => opts.onProgress?.(this.bytes) });
+    const after = opts.hashWorkerAfter;
+    this.offload = new HashOffload(this.hash, OPEN_FLAGS, after ?? START_AFTER, after === undefined ? idleCore : undefined);
+    this.slicer = timeSlicer({ signal: opts.signal, onYield: () => opts.onProgress?.(this.bytes + this.offload.bytes) });
   }
 
   async run(): Promise<ManifestEntry[]> {
@@ -82,12 +81,18 @@ class Walker {
       throw fsError(err, this.root);
     }
     if (!st.isDirectory()) throw new TreeError(`'${show(this.root)}' is not a directory`, show(this.root));
-    await this.dir(this.root, Buffer.alloc(0));
-    this.opts.onProgress?.(this.bytes);
+    const readHere = (full: Buffer, fields: FileFields) => this.read(full, fields);
+    try {
+      await this.dir(this.root);
+      await this.offload.finish(readHere);
+    } catch (err) {
+      throw (await this.offload.abandon(err instanceof TreeError ? readHere : undefined)) ?? err;
+    }
+    this.opts.onProgress?.(this.bytes + this.offload.bytes);
     return this.entries;
   }
 
-  private async dir(full: Buffer, rel: Buffer): Promise<void> {
+  private async dir(full: Buffer): Promise<void> {
     let items: Dirent<Buffer>[];
     try {
       items = readdirSync(full, { encoding: 'buffer', withFileTypes: true });
@@ -95,18 +100,22 @@ class Walker {
       throw fsError(err, full);
     }
     items.sort((a, b) => Buffer.compare(a.name, b.name));
-    const subdirs: Array<[Buffer, Buffer]> = [];
+    const top = full === this.root;
+    const subdirs: Buffer[] = [];
     for (const item of items) {
       const name = item.name;
       const childFull = Buffer.concat([full, SLASH, name]);
-      const childRel = rel.length ? Buffer.concat([rel, SLASH, name]) : name;
+      const childRel = childFull.subarray(this.root.length + 1);
       if (name.includes(NL)) {
         throw new TreeError(`Newline in filename '${show(childFull).replace(/\n/g, '\\n')}': 0install manifests cannot represent it; rename it`, show(childFull));
       }
       if (item.isFile()) {
         // 0install skips only a regular file called .manifest at the top level.
-        if (rel.length === 0 && name.toString('latin1') === '.manifest') continue;
-        await this.file(childFull, childRel);
+        if (top && name.equals(MANIFEST)) continue;
+        this.offload.check();
+        const entry = { path: childRel, kind: 'file' as const, exec: false, mtime: 0n, size: 0, hash: '' };
+        this.entries.push(entry);
+        if (!this.offload.offer(childFull, entry, this.bytes)) await this.read(childFull, entry);
       } else if (item.isSymbolicLink()) {
         let target: Buffer;
         try {
@@ -124,65 +133,38 @@ class Walker {
         }
         if (!st.isDirectory()) throw changed(childFull);
         this.entries.push({ path: childRel, kind: 'dir', mtime: st.mtimeNs / 1_000_000_000n });
-        subdirs.push([childFull, childRel]);
+        subdirs.push(childFull);
       } else {
         throw notRegular(childFull);
       }
-      await this.slicer.pause();
+      if (this.slicer.due()) await this.slicer.pause();
     }
-    for (const [childFull, childRel] of subdirs) await this.dir(childFull, childRel);
+    for (const sub of subdirs) await this.dir(sub);
   }
 
-  /** Hashes one regular file, opened without following symlinks and checked with fstat. */
-  private async file(full: Buffer, rel: Buffer): Promise<void> {
-    let fd: number;
+  /** Opens the file without following symlinks, checks it with fstat, hashes it (yielding between pieces). */
+  private async read(full: Buffer, fields: FileFields): Promise<void> {
+    const file = openRegular(full, OPEN_FLAGS, IO);
+    if ('problem' in file) throw problemError(file, full);
     try {
-      fd = openSync(full, OPEN_FLAGS);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ELOOP') throw changed(full);
-      throw fsError(err, full);
-    }
-    try {
-      const st = fstatSync(fd, { bigint: true });
-      if (!st.isFile()) throw notRegular(full);
-      const size = Number(st.size);
-      let h: Hash | undefined;
-      let digest: string | undefined;
-      let total = 0;
-      // Asking for one byte more than is left ends a regular file's read with a short read,
-      // saving the final zero-length read; a file that grew or shrank shows up as total ≠ size.
-      // A file read in one piece is hashed in one call, without a Hash object.
       for (;;) {
-        const want = Math.min(READ_CHUNK, size - total + 1);
-        const n = readSync(fd, this.buf, 0, want, null);
-        total += n;
-        this.bytes += n;
-        if (n < want && !h) {
-          digest = contentHash(this.buf.subarray(0, n), this.alg);
-          break;
-        }
-        (h ??= createHash(this.hash)).update(this.buf.subarray(0, n));
-        if (n < want || total > size) break;
+        const before = file.total;
+        const done = hashStep(file, this.buf, this.hash, IO);
+        this.bytes += file.total - before;
+        if (done) break;
         await this.slicer.pause(); // big files: stay responsive between chunks
       }
-      if (total !== size) {
-        throw changed(full);
-      }
-      this.entries.push({
-        path: rel,
-        kind: 'file',
-        exec: (st.mode & 0o111n) !== 0n,
-        mtime: st.mtimeNs / 1_000_000_000n,
-        size,
-        hash: digest ?? h!.digest('hex'),
-      });
     } catch (err) {
-      // System-call failures become TreeErrors; ours and an abort pass through.
+      // A failed read becomes a TreeError; an abort passes through.
       throw typeof (err as NodeJS.ErrnoException).syscall === 'string' ? fsError(err, full) : err;
     } finally {
-      closeSync(fd);
+      closeSync(file.fd);
     }
+    if (file.total !== file.size) throw changed(full);
+    fields.exec = (file.st.mode & 0o111n) !== 0n;
+    fields.mtime = file.st.mtimeNs / 1_000_000_000n;
+    fields.size = file.size;
+    fields.hash = file.hex!;
   }
 }
 

@@ -46,6 +46,15 @@ describe.runIf(need0install())('0share manifest/list/verify vs 0install', () => 
     expect(ours.stdout.trim().split('\n').pop()).toMatch(/^sha1new=/);
   });
 
+  it('prints the same through commander (an option before the verb, or `--`) as on the direct path', () => {
+    const direct = runCli(['manifest', src, 'sha256new'], { env: sb.env });
+    for (const args of [['--debug', 'manifest', src, 'sha256new'], ['manifest', '--', src, 'sha256new']]) {
+      const r = runCli(args, { env: sb.env });
+      expect(r.status, args.join(' ')).toBe(0);
+      expect(r.stdout).toBe(direct.stdout);
+    }
+  });
+
   it('fails clearly, without a stack trace, on a fifo or an unknown algorithm', () => {
     const bad = join(sb.root, 'bad');
     buildTree(bad, [{ path: 'd', kind: 'dir' }]);

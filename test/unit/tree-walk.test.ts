@@ -1,6 +1,6 @@
 // The real tree walker on the reference vectors (§1.10) and on what 0install rejects.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -167,5 +167,57 @@ describe('details of the walk', () => {
     await walkTree(dir, 'sha1new', { onProgress: (n) => seen.push(n) });
     expect(seen.at(-1)).toBe(2 * 1024 * 1024 + 8);
     await expect(walkTree(dir, 'sha1new', { signal: AbortSignal.abort() })).rejects.toThrow(/abort/i);
+  });
+});
+
+describe('the walker with its hash worker', () => {
+  /** 16 files of 1 MiB and 300 small ones, in 4 directories. */
+  function mixedTree(): number {
+    let bytes = 0;
+    for (let d = 0; d < 4; d++) {
+      mkdirSync(join(dir, `d${d}`));
+      for (let i = 0; i < 4; i++) {
+        writeFileSync(join(dir, `d${d}`, `big${i}`), Buffer.alloc(1 << 20, d * 4 + i));
+        bytes += 1 << 20;
+      }
+      for (let i = 0; i < 75; i++) {
+        writeFileSync(join(dir, `d${d}`, `s${i}`), `small ${d} ${i}`.repeat(i));
+        bytes += `small ${d} ${i}`.repeat(i).length;
+      }
+    }
+    return bytes;
+  }
+
+  it('gives the entries and progress it gives alone', async () => {
+    const bytes = mixedTree();
+    const alone = await walkTree(dir, 'sha256new', { hashWorkerAfter: Infinity });
+    const seen: number[] = [];
+    const shared = await walkTree(dir, 'sha256new', { hashWorkerAfter: 0, onProgress: (n) => seen.push(n) });
+    expect(shared).toEqual(alone);
+    expect(seen.at(-1)).toBe(bytes);
+    expect((await manifestOfTree(dir, 'sha1new', { hashWorkerAfter: 0 })).manifest).toEqual((await manifestOfTree(dir, 'sha1new')).manifest);
+  });
+
+  it('fails on a file that changes while being read as it does alone', async () => {
+    const random = '/proc/sys/kernel/random'; // files fstat calls empty that read as more
+    const alone = await walkTree(random, 'sha256new', { hashWorkerAfter: Infinity }).catch((e: unknown) => e);
+    expect(alone).toBeInstanceOf(TreeError);
+    expect((alone as TreeError).message).toBe(`'${random}/boot_id' changed while being read; try again when nothing is modifying the tree`);
+    await expect(walkTree(random, 'sha256new', { hashWorkerAfter: 0 })).rejects.toEqual(alone);
+  });
+
+  it('leaves no file open when aborted', async () => {
+    mixedTree();
+    for (let i = 0; i < 2000; i++) writeFileSync(join(dir, `t${i}`), `${i}`);
+    const abort = new AbortController();
+    await expect(walkTree(dir, 'sha256new', { hashWorkerAfter: 0, signal: abort.signal, onProgress: () => abort.abort() })).rejects.toThrow(/abort/i);
+    const open = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
+      } catch {
+        return false;
+      }
+    });
+    expect(open).toEqual([]);
   });
 });

@@ -13,17 +13,26 @@ export function registerManifest(program: Command): void {
     .description("print a directory's 0install manifest and digest (as `0install store manifest`)")
     .argument('<dir>', 'the directory tree')
     .argument('[alg]', `digest algorithm: ${ALGORITHMS.join(', ')} (sha1new as in \`0install store manifest\`; use sha256new for new digests)`, 'sha1new')
-    .action(async (dir: string, alg: string) => {
-      if (!isAlgorithm(alg)) {
-        throw new UserError(`Unknown manifest digest algorithm '${alg}': use one of ${ALGORITHMS.join(', ')}`);
-      }
-      let result;
-      try {
-        result = await manifestOfTree(dir, alg);
-      } catch (err) {
-        if (err instanceof TreeError || err instanceof ManifestError) throw new UserError(err.message);
-        throw err;
-      }
-      process.stdout.write(Buffer.concat([result.manifest, Buffer.from(`${formatDigest(result.digest)}\n`)]));
-    });
+    .action(printManifest);
+}
+
+/** `0share manifest DIR [ALG]` without options, run without commander; false for any other line. */
+export async function manifestWithoutCommander(argv: string[]): Promise<boolean> {
+  if (argv.length < 1 || argv.length > 2 || argv.some((a) => a.startsWith('-'))) return false;
+  await printManifest(argv[0]!, argv[1] ?? 'sha1new');
+  return true;
+}
+
+async function printManifest(dir: string, alg: string): Promise<void> {
+  if (!isAlgorithm(alg)) {
+    throw new UserError(`Unknown manifest digest algorithm '${alg}': use one of ${ALGORITHMS.join(', ')}`);
+  }
+  let result;
+  try {
+    result = await manifestOfTree(dir, alg);
+  } catch (err) {
+    if (err instanceof TreeError || err instanceof ManifestError) throw new UserError(err.message);
+    throw err;
+  }
+  process.stdout.write(Buffer.concat([result.manifest, Buffer.from(`${formatDigest(result.digest)}\n`)]));
 }
