@@ -35,7 +35,7 @@ export interface CheckedPiece {
 export interface PieceBody {
   /** The pieces' bytes back to back; consume it once `ready` has resolved. */
   readonly body: Readable;
-  /** Resolves once the first READ_AHEAD bytes (or all) are read; rejects (a 404 PieceRefusal, or a read error) if that fails. */
+  /** Resolves once more than READ_AHEAD bytes (or all) are read; rejects (a 404 PieceRefusal, or a read error) if that fails. */
   readonly ready: Promise<void>;
 }
 
@@ -117,7 +117,7 @@ class PieceReader {
     if (this.ahead) {
       this.ahead.push(chunk);
       this.aheadBytes += chunk.length;
-      if (this.aheadBytes >= READ_AHEAD) this.start();
+      if (this.aheadBytes > READ_AHEAD) this.start();
     } else if (!this.out.push(chunk)) this.blocked = true;
   }
 

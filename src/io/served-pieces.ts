@@ -12,7 +12,6 @@ import type { CheckedPiece } from './piece-reader.js';
 import { openManifest } from './served-implementation.js';
 
 const CACHED_MANIFESTS = 16;
-const key = (p: Uint8Array) => Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1');
 /** A .manifest larger than this is not parsed to answer piece requests. */
 const MAX_MANIFEST = 64 * 1024 * 1024;
 
@@ -94,7 +93,7 @@ export async function checkPieces(dir: string, pieces: readonly Piece[], partial
   const numbers: number[] = [];
   let total = 0;
   for (const piece of pieces) {
-    const file = index.find(key(piece.path));
+    const file = index.find(piece.path);
     if (file === undefined) throw new PieceRefusal(`'${Buffer.from(piece.path).toString().slice(0, 200)}' is not a file of this implementation`, 400);
     const size = index.size(file);
     const symlink = index.isSymlink(file);

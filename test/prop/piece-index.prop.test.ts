@@ -47,10 +47,15 @@ describe('pieceIndex', () => {
         const index = pieceIndex(manifest);
         if (want.length > 5) compared++;
         expect(index.files).toBe(want.length);
+        const numbers = new Map(want.map((e, i) => [key(e.path), i]));
         want.forEach((e, i) => {
-          expect(index.find(key(e.path))).toBe(i);
+          expect(index.find(e.path)).toBe(i);
           expect(index.size(i)).toBe(e.size);
           expect(index.isSymlink(i)).toBe(e.kind === 'symlink');
+          // Names it does not list (or lists as another file) are not taken for this one.
+          for (const other of [Buffer.concat([e.path, Buffer.from('~')]), e.path.subarray(1), Buffer.from(e.path).reverse()]) {
+            expect(index.find(other)).toBe(numbers.get(key(other)));
+          }
         });
       }),
       { numRuns: 200 },
@@ -60,11 +65,15 @@ describe('pieceIndex', () => {
 
   it('finds nothing it does not list', () => {
     const index = pieceIndex(Buffer.from(`F ${HASH} 1 5 a\nD /d\nS ${HASH} 1 l\n`));
-    expect(index.find('a')).toBe(0);
-    expect(index.find('d/l')).toBe(1);
-    expect(index.find('d')).toBeUndefined();
-    expect(index.find('l')).toBeUndefined();
-    expect(index.find('.manifest')).toBeUndefined();
+    const find = (p: string) => index.find(Buffer.from(p));
+    expect(find('a')).toBe(0);
+    expect(find('d/l')).toBe(1);
+    expect(find('d')).toBeUndefined();
+    expect(find('l')).toBeUndefined();
+    expect(find('d/')).toBeUndefined();
+    expect(find('/l')).toBeUndefined();
+    expect(find('dl')).toBeUndefined();
+    expect(find('.manifest')).toBeUndefined();
   });
 
   it.each([

@@ -162,6 +162,16 @@ describe('readPieces', () => {
     }
   });
 
+  it('checks a list of exactly READ_AHEAD bytes whole, empty files after its last byte included', async () => {
+    add('mib', bytesOf(5, READ_AHEAD));
+    add('gone', Buffer.alloc(0));
+    rmSync(join(tree, 'gone'));
+    const { ready } = readPieces(tree, [whole('mib'), whole('empty'), whole('gone')], { pool: new ChunkPool(CHUNK) });
+    const err = await ready.then(() => undefined, (e: unknown) => e);
+    expect((err as PieceRefusal).status).toBe(404);
+    expect((err as Error).message).toMatch(/'gone' is missing here/);
+  });
+
   it('past the first READ_AHEAD bytes, a file that is not there destroys the body', async () => {
     rmSync(join(tree, 'lib', 'f399'));
     const pool = new ChunkPool(CHUNK, 2);
