@@ -5,7 +5,10 @@
 // on to the seed, except that any request naming the large file gets 409 (not verified yet).
 // The client must take the partial holder into the swarm (never as the transfer's responder),
 // poll its /have, get most pieces from it, take the 409 as "not yet" (the large file comes from
-// the seed, the partial holder is not dropped), and commit a tree that verifies.
+// the seed, the partial holder is not dropped), and commit a tree that verifies. So that the large
+// file's ranges are still queued when the partial holder's first /have arrives (else the seed may
+// take them all before, and the 409 is never asked for), the swarm's order puts them last and the
+// seed serves at 4 MB/s.
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
@@ -19,7 +22,8 @@ import { formatDigest, type Digest } from '../../src/core/digest.js';
 import { encodeHave } from '../../src/core/have-bitmap.js';
 import { parseManifest } from '../../src/core/manifest-format.js';
 import { decodeQuery, encodePartialReply } from '../../src/core/protocol.js';
-import { planFiles } from '../../src/core/swarm-plan.js';
+import { planFiles, planUnits } from '../../src/core/swarm-plan.js';
+import { tieRank } from '../../src/machines/swarm.machine.js';
 import { addDirectory, verifyEntry } from '../../src/io/store-add.js';
 import { manifestOfTree } from '../../src/io/tree-walk.js';
 
@@ -27,6 +31,8 @@ let root: string;
 let digest: Digest;
 let seed: ServeHandle;
 let fake: { port: number; requests: string[]; close(): Promise<void> };
+/** A swarm order in which the large file's ranges come after every batch of small files. */
+let swarmSeed: number;
 
 /** The fake partial holder on 127.0.0.2: one port for UDP and HTTP. */
 async function fakePartialHolder(seedPort: number, files: number): Promise<typeof fake> {
@@ -80,9 +86,14 @@ beforeAll(async () => {
   digest = (await manifestOfTree(src, 'sha256new')).digest;
   const store = mkdtempSync(join(root, 'seed-'));
   await addDirectory(src, store, digest);
-  seed = await serve({ port: 0, bind: '127.0.0.1', stores: [store] });
-  const files = planFiles(parseManifest(readFileSync(join(store, formatDigest(digest), '.manifest')))).length;
-  fake = await fakePartialHolder(seed.address.port, files);
+  seed = await serve({ port: 0, bind: '127.0.0.1', stores: [store], maxUploadRate: 4 * 1024 * 1024 });
+  const files = planFiles(parseManifest(readFileSync(join(store, formatDigest(digest), '.manifest'))));
+  fake = await fakePartialHolder(seed.address.port, files.length);
+  const units = planUnits(files);
+  const big = units.find((u) => u.rangeOf !== undefined)!.rangeOf!;
+  const batches = units.filter((u) => u.rangeOf === undefined).map((u) => u.pieces[0]!.file);
+  swarmSeed = 1;
+  while (!batches.every((k) => tieRank(swarmSeed, k) < tieRank(swarmSeed, big))) swarmSeed++;
 });
 
 afterAll(async () => {
@@ -100,6 +111,7 @@ describe('a partial holder in the swarm (loopback, fake holder)', () => {
       stores: [store],
       timeout: 300,
       swarm: true,
+      swarmSeed,
       onEvent: (e) => events.push(e),
     });
     expect(r).toMatchObject({ status: 'committed', attempts: [] });
