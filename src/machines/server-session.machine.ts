@@ -1,7 +1,8 @@
 // One HTTP request to the peer, as a state machine: check the source against --allow, check the
 // method and route, then either answer a page route (`/`, `/stats`, and from loopback only the
 // local fetch records, `/local/fetches`) or find the
-// implementation in the stores, take an upload slot (refused when all are taken, or when this
+// implementation in the stores, take an upload slot (not for the manifest and mtimes routes;
+// refused when all are taken, or when this
 // source already holds its fair share while others wait), stream the body with a stall timer that
 // each PROGRESS resets, and end as done, rejected (with the status to send) or aborted (client
 // gone, stalled, read error). The I/O lives in the ports (src/io).
@@ -160,7 +161,14 @@ export const serverSessionMachine = setup({
       ({ input }) => input.ports.resolve(input.digest, input.kind),
     ),
     page: fromPromise<PageResult, { ports: ServerSessionPorts; req: PageRequest }>(({ input }) => input.ports.sendPage(input.req)),
-    uploadSlot: fromCallback<ServerSessionEvent, ServerSessionInput>(({ input, sendBack }) => {
+    uploadSlot: fromCallback<ServerSessionEvent, ServerSessionInput & { kind: RouteKind }>(({ input, sendBack }) => {
+      // The manifest and the mtimes are small text a fetch needs before (or beside) its pieces:
+      // they take no upload slot, so a seed whose slots are full still lets new clients start
+      // their swarm (whose piece requests wait their turn on 503) instead of failing on a 503.
+      if (input.kind === 'manifest' || input.kind === 'mtimes') {
+        sendBack({ type: 'GRANTED' });
+        return () => undefined;
+      }
       const slot = input.ports.acquireUpload(input.peer);
       sendBack(typeof slot === 'function' ? { type: 'GRANTED' } : { type: 'BUSY', why: slot });
       return () => (typeof slot === 'function' ? slot() : undefined);
@@ -257,7 +265,7 @@ export const serverSessionMachine = setup({
       },
     },
     uploading: {
-      invoke: { id: 'slot', src: 'uploadSlot', input: ({ context }) => context.input },
+      invoke: { id: 'slot', src: 'uploadSlot', input: ({ context }) => ({ ...context.input, kind: routeOf(context).kind }) },
       initial: 'admitting',
       states: {
         admitting: {
