@@ -3,6 +3,7 @@
 // straight into the chunk being filled (`space`, then `used` advanced by the caller), so a
 // thousand small files cost one buffer and one socket write, and the chunk comes from a ChunkPool
 // that the consumer gives it back to once written.
+import { readSync } from 'node:fs';
 import type { ChunkPool } from './chunk-pool.js';
 
 export class ChunkBatch {
@@ -46,6 +47,18 @@ export class ChunkBatch {
     }
     data.copy(this.space(data.length), this.used);
     this.used += data.length;
+  }
+
+  /** Reads `length` bytes (at most one chunk) of `fd` from `position` straight into the chunk; false if the file ends first. */
+  read(fd: number, length: number, position: number): boolean {
+    const batch = this.space(length);
+    for (let got = 0; got < length; ) {
+      const n = readSync(fd, batch, this.used + got, length - got, position + got);
+      if (n === 0) return false;
+      got += n;
+    }
+    this.used += length;
+    return true;
   }
 
   /** `n` zero bytes (at most one chunk). */

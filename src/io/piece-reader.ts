@@ -9,7 +9,7 @@
 // READ_AHEAD bytes are read before the answer starts (`ready`), so a list of up to READ_AHEAD bytes
 // (every unit a 0share client asks for: a batch of small files, or one range) is refused before any
 // byte when a file is not there as listed; further on, such a file ends the body short.
-import { closeSync, constants, fstatSync, lstatSync, openSync, read, readlinkSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, read, readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { Piece } from '../core/piece-list.js';
@@ -184,13 +184,7 @@ class PieceReader {
       const st = fstatSync(fd);
       if (!st.isFile() || st.size !== c.size) throw notTheFile(path);
       if (c.piece.length > this.batch.chunk) return (streaming = this.stream(fd, c.piece, path));
-      const batch = this.batch.space(c.piece.length);
-      for (let got = 0; got < c.piece.length; ) {
-        const n = readSync(fd, batch, this.batch.used + got, c.piece.length - got, c.piece.offset + got);
-        if (n === 0) throw new Error(`'${shown(path)}' is shorter than its manifest says`);
-        got += n;
-      }
-      this.batch.used += c.piece.length;
+      if (!this.batch.read(fd, c.piece.length, c.piece.offset)) throw new Error(`'${shown(path)}' is shorter than its manifest says`);
       return undefined;
     } finally {
       if (!streaming) closeSync(fd);

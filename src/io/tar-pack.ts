@@ -17,7 +17,7 @@
 //
 // Safety assumes nobody swaps directories for symlinks while a tree is being read; stores are
 // read-only (0555) trees owned by their user, so only that user could.
-import { closeSync, constants, type Dirent, fstatSync, lstatSync, openSync, read, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, type Dirent, fstatSync, lstatSync, openSync, read, readdirSync, readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { ChunkBatch } from './chunk-batch.js';
@@ -182,13 +182,7 @@ class Packer {
         streaming = this.stream(fd, rel, size);
         return streaming;
       }
-      const batch = this.batch.space(size);
-      for (let off = 0; off < size; ) {
-        const n = readSync(fd, batch, this.batch.used + off, size - off, off);
-        if (n === 0) throw new PackError(`${show(rel)} shrank while being packed`);
-        off += n;
-      }
-      this.batch.used += size;
+      if (!this.batch.read(fd, size, 0)) throw new PackError(`${show(rel)} shrank while being packed`);
       this.batch.zeros(padding(size));
       return undefined;
     } finally {

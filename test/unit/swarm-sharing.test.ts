@@ -29,17 +29,21 @@ function swarm(first: Peer) {
 
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
+type ShareOptions = Parameters<typeof shareInFlight>[0];
+
+/** shareInFlight over swarm `s`, its holders feed captured: `emit` hands it a holder. */
+function share(s: ReturnType<typeof swarm>, opts: Omit<ShareOptions, 'digest' | 'files' | 'actor' | 'holders'>) {
+  let feed: (p: Peer, partial?: boolean) => void = () => undefined;
+  const stop = shareInFlight({ digest: DIGEST, files: UNITS.length, actor: s.actor, holders: (_, onPeer) => ((feed = onPeer), () => undefined), ...opts });
+  return { stop, emit: (p: Peer, partial?: boolean) => feed(p, partial) };
+}
+
 describe('shareInFlight: one peer per machine', () => {
   it('keeps a machine’s other address on standby, adds other machines, and lets the standby in when its machine’s address is dropped', async () => {
     const machine: Record<string, string> = { [peerKey(H4)]: '#h', [peerKey(H6)]: '#h', [peerKey(K4)]: '#k', [peerKey(K6)]: '#k' };
     const s = swarm(H4);
-    let emit: (p: Peer, partial?: boolean) => void = () => undefined;
-    const stop = shareInFlight({
-      digest: DIGEST,
-      files: UNITS.length,
-      actor: s.actor,
+    const { stop, emit } = share(s, {
       skip: (k) => k === peerKey(H4),
-      holders: (_, onPeer) => ((emit = onPeer), () => undefined),
       machineOf: (p) => machine[peerKey(p)] ?? peerKey(p),
     });
     emit(H6);
@@ -60,8 +64,7 @@ describe('shareInFlight: one peer per machine', () => {
 
   it('without machineOf every address is its own peer (as before instance ids)', () => {
     const s = swarm(H4);
-    let emit: (p: Peer, partial?: boolean) => void = () => undefined;
-    const stop = shareInFlight({ digest: DIGEST, files: UNITS.length, actor: s.actor, skip: (k) => k === peerKey(H4), holders: (_, onPeer) => ((emit = onPeer), () => undefined) });
+    const { stop, emit } = share(s, { skip: (k) => k === peerKey(H4) });
     emit(H6);
     expect(s.peers()).toEqual([H4.host, H6.host]);
     stop();
@@ -71,14 +74,9 @@ describe('shareInFlight: one peer per machine', () => {
   it('a standby address whose machine turns out to be another one joins at the next re-query', async () => {
     const machine: Record<string, string> = { [peerKey(H4)]: '#h', [peerKey(H6)]: '#h' };
     const s = swarm(H4);
-    let emit: (p: Peer, partial?: boolean) => void = () => undefined;
     const requeried: string[] = [];
-    const stop = shareInFlight({
-      digest: DIGEST,
-      files: UNITS.length,
-      actor: s.actor,
+    const { stop, emit } = share(s, {
       skip: (k) => k === peerKey(H4),
-      holders: (_, onPeer) => ((emit = onPeer), () => undefined),
       requery: () => requeried.push('q'),
       machineOf: (p) => machine[peerKey(p)] ?? peerKey(p),
       timing: { requery: 20, havePoll: 60_000 },
@@ -96,14 +94,9 @@ describe('shareInFlight: one peer per machine', () => {
   it('a dropped address is not brought back by its standby sibling when the sibling is to be skipped', async () => {
     const machine: Record<string, string> = { [peerKey(H4)]: '#h', [peerKey(H6)]: '#h' };
     const s = swarm(H4);
-    let emit: (p: Peer, partial?: boolean) => void = () => undefined;
     const skipped = new Set([peerKey(H4)]);
-    const stop = shareInFlight({
-      digest: DIGEST,
-      files: UNITS.length,
-      actor: s.actor,
+    const { stop, emit } = share(s, {
       skip: (k) => skipped.has(k),
-      holders: (_, onPeer) => ((emit = onPeer), () => undefined),
       machineOf: (p) => machine[peerKey(p)] ?? peerKey(p),
     });
     emit(H6);
