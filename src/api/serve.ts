@@ -84,7 +84,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   const page: RenderPage = async (route, body) => {
     if (route.kind === 'local-report') return keepRecord(fetches, body ?? '');
     if (route.kind === 'local-fetch') return recordOf(fetches, route.digest);
-    if (route.kind === 'have') return havePage(stores, route.digest);
+    if (route.kind === 'have') return havePage(stores, route.digest, route.fetching);
     return statusPage(sources, route.kind);
   };
   const start = async () => {

@@ -55,8 +55,8 @@ export async function statusPage(src: StatusSources, kind: 'status' | 'stats'): 
 const NOT_HELD = 'Not found: this peer holds this implementation neither complete nor in flight';
 
 /** `/implementation/<digest>/have`: the bitmap (src/core/have-bitmap.ts), or 404. */
-export async function havePage(stores: readonly string[], digest: Digest): Promise<Page> {
-  const bits = await haveBitmap(stores, digest);
+export async function havePage(stores: readonly string[], digest: Digest, fetching = false): Promise<Page> {
+  const bits = await haveBitmap(stores, digest, fetching);
   if (!bits) return { status: 404, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' }, body: `${NOT_HELD}\n`, reason: 'not in any store' };
   return { headers: { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store' }, body: bits };
 }

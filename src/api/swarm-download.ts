@@ -32,6 +32,7 @@ import { makeTmpDir, removeTree } from '../io/store-add.js';
 import { StagingMismatch } from '../io/staging-check.js';
 import { finish, layOut } from '../io/swarm-staging.js';
 import { trackTmpDir, untrackTmpDir } from '../io/tmp-registry.js';
+import { openPartialState, type PartialState } from '../io/partial-state.js';
 import { DEFAULT_MAX_BYTES } from '../io/tar-extract.js';
 import { shareInFlight, type SharingTiming } from './swarm-sharing.js';
 
@@ -167,6 +168,7 @@ async function runSwarm(
   if (!partial) trackTmpDir(tree);
   const inFlight = new Set<Promise<void>>();
   let unsubscribe = () => {};
+  let state: PartialState | undefined;
   let keep = false;
   /** Something in the tree is verified: worth keeping in the partial dir for the next fetch. */
   let verified = false;
@@ -174,7 +176,10 @@ async function runSwarm(
     try {
       await layOut(tree, entries);
       // Before any file: with it (and the lock) this machine's peer shares the fetch in flight.
-      if (partial) await writePartialManifest(tree, verifiedManifest);
+      if (partial) {
+        state = openPartialState(tree, files.length);
+        await writePartialManifest(tree, verifiedManifest);
+      }
     } catch (err) {
       throw new LocalFailure(`could not write it here: ${(err as Error).message}`);
     }
@@ -196,11 +201,15 @@ async function runSwarm(
     if (local.bytes) req.onProgress(received + local.bytes);
     let last = 0;
     if (local.taken.size) verified = true;
+    for (const f of local.taken) state?.verified(f);
     const fetchUnit = pieceFetcher({
       digest: req.digest,
       tree,
       files,
-      onFile: () => (verified = true),
+      onFile: (file) => {
+        verified = true;
+        state?.verified(file);
+      },
       onBytes: (peer, n) => {
         bySource[peer] = (bySource[peer] ?? 0) + n;
         received += n;
@@ -213,8 +222,11 @@ async function runSwarm(
       },
     });
     const tracked = (u: UnitRequest) => {
+      const unitFiles = u.unit.pieces.map((x) => x.file);
+      state?.fetching(unitFiles, true);
       const p = fetchUnit(u);
       const quiet = p.then(() => undefined, () => undefined);
+      void quiet.then(() => state?.fetching(unitFiles, false));
       inFlight.add(quiet);
       void quiet.then(() => inFlight.delete(quiet));
       return p;
@@ -276,6 +288,7 @@ async function runSwarm(
     throw err;
   } finally {
     unsubscribe();
+    state?.close();
     if (!keep) {
       await Promise.all(inFlight);
       if (partial && verified) await partial.release();

@@ -3,7 +3,7 @@
 // themselves); the query for the digest goes out again every `requery` ms, so that machines that
 // began fetching after this one (or whose partial dir appeared after the first query) are heard;
 // and each partial holder in the swarm is asked for its /have every `havePoll` ms
-// (src/io/peer-have.ts), each answer reaching the swarm machine as a HAVE event. A complete
+// and what it is fetching (src/io/peer-have.ts), each answer reaching the swarm machine as a HAVE event. A complete
 // holder is never polled: it has everything. A machine is one peer of the swarm however many
 // of its addresses answer (`machineOf`: its IPv4 and IPv6 link-local addresses): a holder whose
 // machine is in the swarm under another address waits on standby, and joins if that address is
@@ -75,7 +75,7 @@ export function shareInFlight(o: SharingOptions): () => void {
           promote();
         }, o.timing.requery)
       : undefined;
-  const poller = o.timing ? pollHave({ digest, files: o.files, interval: o.timing.havePoll, onHave: (peer, files) => actor.send({ type: 'HAVE', peer, files }) }) : undefined;
+  const poller = o.timing ? pollHave({ digest, files: o.files, interval: o.timing.havePoll, onHave: (peer, files, fetching) => actor.send({ type: 'HAVE', peer, files, fetching }) }) : undefined;
   let polled = '';
   let live = '';
   const sub = actor.subscribe((snap) => {

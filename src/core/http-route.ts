@@ -4,7 +4,8 @@
 //   /implementation/<digest>/manifest   its .manifest
 //   /implementation/<digest>/mtimes     its directories' and symlinks' mtimes (src/core/mtimes-list.ts)
 //   /implementation/<digest>/files      (POST) pieces of its files, listed in the body (swarm mode)
-//   /implementation/<digest>/have       which of its files this peer holds (a bitmap; swarm mode)
+//   /implementation/<digest>/have       which of its files this peer holds (a bitmap; swarm mode);
+//                                        ?with=fetching adds which it is fetching now (a second one)
 //   /                                   the status page (HTML)
 //   /stats                              the same facts as JSON
 //   POST /local/fetches                 a fetch record from a process on this machine (loopback only)
@@ -24,7 +25,8 @@ export type ImplementationRoute = { ok: true; kind: RouteKind; digest: Digest; p
 export type PageRoute =
   | { ok: true; kind: 'status' | 'stats' | 'local-report' }
   | { ok: true; kind: 'local-fetch'; digest: string }
-  | { ok: true; kind: 'have'; digest: Digest };
+  /** `fetching` (`?with=fetching`): the body adds a second bitmap, the files being fetched now. */
+  | { ok: true; kind: 'have'; digest: Digest; fetching: boolean };
 
 export type RequestTarget = ImplementationRoute | PageRoute | { ok: false; status: 400 | 404; reason: string };
 
@@ -71,7 +73,10 @@ export function parseRequestTarget(raw: string): RequestTarget {
   } catch {
     return { ok: false, status: 400, reason: 'not a digest (sha256new_…, sha256=…, sha1new=… or sha1=…)' };
   }
-  if (rest.length === 1 && rest[0] === 'have') return query === undefined ? { ok: true, kind: 'have', digest } : { ok: false, status: 400, reason: 'unsupported query string' };
+  if (rest.length === 1 && rest[0] === 'have') {
+    if (query === undefined || query === 'with=fetching') return { ok: true, kind: 'have', digest, fetching: query !== undefined };
+    return { ok: false, status: 400, reason: 'unsupported query string' };
+  }
   const kind: RouteKind | undefined =
     rest.length === 0 ? 'tree' : rest.length === 1 && SUB_ROUTES.has(rest[0]!) ? (rest[0] as RouteKind) : undefined;
   if (!kind) return { ok: false, status: 404, reason: 'no such route' };

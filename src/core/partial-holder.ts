@@ -1,13 +1,20 @@
 // The names and marks by which a peer recognises a fetch in flight on its machine (see
 // docs/protocol.md, "In flight"): the fetching process stages the digest in
-// `<store>/tmp-partial-<digest>/`, locked by `<store>/tmp-partial-<digest>.lock` (its pid), and a
-// file there is verified once it has its final mode (0444, or 0555 when executable) with the
+// `<store>/tmp-partial-<digest>/`, locked by `<store>/tmp-partial-<digest>.lock` (its pid), says
+// what it has and is getting in `<store>/tmp-partial-<digest>.have`, and a file there is verified once it has its final mode (0444, or 0555 when executable) with the
 // manifest's size and mtime. Pure: the file system checks live in src/io/partial-holders.ts.
 import { type Digest, formatDigest, isStrictDigest, parseDigest } from './digest.js';
 import type { ManifestEntry } from './manifest-format.js';
 
 export const PARTIAL_PREFIX = 'tmp-partial-';
 export const LOCK_SUFFIX = '.lock';
+/**
+ * `tmp-partial-<digest>.have`, beside the lock: the fetch's own account of its files, two have
+ * bitmaps (core/have-bitmap.ts) one after the other, the files verified and those it is fetching
+ * now, rewritten in place as they change. The peer answers `/have` from it; it is only advice
+ * (the piece route checks each file's mark before serving it).
+ */
+export const STATE_SUFFIX = '.have';
 
 /** `tmp-partial-<digest>`: the staging dir's name in a store. */
 export function partialDirName(digest: Digest): string {

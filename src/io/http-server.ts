@@ -246,7 +246,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       // The status page's own refreshes would push everything else out of the recent list.
       opts.stats.request(view, !(out.outcome === 'done' && isPageRoute(out.route)));
       const line = `${method} ${shownTarget} ${out.status} ${out.bytes} bytes ${ms} ms from ${peerText}`;
-      if (out.outcome === 'done') log.info(line);
+      // Pages (a swarm polls /have twice a second) are logged only with --debug.
+      if (out.outcome === 'done') (isPageRoute(out.route) ? log.debug : log.info).call(log, line);
       else log.info(`${line} (${out.outcome}: ${out.reason ?? ''})`);
     };
     actor.subscribe({

@@ -10,13 +10,14 @@
 // tree keeps its lock until the commit has renamed it (or it was discarded): `releasePartial`.
 // While it is staged, the dir also holds the verified manifest as `.manifest` (written before any
 // file, removed before the commit, which writes its own): by it and the lock the machine's own
-// peer knows a fetch in flight and serves its verified files (src/io/partial-holders.ts).
+// peer knows a fetch in flight and serves its verified files (src/io/partial-holders.ts); the
+// fetch's state file beside it (`tmp-partial-<digest>.have`, io/partial-state.ts) goes with the lock.
 import { constants } from 'node:fs';
 import { chmod, link, lstat, mkdir, readFile, readlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { contentHash, type ManifestEntry } from '../core/manifest-format.js';
-import { hasVerifiedMark, lockPid, partialDirName } from '../core/partial-holder.js';
+import { hasVerifiedMark, lockPid, partialDirName, STATE_SUFFIX } from '../core/partial-holder.js';
 import type { PlanFile } from '../core/swarm-plan.js';
 import { hashFile } from './file-hash.js';
 import { inTree } from './swarm-staging.js';
@@ -78,6 +79,8 @@ export async function takePartial(store: string, digest: Digest): Promise<Partia
       await unlink(lock).catch(() => undefined);
     }
   }
+  // An earlier owner's state file says nothing of this fetch (partial-state.ts writes its own).
+  await unlink(`${dir}${STATE_SUFFIX}`).catch(() => undefined);
   // Readable (0755), so that this machine's peer, also as another user (the `zeroshare`
   // service), can serve the fetch in flight; a file stays 0600 until its hash matched.
   const fresh = await mkdir(dir, { mode: 0o755 }).then(
@@ -94,6 +97,7 @@ export async function takePartial(store: string, digest: Digest): Promise<Partia
     release: async () => {
       if (held.get(dir) !== partial) return;
       held.delete(dir);
+      await unlink(`${dir}${STATE_SUFFIX}`).catch(() => undefined);
       await unlink(lock).catch(() => undefined);
     },
   };

@@ -3,7 +3,8 @@
 // live process, and its `.manifest` (a regular file, never followed as a symlink) hashes to the
 // digest. The manifest is hashed once per (path, inode, mtime, size) and the result cached; which
 // files are verified (the mark of src/core/partial-holder.ts, or a symlink whose target hashes
-// right, under real directories only) is cached for VERIFIED_TTL_MS. Everything here only reads,
+// right, under real directories only), and which are being written (a regular file without the
+// mark: the fetch is getting it now), is cached for VERIFIED_TTL_MS. Everything here only reads,
 // and copes with the dir being renamed (the commit) or removed at any moment: it is then simply
 // not a partial holder any more.
 import { constants } from 'node:fs';
@@ -11,7 +12,8 @@ import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Digest, formatDigest, sameDigest } from '../core/digest.js';
 import { contentHash, type ManifestEntry, manifestDigest, parseManifest } from '../core/manifest-format.js';
-import { digestOfPartialName, hasVerifiedMark, LOCK_SUFFIX, lockPid, partialDirName } from '../core/partial-holder.js';
+import { decodeHave, haveBytes } from '../core/have-bitmap.js';
+import { digestOfPartialName, hasVerifiedMark, LOCK_SUFFIX, lockPid, partialDirName, STATE_SUFFIX } from '../core/partial-holder.js';
 import type { InFlightView } from '../core/status-page.js';
 import { type PlanFile, planFiles } from '../core/swarm-plan.js';
 import { isAlive } from './partial-dir.js';
@@ -36,9 +38,11 @@ const MAX_MANIFEST = 64 * 1024 * 1024;
 const CACHED = 32;
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
+/** findPartial's answers, by digest and stores, reused for VERIFIED_TTL_MS (every query and request asks). */
+const found = new Map<string, { at: number; holding: Promise<PartialHolding | undefined> }>();
 /** Checked manifests by (dir, inode, mtime, size): the holding, or undefined for a bad one. */
 const manifests = new Map<string, { holding: PartialHolding } | undefined>();
-const verifiedCache = new Map<string, { at: number; files: readonly PlanFile[]; set: Promise<ReadonlySet<number>> }>();
+const verifiedCache = new Map<string, { at: number; files: readonly PlanFile[]; states: Promise<FileStates> }>();
 
 function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
   if (map.size >= CACHED) map.delete(map.keys().next().value!);
@@ -105,39 +109,52 @@ async function partialIn(store: string, digest: Digest): Promise<PartialHolding 
  * The partial holding of `digest` in the first store that has one, or undefined; also undefined
  * when any store has the digest complete (a complete implementation wins).
  */
-export async function findPartial(stores: readonly string[], digest: Digest): Promise<PartialHolding | undefined> {
-  if ((await lookupDigest(stores, digest)) !== undefined) return undefined;
-  for (const store of stores) {
-    const found = await partialIn(store, digest);
-    if (found) return found;
-  }
-  return undefined;
+export function findPartial(stores: readonly string[], digest: Digest, now = performance.now()): Promise<PartialHolding | undefined> {
+  const key = `${formatDigest(digest)}\0${stores.join('\0')}`;
+  const hit = found.get(key);
+  if (hit && now >= hit.at && now - hit.at <= VERIFIED_TTL_MS) return hit.holding;
+  const holding = (async () => {
+    if ((await lookupDigest(stores, digest)) !== undefined) return undefined;
+    for (const store of stores) {
+      const h = await partialIn(store, digest);
+      if (h) return h;
+    }
+    return undefined;
+  })();
+  remember(found, key, { at: now, holding });
+  return holding;
 }
 
-/** Whether the file `f` of the tree at `dir` is verified there now (directories on the way checked by `dirOk`). */
-async function isVerified(dir: string, f: PlanFile, alg: Digest['alg'], dirOk: (parts: readonly string[]) => Promise<boolean>): Promise<boolean> {
-  const path = Buffer.from(f.entry.path).toString('latin1').split('/');
-  if (!(await dirOk(path))) return false;
+/** What a partial holder's dir says of its files: verified, and being written (its fetch is getting them now). */
+export interface FileStates {
+  readonly verified: ReadonlySet<number>;
+  readonly fetching: ReadonlySet<number>;
+}
+
+/** Where the file `f` of the tree at `dir` stands now (the directories on its way already checked). */
+async function stateOf(dir: string, f: PlanFile, alg: Digest['alg']): Promise<'verified' | 'fetching' | undefined> {
   const p = inTree(dir, f.entry.path);
   const st = await lstat(p).catch(() => undefined);
-  if (!st) return false;
+  if (!st) return undefined;
   if (f.entry.kind === 'symlink') {
-    if (!st.isSymbolicLink() || st.size !== f.entry.size) return false;
+    if (!st.isSymbolicLink() || st.size !== f.entry.size) return undefined;
     const target = await readlink(p, { encoding: 'buffer' }).catch(() => undefined);
-    return target !== undefined && contentHash(target, alg) === f.entry.hash;
+    return target !== undefined && contentHash(target, alg) === f.entry.hash ? 'verified' : undefined;
   }
-  return hasVerifiedMark(f.entry, { isFile: st.isFile(), mode: st.mode, size: st.size, mtimeMs: st.mtimeMs });
+  if (hasVerifiedMark(f.entry, { isFile: st.isFile(), mode: st.mode, size: st.size, mtimeMs: st.mtimeMs })) return 'verified';
+  return st.isFile() ? 'fetching' : undefined;
 }
 
-async function scanVerified(h: PartialHolding): Promise<ReadonlySet<number>> {
+/** Whether every directory on a path's way in the tree at `dir` is a real directory (each lstat'ed once per checker). */
+function dirChecker(dir: string): (path: Uint8Array) => Promise<boolean> {
   const dirs = new Map<string, Promise<boolean>>();
-  /** Every directory on the way is a real directory (lstat'ed once each). */
-  const dirOk = async (parts: readonly string[]): Promise<boolean> => {
+  return async (path) => {
+    const parts = Buffer.from(path).toString('latin1').split('/');
     for (let i = 1; i < parts.length; i++) {
       const d = parts.slice(0, i).join('/');
       let ok = dirs.get(d);
       if (!ok) {
-        ok = lstat(inTree(h.dir, Buffer.from(d, 'latin1'))).then(
+        ok = lstat(inTree(dir, Buffer.from(d, 'latin1'))).then(
           (st) => st.isDirectory(),
           () => false,
         );
@@ -147,18 +164,67 @@ async function scanVerified(h: PartialHolding): Promise<ReadonlySet<number>> {
     }
     return true;
   };
-  const out = new Set<number>();
-  for (const f of h.files) if (await isVerified(h.dir, f, h.digest.alg, dirOk)) out.add(f.index);
-  return out;
+}
+
+/**
+ * Scans the holding's files. A file once verified stays so (the fetch never touches it again,
+ * and the piece route opens it O_NOFOLLOW and checks its size), so it is not lstat'ed again;
+ * the directories on every file's way are checked on every scan (lstat'ed once each).
+ */
+async function scanFiles(h: PartialHolding, known: ReadonlySet<number>): Promise<FileStates> {
+  const dirOk = dirChecker(h.dir);
+  const verified = new Set<number>();
+  const fetching = new Set<number>();
+  for (const f of h.files) {
+    if (!(await dirOk(f.entry.path))) continue;
+    const state = known.has(f.index) ? 'verified' : await stateOf(h.dir, f, h.digest.alg);
+    if (state === 'verified') verified.add(f.index);
+    else if (state === 'fetching') fetching.add(f.index);
+  }
+  return { verified, fetching };
+}
+
+const NONE: FileStates = { verified: new Set(), fetching: new Set() };
+
+/** What the fetch says in its state file (`<dir>.have`), or undefined when there is none of the right size. */
+async function statedFiles(h: PartialHolding): Promise<FileStates | undefined> {
+  const n = haveBytes(h.files.length);
+  const read = await readRegular(`${h.dir}${STATE_SUFFIX}`, 2 * n);
+  if (read?.bytes?.length !== 2 * n) return undefined;
+  const verified = decodeHave(read.bytes.subarray(0, n), h.files.length);
+  const fetching = decodeHave(read.bytes.subarray(n), h.files.length);
+  return verified instanceof Error || fetching instanceof Error ? undefined : { verified, fetching };
+}
+
+/**
+ * The states (planFiles indexes) of the files in the holding's dir, at most VERIFIED_TTL_MS old:
+ * as its fetch's state file says (one small read), or else from a scan of the dir (a fetch that
+ * writes none). Advice for `/have`: the piece route checks each file it serves (`verifiedAmong`).
+ */
+export function fileStates(h: PartialHolding, now = performance.now()): Promise<FileStates> {
+  const hit = verifiedCache.get(h.dir);
+  const same = hit?.files === h.files;
+  if (hit && same && now >= hit.at && now - hit.at <= VERIFIED_TTL_MS) return hit.states;
+  const before = same ? hit.states : Promise.resolve(NONE);
+  const states = (async () => (await statedFiles(h)) ?? scanFiles(h, (await before).verified))().catch(() => NONE);
+  remember(verifiedCache, h.dir, { at: now, files: h.files, states });
+  return states;
 }
 
 /** The indexes (planFiles order) of the files verified in the holding's dir, at most VERIFIED_TTL_MS old. */
-export function verifiedFiles(h: PartialHolding, now = performance.now()): Promise<ReadonlySet<number>> {
-  const hit = verifiedCache.get(h.dir);
-  if (hit && hit.files === h.files && now - hit.at <= VERIFIED_TTL_MS) return hit.set;
-  const set = scanVerified(h).catch(() => new Set<number>());
-  remember(verifiedCache, h.dir, { at: now, files: h.files, set });
-  return set;
+export async function verifiedFiles(h: PartialHolding, now = performance.now()): Promise<ReadonlySet<number>> {
+  return (await fileStates(h, now)).verified;
+}
+
+/** Which of `indexes` bear the verified mark in the holding's dir now, under real directories only. */
+export async function verifiedAmong(h: PartialHolding, indexes: readonly number[]): Promise<ReadonlySet<number>> {
+  const dirOk = dirChecker(h.dir);
+  const out = new Set<number>();
+  for (const i of indexes) {
+    const f = h.files[i];
+    if (f && (await dirOk(f.entry.path)) && (await stateOf(h.dir, f, h.digest.alg)) === 'verified') out.add(i);
+  }
+  return out;
 }
 
 /** Every partial holding in the stores (each digest once, and none the stores have complete). */

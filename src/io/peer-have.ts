@@ -1,11 +1,12 @@
-// The swarm's have poller: asks each partial holder which files of the digest it has verified
-// (`GET /implementation/<digest>/have`, the bitmap of src/core/have-bitmap.ts) about every
-// `interval` ms, one request at a time per peer, and hands each answer on as plain data (the
-// plan-file indexes set). A 404 (the partial dir is gone and nothing complete replaced it) says
-// "nothing"; a peer that cannot be reached, or answers something that is not a bitmap of the
-// right size, is asked again next time. `track` sets which peers are polled (the swarm's usable
-// partial holders); `close` stops every timer and request: the swarm's owner calls it when the
-// swarm ends.
+// The swarm's have poller: asks each partial holder which files of the digest it has verified,
+// and which its own fetch is writing now (`GET /implementation/<digest>/have?with=fetching`: two
+// bitmaps of src/core/have-bitmap.ts), about every `interval` ms, one request at a time per peer,
+// and hands each answer on as plain data (two plan-file index lists). A peer that refuses the
+// query string (400: a peer from before it) is asked the plain `/have` from then on, and said to
+// fetch nothing. A 404 (the partial dir is gone and nothing complete replaced it) says "nothing";
+// a peer that cannot be reached, or answers something that is not the bitmaps of the right size,
+// is asked again next time. `track` sets which peers are polled (the swarm's usable partial
+// holders); `close` stops every timer and request: the swarm's owner calls it when the swarm ends.
 import { request } from 'node:http';
 import { formatDigest, type Digest } from '../core/digest.js';
 import { decodeHave, haveBytes } from '../core/have-bitmap.js';
@@ -17,8 +18,8 @@ export interface HavePollOptions {
   readonly files: number;
   /** ms between the end of one request to a peer and the next. */
   readonly interval: number;
-  /** The files `peer` has verified, as it says now. */
-  readonly onHave: (peer: Peer, files: readonly number[]) => void;
+  /** The files `peer` has verified, and those it is fetching, as it says now. */
+  readonly onHave: (peer: Peer, files: readonly number[], fetching: readonly number[]) => void;
   /** A request that takes longer than this (ms) is given up. Default: 4 intervals. */
   readonly timeout?: number;
 }
@@ -29,32 +30,34 @@ export interface HavePoller {
   close(): void;
 }
 
-type Answer = { files: readonly number[] } | undefined;
+type Answer = { files: readonly number[]; fetching: readonly number[] } | 'plain' | undefined;
 
-/** One `/have` request: the files set, or undefined when there is no usable answer. */
-function getHave(peer: Peer, digest: Digest, files: number, signal: AbortSignal): Promise<Answer> {
+/** One `/have` request (`withFetching`: both bitmaps): the answer, 'plain' for a peer that refuses the query, or undefined. */
+function getHave(peer: Peer, digest: Digest, files: number, withFetching: boolean, signal: AbortSignal): Promise<Answer> {
+  const size = haveBytes(files) * (withFetching ? 2 : 1);
   return new Promise((resolve) => {
-    const r = request({ host: peer.host, port: peer.port, path: `/implementation/${formatDigest(digest)}/have`, agent: false, signal }, (res) => {
-      if (res.statusCode === 404) {
-        res.resume();
-        return resolve({ files: [] });
-      }
+    const path = `/implementation/${formatDigest(digest)}/have${withFetching ? '?with=fetching' : ''}`;
+    const r = request({ host: peer.host, port: peer.port, path, agent: false, signal }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        return resolve(undefined);
+        if (res.statusCode === 404) return resolve({ files: [], fetching: [] });
+        return resolve(res.statusCode === 400 && withFetching ? 'plain' : undefined);
       }
       const parts: Buffer[] = [];
       let n = 0;
       res.on('data', (chunk: Buffer) => {
         n += chunk.length;
-        if (n > haveBytes(files)) {
+        if (n > size) {
           res.destroy();
           resolve(undefined);
         } else parts.push(chunk);
       });
       res.on('end', () => {
-        const have = decodeHave(Buffer.concat(parts), files);
-        resolve(have instanceof Error ? undefined : { files: [...have] });
+        const body = Buffer.concat(parts);
+        if (body.length !== size) return resolve(undefined);
+        const have = decodeHave(body.subarray(0, haveBytes(files)), files);
+        const fetching = withFetching ? decodeHave(body.subarray(haveBytes(files)), files) : new Set<number>();
+        resolve(have instanceof Error || fetching instanceof Error ? undefined : { files: [...have], fetching: [...fetching] });
       });
       res.on('error', () => resolve(undefined));
     });
@@ -64,7 +67,7 @@ function getHave(peer: Peer, digest: Digest, files: number, signal: AbortSignal)
 }
 
 export function pollHave(opts: HavePollOptions): HavePoller {
-  const polled = new Map<string, { timer?: NodeJS.Timeout; ac?: AbortController }>();
+  const polled = new Map<string, { timer?: NodeJS.Timeout; ac?: AbortController; plain?: boolean }>();
   let closed = false;
   const stop = (key: string) => {
     const p = polled.get(key);
@@ -80,13 +83,14 @@ export function pollHave(opts: HavePollOptions): HavePoller {
     const ac = new AbortController();
     me.ac = ac;
     const timeout = setTimeout(() => ac.abort(), opts.timeout ?? opts.interval * 4);
-    void getHave(peer, opts.digest, opts.files, ac.signal).then((answer) => {
+    void getHave(peer, opts.digest, opts.files, !me.plain, ac.signal).then((answer) => {
       clearTimeout(timeout);
       // Stopped or closed meanwhile: nothing more. A request that timed out is just tried again.
       if (polled.get(key) !== me || closed) return;
       me.ac = undefined;
-      if (answer) opts.onHave(peer, answer.files);
-      if (polled.get(key) === me && !closed) me.timer = setTimeout(() => poll(peer), opts.interval);
+      if (answer === 'plain') me.plain = true;
+      else if (answer) opts.onHave(peer, answer.files, answer.fetching);
+      if (polled.get(key) === me && !closed) me.timer = setTimeout(() => poll(peer), answer === 'plain' ? 0 : opts.interval);
     });
   };
   return {

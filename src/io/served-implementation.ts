@@ -12,7 +12,7 @@ import { encodeHave } from '../core/have-bitmap.js';
 import { manifestFileBytes } from '../core/manifest-format.js';
 import type { RouteKind } from '../core/http-route.js';
 import type { ServedImplementation } from '../machines/server-session.machine.js';
-import { findPartial, verifiedFiles } from './partial-holders.js';
+import { fileStates, findPartial, verifiedAmong } from './partial-holders.js';
 import { manifestFiles, PieceRefusal, piecesIndexed } from './served-pieces.js';
 import { lookupDigest } from './stores.js';
 
@@ -44,7 +44,7 @@ export async function resolveServed(stores: readonly string[], digest: Digest, k
     // (its directories have the fetch's times until the end).
     if (kind !== 'manifest' && kind !== 'files') return undefined;
     const h = await findPartial(stores, digest);
-    return h && { dir: h.dir, partial: { manifest: h.manifest, entries: h.entries, verified: () => verifiedFiles(h) } };
+    return h && { dir: h.dir, partial: { manifest: h.manifest, entries: h.entries, verified: (files) => verifiedAmong(h, files) } };
   }
   // The piece route reads the .manifest once per tree (served-pieces.ts), and a tree's size is
   // read once (a store entry never changes): no need to open it again.
@@ -68,19 +68,23 @@ export async function resolveServed(stores: readonly string[], digest: Digest, k
 /**
  * The body of `GET /implementation/<digest>/have`: every bit set for a complete implementation
  * (with a new-format .manifest), the verified files' bits for a partial holder, undefined (404)
- * when neither.
+ * when neither. With `fetching`, a second bitmap follows: the files a partial holder's fetch is
+ * writing now (none for a complete implementation).
  */
-export async function haveBitmap(stores: readonly string[], digest: Digest): Promise<Buffer | undefined> {
+export async function haveBitmap(stores: readonly string[], digest: Digest, fetching = false): Promise<Buffer | undefined> {
   const dir = await lookupDigest(stores, digest);
   if (dir !== undefined) {
     const files = await manifestFiles(dir).catch((err: unknown) => {
       if (err instanceof PieceRefusal) return undefined;
       throw err;
     });
-    return files === undefined ? undefined : encodeHave(files, () => true);
+    if (files === undefined) return undefined;
+    const all = encodeHave(files, () => true);
+    return fetching ? Buffer.concat([all, encodeHave(files, () => false)]) : all;
   }
   const h = await findPartial(stores, digest);
   if (!h) return undefined;
-  const verified = await verifiedFiles(h);
-  return encodeHave(h.files.length, (i) => verified.has(i));
+  const states = await fileStates(h);
+  const have = encodeHave(h.files.length, (i) => states.verified.has(i));
+  return fetching ? Buffer.concat([have, encodeHave(h.files.length, (i) => states.fetching.has(i))]) : have;
 }

@@ -106,7 +106,7 @@ export async function checkPieces(dir: string, pieces: readonly Piece[], partial
   }
   // The list is right (else 400); is every file verified, on a partial holder (else 409)?
   if (partial) {
-    const verified = await partial.verified();
+    const verified = await partial.verified(numbers);
     const first = checked.find((_, i) => !verified.has(numbers[i]!));
     if (first) throw new PieceRefusal(`${quoteNetworkText(first.piece.path, 200)} is not verified here yet`, 409);
   }

@@ -26,8 +26,8 @@ export interface PartialServed {
   /** The staging dir's `.manifest`, whose hash is the digest. */
   readonly manifest: Uint8Array;
   readonly entries: readonly ManifestEntry[];
-  /** The indexes (manifest order of files and symlinks) of the files verified there now. */
-  readonly verified: () => Promise<ReadonlySet<number>>;
+  /** Which of these files (indexes in manifest order of files and symlinks) are verified there now. */
+  readonly verified: (files: readonly number[]) => Promise<ReadonlySet<number>>;
 }
 
 /** An implementation found in a store, ready to be served. */

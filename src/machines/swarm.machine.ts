@@ -13,7 +13,9 @@
 // peer that has all of its files; a unit some partial holder has is left to partial holders (so
 // the seed is offloaded); among the rest, the complete holders take the rarest first (fewest
 // known holders), ties in the fetch's own random order (`seed`), so machines that start at once
-// ask the seed for different units. A partial holder that answers 'missing' (HTTP 409), or 404 (it
+// ask the seed for different units; and a unit some partial holder is fetching now (its HAVE
+// says so) is not asked of a complete holder while anything else is in flight: it will come from
+// that partial holder, and the seed's uplink goes to files nobody has or is getting yet. A partial holder that answers 'missing' (HTTP 409), or 404 (it
 // has just committed the digest, so its partial tree is gone), keeps its
 // place, but is not asked for those files again until its next HAVE. If no peer can take any
 // queued unit and nothing is in flight for `stallTimeout`, the swarm fails.
@@ -82,8 +84,8 @@ export interface SwarmInput {
 export type SwarmEvent =
   /** A holder of the digest: complete, or `partial` (its files are known from its HAVE events). */
   | { type: 'PEER'; peer: Peer; partial?: boolean }
-  /** The plan files a partial holder has verified, as it last said. */
-  | { type: 'HAVE'; peer: Peer; files: readonly number[] }
+  /** The plan files a partial holder has verified, and those it is fetching now, as it last said. */
+  | { type: 'HAVE'; peer: Peer; files: readonly number[]; fetching?: readonly number[] }
   | { type: 'UNIT_PROGRESS'; unit: number; bytes: number }
   | { type: 'UNIT_DONE'; unit: number }
   | { type: 'UNIT_FAILED'; unit: number; fault: UnitFault; reason: string; done: readonly number[]; file?: number }
@@ -112,6 +114,8 @@ export interface PeerState {
   readonly unsupported?: boolean;
   /** The plan files it has: undefined for a complete holder. */
   readonly has?: ReadonlySet<number>;
+  /** The plan files a partial holder is fetching now (it will have them soon). */
+  readonly fetching?: ReadonlySet<number>;
   /** Files it answered 'missing' for since its last HAVE: not asked for again until then. */
   readonly lacks: ReadonlySet<number>;
 }
@@ -260,6 +264,8 @@ interface QueuedUnit {
   readonly holders: number;
   /** Some usable partial holder could: it is theirs, not a complete holder's. */
   readonly partial: boolean;
+  /** Some usable partial holder is fetching one of its files: it will have it soon. */
+  readonly coming: boolean;
 }
 
 /**
@@ -274,12 +280,19 @@ function queuedUnits(c: SwarmContext): QueuedUnit[] {
     .map((id) => {
       const files = filesOf(c.units[id]!.unit);
       const takers = live.filter((p) => canTake(p, files));
-      return { id, key: files[0] ?? -1, files, holders: takers.length, partial: takers.some((p) => p.has !== undefined) };
+      const partial = takers.some((p) => p.has !== undefined);
+      const coming = !partial && live.some((p) => p.fetching !== undefined && files.some((f) => p.fetching!.has(f)));
+      return { id, key: files[0] ?? -1, files, holders: takers.length, partial, coming };
     })
     .sort((a, b) => a.holders - b.holders || tieRank(c.seed, a.key) - tieRank(c.seed, b.key) || a.id - b.id);
 }
 
-/** Hands queued units to free peers that have their files, one at a time round the peers, so load spreads. */
+/**
+ * Hands queued units to free peers that have their files, one at a time round the peers, so load
+ * spreads. A complete holder is not asked for a unit a partial holder has, nor (while anything
+ * else is in flight) for one a partial holder is fetching now: machines that start at once then
+ * take different files from the seed, and the rest from each other.
+ */
 function schedule(c: SwarmContext): Partial<SwarmContext> {
   const queue = queuedUnits(c);
   if (queue.length === 0) return {};
@@ -287,16 +300,19 @@ function schedule(c: SwarmContext): Partial<SwarmContext> {
   const peers = { ...c.peers };
   const starts: Assignment[] = [...c.toStart];
   const taken = new Set<number>();
+  let active = c.order.filter((id) => c.units[id]!.status === 'active').length;
+  const forComplete = (u: QueuedUnit) => !u.partial && (!u.coming || active === 0);
   for (let progress = true; progress && taken.size < queue.length; ) {
     progress = false;
     for (const p of readyPeers({ ...c, peers })) {
-      const q = queue.find((u) => !taken.has(u.id) && (p.has !== undefined || !u.partial) && canTake(p, u.files));
+      const q = queue.find((u) => !taken.has(u.id) && (p.has !== undefined || forComplete(u)) && canTake(p, u.files));
       if (!q) continue;
       taken.add(q.id);
       const key = peerKey(p.peer);
       units[q.id] = { ...units[q.id]!, status: 'active', peer: key, got: 0, mark: 0, since: c.now };
       peers[key] = { ...p, active: p.active + 1 };
       starts.push({ unit: units[q.id]!.unit, peer: p.peer });
+      active++;
       progress = true;
     }
   }
@@ -453,7 +469,7 @@ export const swarmMachine = setup({
             assign(({ context, event }) => {
               const key = peerKey(event.peer);
               const p = context.peers[key];
-              return { peers: { ...context.peers, [key]: p ? { ...p, has: undefined, lacks: new Set<number>() } : newPeer(event.peer, event.partial) } };
+              return { peers: { ...context.peers, [key]: p ? { ...p, has: undefined, fetching: undefined, lacks: new Set<number>() } : newPeer(event.peer, event.partial) } };
             }),
             'dispatch',
           ],
@@ -466,7 +482,8 @@ export const swarmMachine = setup({
           actions: [
             assign(({ context, event }) => {
               const key = peerKey(event.peer);
-              return { peers: { ...context.peers, [key]: { ...context.peers[key]!, has: new Set(event.files), lacks: new Set<number>() } } };
+              const fetching = new Set(event.fetching ?? []);
+              return { peers: { ...context.peers, [key]: { ...context.peers[key]!, has: new Set(event.files), fetching, lacks: new Set<number>() } } };
             }),
             'dispatch',
           ],

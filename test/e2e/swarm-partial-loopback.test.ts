@@ -1,7 +1,8 @@
 // In-flight sharing, the client's side, against a fake partial holder on loopback: a real seed
 // (`serve`) on 127.0.0.1 and, on 127.0.0.2 (not one of this machine's interface addresses, so
 // its partial reply is heard), a fake machine that is "still fetching": it answers the query
-// with `0share-partial`, its /have says it has every file, and it serves pieces by passing them
+// with `0share-partial`, it refuses `/have?with=fetching` (400: a holder from before it), its plain
+// /have says it has every file, and it serves pieces by passing them
 // on to the seed, except that any request naming the large file gets 409 (not verified yet).
 // The client must take the partial holder into the swarm (never as the transfer's responder),
 // poll its /have, get most pieces from it, take the 409 as "not yet" (the large file comes from
@@ -43,6 +44,8 @@ async function fakePartialHolder(seedPort: number, files: number): Promise<typeo
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       requests.push(`${req.method} ${req.url?.replace(/^\/implementation\/[^/]+/, '')}`);
+      // A holder from before `?with=fetching`: the poller falls back to the plain /have.
+      if (req.url?.endsWith('/have?with=fetching')) return res.writeHead(400, { 'Content-Type': 'text/plain' }).end('unsupported query string\n');
       if (req.url?.endsWith('/have')) return res.writeHead(200, { 'Content-Type': 'application/octet-stream' }).end(encodeHave(files, () => true));
       if (req.method === 'POST' && req.url?.endsWith('/files')) {
         if (body.includes('big/blob')) return requests.push('409'), res.writeHead(409, { 'Content-Type': 'text/plain' }).end("'big/blob' is not verified here yet\n");
@@ -118,9 +121,10 @@ describe('a partial holder in the swarm (loopback, fake holder)', () => {
     expect((await verifyEntry(r!.path!, digest)).ok).toBe(true);
     const partialKey = `127.0.0.2:${fake.port}`;
     // Never the transfer's responder: no whole-tar or manifest request, no 'reply' event for it.
-    expect(fake.requests.filter((q) => q.startsWith('GET') && !q.endsWith('/have'))).toEqual([]);
+    expect(fake.requests.filter((q) => q.startsWith('GET') && !q.includes('/have'))).toEqual([]);
     expect(events.filter((e) => e.type === 'reply').map((e) => (e as { peer: { host: string } }).peer.host)).toEqual(['127.0.0.1']);
     // Polled, asked for pieces, answered 409 for the large file, and never dropped.
+    expect(fake.requests.filter((q) => q === 'GET /have?with=fetching')).toHaveLength(1);
     expect(fake.requests).toContain('GET /have');
     expect(fake.requests.filter((q) => q === 'POST /files').length).toBeGreaterThan(1);
     expect(fake.requests).toContain('409');

@@ -554,6 +554,35 @@ describe('swarm machine with partial holders, single behaviours', () => {
     });
   }
 
+  it('a unit a partial holder is fetching is not asked of the seed while anything else is in flight, and is once nothing is', async () => {
+    const asked: [string, number][] = [];
+    const pending = new Map<number, () => void>();
+    const actor = createActor(
+      provideSwarmPorts({ fetchUnit: (req) => (asked.push([req.peer.host, req.unit.id]), new Promise<void>((resolve) => pending.set(req.unit.id, resolve))) }),
+      { input: { units: units(3), peers: [SP.S], timing: TIMING, seed: SEED }, clock: new SimulatedClock() },
+    );
+    actor.start();
+    await flush();
+    const a = asked[0]![1];
+    const [b, c] = [0, 1, 2].filter((u) => u !== a) as [number, number];
+    // P is fetching b (another machine got it from the seed a moment ago), and has nothing yet.
+    actor.send({ type: 'PEER', peer: SP.P, partial: true });
+    actor.send({ type: 'HAVE', peer: SP.P, files: [], fetching: [b] });
+    await flush();
+    pending.get(a)!();
+    await flush();
+    // S is free: it takes c, which nobody has or is getting, not b.
+    expect(asked.slice(1)).toEqual([[SP.S.host, c]]);
+    pending.get(c)!();
+    await flush();
+    // Nothing in flight any more, b still on its way to P: S takes it rather than wait.
+    expect(asked.slice(2)).toEqual([[SP.S.host, b]]);
+    pending.get(b)!();
+    await flush();
+    expect(actor.getSnapshot().status).toBe('done');
+    actor.stop();
+  });
+
   it('a partial holder that turns complete is asked for anything; HAVE from a complete holder changes nothing', async () => {
     const asked: [string, number][] = [];
     const pending: (() => void)[] = [];

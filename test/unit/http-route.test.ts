@@ -26,9 +26,11 @@ describe('parseRequestTarget', () => {
       expect(parseRequestTarget(t), t).toMatchObject({ ok: false, status: 404 });
     }
   });
-  it('/implementation/<digest>/have is answered like a page (no upload slot), GET or HEAD, no query string', () => {
+  it('/implementation/<digest>/have is answered like a page (no upload slot), GET or HEAD, with=fetching its one query string', () => {
     const have = parseRequestTarget(`/implementation/sha256new_${S256}/have`);
-    expect(have).toEqual({ ok: true, kind: 'have', digest: { alg: 'sha256new', value: S256 } });
+    expect(have).toEqual({ ok: true, kind: 'have', digest: { alg: 'sha256new', value: S256 }, fetching: false });
+    expect(parseRequestTarget(`/implementation/sha256new_${S256}/have?with=fetching`)).toEqual({ ok: true, kind: 'have', digest: { alg: 'sha256new', value: S256 }, fetching: true });
+    expect(parseRequestTarget(`/implementation/sha256new_${S256}/have?with=fetching&x`)).toMatchObject({ ok: false, status: 400 });
     expect(isPageRoute(have)).toBe(true);
     expect(isLocalRoute(have)).toBe(false);
     expect(methodsOf(have)).toEqual(['GET', 'HEAD']);

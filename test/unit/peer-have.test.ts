@@ -1,6 +1,7 @@
-// The have poller against a fake peer on loopback: it asks each tracked peer's /have again and
-// again, one request at a time, hands on the files set (404 as none, a bitmap of the wrong size
-// not at all), stops asking a peer it no longer tracks, and asks nobody once closed.
+// The have poller against a fake peer on loopback: it asks each tracked peer's /have?with=fetching
+// again and again, one request at a time, hands on the files verified and being fetched (404 as
+// none, bitmaps of the wrong size not at all), asks a peer that refuses the query (an older one)
+// the plain /have, stops asking a peer it no longer tracks, and asks nobody once closed.
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseDigest } from '../../src/core/digest.js';
@@ -42,25 +43,41 @@ afterEach(() => {
 });
 
 describe('pollHave', () => {
-  it('hands on each answer, 404 as nothing, and skips a bitmap of the wrong size', async () => {
+  it('hands on each answer, 404 as nothing, and skips bitmaps of the wrong size', async () => {
     const { peer, seen } = await fakePeer([
       { status: 404 },
-      { status: 200, body: Buffer.from([0xff]) }, // 1 byte where 10 files need 2
-      { status: 200, body: encodeHave(FILES, (i) => i < 3) },
+      { status: 200, body: encodeHave(FILES, () => true) }, // one bitmap where two were asked for
+      { status: 200, body: Buffer.concat([encodeHave(FILES, (i) => i < 3), encodeHave(FILES, (i) => i === 5)]) },
     ]);
     const heard: string[] = [];
-    const poller = pollHave({ digest: D, files: FILES, interval: 5, timeout: 5000, onHave: (_, files) => heard.push(files.join(',')) });
+    const poller = pollHave({ digest: D, files: FILES, interval: 5, timeout: 5000, onHave: (_, files, fetching) => heard.push(`${files.join(',')}/${fetching.join(',')}`) });
     poller.track([peer]);
     await until(() => heard.length >= 2);
     poller.close();
-    expect(heard.slice(0, 2)).toEqual(['', '0,1,2']);
-    expect([...seen.paths]).toEqual([`/implementation/${'sha256new_' + 'D'.repeat(52)}/have`]);
+    expect(heard.slice(0, 2)).toEqual(['/', '0,1,2/5']);
+    expect([...seen.paths]).toEqual([`/implementation/${'sha256new_' + 'D'.repeat(52)}/have?with=fetching`]);
     expect(seen.most).toBe(1);
   });
 
+  it('asks a peer that refuses the query string the plain /have from then on', async () => {
+    const server = createServer((req, res) => {
+      if (req.url?.includes('?')) res.writeHead(400).end('unsupported query string\n');
+      else res.writeHead(200).end(encodeHave(FILES, (i) => i % 2 === 0));
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const heard: string[] = [];
+    const poller = pollHave({ digest: D, files: FILES, interval: 5, timeout: 5000, onHave: (_, files, fetching) => heard.push(`${files.join(',')}/${fetching.join(',')}`) });
+    poller.track([{ host: '127.0.0.1', port }]);
+    await until(() => heard.length >= 2);
+    poller.close();
+    expect(heard.slice(0, 2)).toEqual(['0,2,4,6,8/', '0,2,4,6,8/']);
+  });
+
   it('stops asking a peer it no longer tracks, and everyone once closed', async () => {
-    const a = await fakePeer([{ status: 200, body: encodeHave(FILES, () => true) }]);
-    const b = await fakePeer([{ status: 200, body: encodeHave(FILES, () => false) }]);
+    const a = await fakePeer([{ status: 200, body: Buffer.concat([encodeHave(FILES, () => true), encodeHave(FILES, () => false)]) }]);
+    const b = await fakePeer([{ status: 200, body: Buffer.alloc(4) }]);
     const by = new Map<number, number>();
     const poller = pollHave({ digest: D, files: FILES, interval: 5, timeout: 5000, onHave: (p) => by.set(p.port, (by.get(p.port) ?? 0) + 1) });
     poller.track([a.peer, b.peer]);
@@ -82,7 +99,7 @@ describe('pollHave', () => {
     let n = 0;
     const server = createServer((_, res) => {
       // The first request is never answered; the next ones are.
-      if (n++ > 0) res.writeHead(200).end(encodeHave(FILES, () => true));
+      if (n++ > 0) res.writeHead(200).end(Buffer.concat([encodeHave(FILES, () => true), encodeHave(FILES, () => false)]));
     });
     servers.push(server);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
