@@ -6,8 +6,9 @@
 // fetch nothing. A 404 (the partial dir is gone and nothing complete replaced it) says "nothing";
 // a peer that cannot be reached, or answers something that is not the bitmaps of the right size,
 // is asked again next time. `track` sets which peers are polled (the swarm's usable partial
-// holders); `close` stops every timer and request: the swarm's owner calls it when the swarm ends.
-import { request } from 'node:http';
+// holders); `close` stops every timer and request and closes the poller's kept-alive connections
+// (one per peer): the swarm's owner calls it when the swarm ends.
+import { Agent, request } from 'node:http';
 import { formatDigest, type Digest } from '../core/digest.js';
 import { decodeHave, haveBytes } from '../core/have-bitmap.js';
 import { peerKey, type Peer } from '../machines/types.js';
@@ -33,11 +34,11 @@ export interface HavePoller {
 type Answer = { files: readonly number[]; fetching: readonly number[] } | 'plain' | undefined;
 
 /** One `/have` request (`withFetching`: both bitmaps): the answer, 'plain' for a peer that refuses the query, or undefined. */
-function getHave(peer: Peer, digest: Digest, files: number, withFetching: boolean, signal: AbortSignal): Promise<Answer> {
+function getHave(peer: Peer, digest: Digest, files: number, withFetching: boolean, agent: Agent, signal: AbortSignal): Promise<Answer> {
   const size = haveBytes(files) * (withFetching ? 2 : 1);
   return new Promise((resolve) => {
     const path = `/implementation/${formatDigest(digest)}/have${withFetching ? '?with=fetching' : ''}`;
-    const r = request({ host: peer.host, port: peer.port, path, agent: false, signal }, (res) => {
+    const r = request({ host: peer.host, port: peer.port, path, agent, signal }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         if (res.statusCode === 404) return resolve({ files: [], fetching: [] });
@@ -67,6 +68,8 @@ function getHave(peer: Peer, digest: Digest, files: number, withFetching: boolea
 }
 
 export function pollHave(opts: HavePollOptions): HavePoller {
+  // One kept-alive connection per peer (the peer keeps an idle one 5 s; a poll comes every 500 ms).
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const polled = new Map<string, { timer?: NodeJS.Timeout; ac?: AbortController; plain?: boolean }>();
   let closed = false;
   const stop = (key: string) => {
@@ -83,7 +86,7 @@ export function pollHave(opts: HavePollOptions): HavePoller {
     const ac = new AbortController();
     me.ac = ac;
     const timeout = setTimeout(() => ac.abort(), opts.timeout ?? opts.interval * 4);
-    void getHave(peer, opts.digest, opts.files, !me.plain, ac.signal).then((answer) => {
+    void getHave(peer, opts.digest, opts.files, !me.plain, agent, ac.signal).then((answer) => {
       clearTimeout(timeout);
       // Stopped or closed meanwhile: nothing more. A request that timed out is just tried again.
       if (polled.get(key) !== me || closed) return;
@@ -107,6 +110,7 @@ export function pollHave(opts: HavePollOptions): HavePoller {
     close() {
       closed = true;
       for (const key of [...polled.keys()]) stop(key);
+      agent.destroy();
     },
   };
 }
