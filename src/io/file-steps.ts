@@ -1,13 +1,14 @@
 // Reading one regular file for its manifest line, in two steps shared by the tree walker and its
-// hash worker: open and check it, then read and hash it a piece at a time. The worker runs these
-// functions from their source text, so they use nothing from outside themselves (their node
-// modules come in `io`) and report problems as data, which the walker words as TreeErrors.
-import type { BigIntStats, closeSync, fstatSync, openSync, readSync } from 'node:fs';
+// hash worker: check it with lstat and open it, then read and hash it a piece at a time. The
+// worker runs these functions from their source text, so they use nothing from outside themselves
+// (their node modules come in `io`) and report problems as data, which the walker words as
+// TreeErrors.
+import type { BigIntStats, closeSync, lstatSync, openSync, readSync } from 'node:fs';
 import type { createHash, hash, Hash } from 'node:crypto';
 
 export interface FileIo {
   openSync: typeof openSync;
-  fstatSync: typeof fstatSync;
+  lstatSync: typeof lstatSync;
   closeSync: typeof closeSync;
   readSync: typeof readSync;
   createHash: typeof createHash;
@@ -17,7 +18,10 @@ export interface FileIo {
 /** Why a file could not be read: it changed (became a symlink), is no regular file, or a system call failed. */
 export type FileProblem = { problem: 'changed' } | { problem: 'notRegular' } | { problem: 'failed'; code: string; message: string };
 
-/** An open regular file being hashed: its stat, the bytes read so far, and at the end its hex hash. */
+/**
+ * An open regular file being hashed: its stat, the bytes read so far, and at the end its hex hash.
+ * An empty file is not opened (`fd` -1).
+ */
 export interface OpenFile {
   fd: number;
   st: BigIntStats;
@@ -27,37 +31,45 @@ export interface OpenFile {
   hex?: string;
 }
 
-/** Opens `path` without following a symlink and checks with fstat that it is a regular file. */
+/**
+ * Checks with lstat that `path` is a regular file and opens it without following a symlink;
+ * an empty one needs no more system calls (as 0install, the stat comes before the read: a file
+ * that grows or shrinks after it is seen as changed once read).
+ */
 export function openRegular(path: Buffer, flags: number, io: FileIo): OpenFile | FileProblem {
   const failed = (err: unknown): FileProblem => {
     const e = err as NodeJS.ErrnoException;
     return { problem: 'failed', code: e.code ?? '', message: e.message };
   };
-  let fd: number;
+  let st: BigIntStats;
   try {
-    fd = io.openSync(path, flags);
+    st = io.lstatSync(path, { bigint: true });
+  } catch (err) {
+    return failed(err);
+  }
+  if (!st.isFile()) return st.isSymbolicLink() ? { problem: 'changed' } : { problem: 'notRegular' };
+  const size = Number(st.size);
+  if (size === 0) return { fd: -1, st, size, total: 0 };
+  try {
+    return { fd: io.openSync(path, flags), st, size, total: 0 };
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ELOOP' ? { problem: 'changed' } : failed(err);
-  }
-  try {
-    const st = io.fstatSync(fd, { bigint: true });
-    if (st.isFile()) return { fd, st, size: Number(st.size), total: 0 };
-    io.closeSync(fd);
-    return { problem: 'notRegular' };
-  } catch (err) {
-    io.closeSync(fd);
-    return failed(err);
   }
 }
 
 /**
- * Reads the next piece of `file` into `buf` and hashes it; true once the file is done. Then
+ * Reads the next piece of `file` into `buf` and hashes it (an empty file: nothing to read);
+ * true once the file is done. Then
  * `file.total !== file.size` if it grew or shrank while being read. Read errors are thrown.
  *
  * Asking for one byte more than is left ends a regular file's read with a short read, saving the
  * final zero-length read; a file read in one piece is hashed in one call, without a Hash object.
  */
 export function hashStep(file: OpenFile, buf: Buffer, name: 'sha1' | 'sha256', io: FileIo): boolean {
+  if (file.fd < 0) {
+    file.hex = io.hash(name, buf.subarray(0, 0), 'hex');
+    return true;
+  }
   const want = Math.min(buf.length, file.size - file.total + 1);
   const n = io.readSync(file.fd, buf, 0, want, null);
   file.total += n;

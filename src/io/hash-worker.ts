@@ -1,6 +1,6 @@
 // The hash worker: a thread that reads and hashes files for the tree walker, so a big tree hashes
 // on two cores. The walker and the worker share one block of memory (`JobRing`): the walker puts
-// a file's path in a slot and marks it queued; the worker claims slots in order, opens, checks,
+// a file's path in a slot and marks it queued; the worker claims slots in order, checks, opens,
 // reads and hashes the file with the walker's own steps (file-steps.ts) and writes back its stat
 // fields and hex hash, or the problem. A slot's state changes by compare-and-swap, so the walker
 // can take back, newest first, the jobs the worker has not started.
@@ -93,7 +93,7 @@ export function hashWorkerMain(require: NodeJS.Require, openRegular: typeof Open
   const paths = Buffer.from(ring.paths.buffer);
   const text = Buffer.from(ring.text.buffer);
   const buf = Buffer.allocUnsafe(L.chunk);
-  const io = { openSync: fs.openSync, fstatSync: fs.fstatSync, closeSync: fs.closeSync, readSync: fs.readSync, createHash, hash };
+  const io = { openSync: fs.openSync, lstatSync: fs.lstatSync, closeSync: fs.closeSync, readSync: fs.readSync, createHash, hash };
   const codes = { changed: L.CHANGED, notRegular: L.NOT_REGULAR, failed: L.FAILED };
 
   for (let next = 0; ; next++) {
@@ -124,7 +124,7 @@ export function hashWorkerMain(require: NodeJS.Require, openRegular: typeof Open
             Atomics.add(ring.progress, 0, BigInt(file.total - before));
           }
         } finally {
-          fs.closeSync(file.fd);
+          if (file.fd >= 0) fs.closeSync(file.fd);
         }
         if (file.total === file.size) out = file.hex!;
         else problem = { problem: 'changed' };
