@@ -13,6 +13,18 @@ export interface FileIo {
   readSync: typeof readSync;
   createHash: typeof createHash;
   hash: typeof hash;
+  /** Who reads: the effective user and groups (`readerIds()`). */
+  ids: ReaderIds;
+}
+
+/** The effective user id and the group ids whose permission bits apply to this process. */
+export interface ReaderIds {
+  uid: number;
+  gids: number[];
+}
+
+export function readerIds(): ReaderIds {
+  return { uid: process.geteuid?.() ?? 0, gids: [process.getegid?.() ?? 0, ...(process.getgroups?.() ?? [])] };
 }
 
 /** Why a file could not be read: it changed (became a symlink), is no regular file, or a system call failed. */
@@ -32,9 +44,10 @@ export interface OpenFile {
 }
 
 /**
- * Checks with lstat that `path` is a regular file and opens it without following a symlink;
- * an empty one needs no more system calls (as 0install, the stat comes before the read: a file
- * that grows or shrinks after it is seen as changed once read).
+ * Checks with lstat that `path` is a regular file and opens it without following a symlink (as
+ * 0install, the stat comes before the read: a file that grows or shrinks after it is seen as
+ * changed once read). An empty file that its permission bits let this process read needs no
+ * more system calls; one they do not is opened, so that it fails as 0install's read fails.
  */
 export function openRegular(path: Buffer, flags: number, io: FileIo): OpenFile | FileProblem {
   const failed = (err: unknown): FileProblem => {
@@ -49,7 +62,12 @@ export function openRegular(path: Buffer, flags: number, io: FileIo): OpenFile |
   }
   if (!st.isFile()) return st.isSymbolicLink() ? { problem: 'changed' } : { problem: 'notRegular' };
   const size = Number(st.size);
-  if (size === 0) return { fd: -1, st, size, total: 0 };
+  if (size === 0) {
+    const { uid, gids } = io.ids;
+    const mode = Number(st.mode);
+    const bit = Number(st.uid) === uid ? 0o400 : gids.includes(Number(st.gid)) ? 0o040 : 0o004;
+    if (uid === 0 || (mode & bit) !== 0) return { fd: -1, st, size, total: 0 }; // root reads any file
+  }
   try {
     return { fd: io.openSync(path, flags), st, size, total: 0 };
   } catch (err) {
@@ -58,15 +76,16 @@ export function openRegular(path: Buffer, flags: number, io: FileIo): OpenFile |
 }
 
 /**
- * Reads the next piece of `file` into `buf` and hashes it (an empty file: nothing to read);
- * true once the file is done. Then
- * `file.total !== file.size` if it grew or shrank while being read. Read errors are thrown.
+ * Reads the next piece of `file` into `buf` and hashes it (one not opened: nothing to read); true
+ * once the file is done. Then `file.total !== file.size` if it grew or shrank while being read.
+ * Read errors are thrown.
  *
  * Asking for one byte more than is left ends a regular file's read with a short read, saving the
  * final zero-length read; a file read in one piece is hashed in one call, without a Hash object.
  */
 export function hashStep(file: OpenFile, buf: Buffer, name: 'sha1' | 'sha256', io: FileIo): boolean {
   if (file.fd < 0) {
+    // Empty, not opened.
     file.hex = io.hash(name, buf.subarray(0, 0), 'hex');
     return true;
   }

@@ -5,7 +5,7 @@
 // reads a file itself whenever the queue is full, and at the end takes back queued files newest
 // first while the worker goes on from the oldest, so both finish together.
 import { Worker } from 'node:worker_threads';
-import { hashStep, openRegular } from './file-steps.js';
+import { hashStep, openRegular, readerIds } from './file-steps.js';
 import { type JobRing, LAYOUT as L, hashWorkerMain, newJobRing } from './hash-worker.js';
 import { problemError } from './tree-error.js';
 
@@ -142,7 +142,7 @@ export class HashOffload {
     try {
       const worker = new Worker(`(${hashWorkerMain})(require, ${openRegular}, ${hashStep})`, {
         eval: true,
-        workerData: { ring: this.ring, layout: L, name: this.name, openFlags: this.openFlags },
+        workerData: { ring: this.ring, layout: L, name: this.name, openFlags: this.openFlags, ids: readerIds() },
       });
       // An uncaught error in the worker is followed by its exit; the file it held is reported then.
       worker.on('error', () => {});

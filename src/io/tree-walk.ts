@@ -22,7 +22,7 @@ import { type Algorithm, type Digest, hashName } from '../core/digest.js';
 import { type ManifestEntry, contentHash, manifestDigest, renderManifest } from '../core/manifest-format.js';
 import { ManifestLines } from '../core/manifest-lines.js';
 import { FILE_COST, type FileFields, HashOffload, START_AFTER } from './hash-offload.js';
-import { type OpenFile, hashStep, openRegular } from './file-steps.js';
+import { type FileIo, type OpenFile, hashStep, openRegular, readerIds } from './file-steps.js';
 import { idleCore } from './idle-core.js';
 import { TreeError, changed, fsError, notRegular, problemError } from './tree-error.js';
 import { type TimeSlicer, timeSlicer } from './time-slice.js';
@@ -47,7 +47,6 @@ const MANIFEST = Buffer.from('.manifest');
 const NL = 0x0a;
 const READ_CHUNK = 1 << 20;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-const IO = { openSync, lstatSync, closeSync, readSync, createHash, hash };
 
 const show = (p: Buffer) => p.toString();
 
@@ -60,6 +59,7 @@ class Walker {
   private readonly slicer: TimeSlicer;
   private readonly offload: HashOffload;
   private readonly emptyHash: string;
+  private readonly io: FileIo = { openSync, lstatSync, closeSync, readSync, createHash, hash, ids: readerIds() };
   private bytes = 0;
   /** Non-empty files read here: with `bytes`, the work that decides whether the worker starts. */
   private files = 0;
@@ -161,9 +161,9 @@ class Walker {
    * file is done when this returns, with no promise or await per file.
    */
   private read(full: Buffer, fields: FileFields): Promise<void> | undefined {
-    const file = openRegular(full, OPEN_FLAGS, IO);
+    const file = openRegular(full, OPEN_FLAGS, this.io);
     if ('problem' in file) throw problemError(file, full);
-    if (file.fd < 0) file.hex = this.emptyHash; // empty: not even opened
+    if (file.fd < 0) file.hex = this.emptyHash; // empty, not opened
     else {
       let done: boolean;
       try {
@@ -183,7 +183,7 @@ class Walker {
   private steps(file: OpenFile): boolean {
     for (;;) {
       const before = file.total;
-      const done = hashStep(file, this.buf, this.hash, IO);
+      const done = hashStep(file, this.buf, this.hash, this.io);
       this.bytes += file.total - before;
       if (done) return true;
       if (this.slicer.due()) return false;

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Algorithm, formatDigest } from '../../src/core/digest.js';
+import { isCanonical } from '../../src/core/manifest-canonical.js';
 import { TreeError, manifestOfTree, walkTree } from '../../src/io/tree-walk.js';
 import { at, buildTree, tempDir } from '../helpers/trees.js';
 
@@ -194,6 +195,7 @@ describe('the walker with its hash worker', () => {
     const seen: number[] = [];
     const shared = await walkTree(dir, 'sha256new', { hashWorkerAfter: 0, onProgress: (n) => seen.push(n) });
     expect(shared).toEqual(alone);
+    expect(isCanonical(alone)).toBe(true); // in manifest order, as manifestOfTree writes it
     expect(seen.at(-1)).toBe(bytes);
     expect((await manifestOfTree(dir, 'sha1new', { hashWorkerAfter: 0 })).manifest).toEqual((await manifestOfTree(dir, 'sha1new')).manifest);
   });
