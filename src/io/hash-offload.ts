@@ -11,7 +11,7 @@ import { problemError } from './tree-error.js';
 
 /** About what one non-empty file's system calls (lstat, open, read, close) cost, in bytes of hashing. */
 export const FILE_COST = 32 * 1024;
-/** By default the worker starts once the walk has met this much work (bytes, FILE_COST per file). */
+/** By default the worker starts once the walk has met this much work (bytes, FILE_COST per non-empty file). */
 export const START_AFTER = 8 * 1024 * 1024;
 /** A waiting worker is woken once this many jobs wait for it (a wake-up costs system calls). */
 const WAKE_JOBS = 8;

@@ -36,8 +36,8 @@ export interface WalkOptions {
   onProgress?: (bytes: number) => void;
   /**
    * Start a hash worker thread once the walk has met this much work (content bytes plus 32 KiB
-   * per file; Infinity: never), so files hash on two cores. Unless given: 8 MiB, and only while
-   * a core is idle (asked again each time the work seen has doubled).
+   * per non-empty file; Infinity: never), so files hash on two cores. Unless given: 8 MiB, and
+   * only while a core is idle (asked again each time the work seen has doubled).
    */
   hashWorkerAfter?: number;
 }
