@@ -5,13 +5,13 @@
 // reads a file itself whenever the queue is full, and at the end takes back queued files newest
 // first while the worker goes on from the oldest, so both finish together.
 import { Worker } from 'node:worker_threads';
-import { hashStep, openRegular } from './file-steps.js';
+import { hashStep, openRegular, readerIds } from './file-steps.js';
 import { type JobRing, LAYOUT as L, hashWorkerMain, newJobRing } from './hash-worker.js';
 import { problemError } from './tree-error.js';
 
-/** About what one file's system calls (open, fstat, read, close) cost, in bytes of hashing. */
-const FILE_COST = 32 * 1024;
-/** By default the worker starts once the walk has met this much work (bytes, FILE_COST per file). */
+/** About what one non-empty file's system calls (lstat, open, read, close) cost, in bytes of hashing. */
+export const FILE_COST = 32 * 1024;
+/** By default the worker starts once the walk has met this much work (bytes, FILE_COST per non-empty file). */
 export const START_AFTER = 8 * 1024 * 1024;
 /** A waiting worker is woken once this many jobs wait for it (a wake-up costs system calls). */
 const WAKE_JOBS = 8;
@@ -44,7 +44,6 @@ export class HashOffload {
   private head = 0;
   private tail = 0;
   private next = 0;
-  private files = 0;
   /** The work at which to ask `mayStart` (again: each time the work seen has doubled). */
   private startAt: number;
   /** The failed job that comes first in the walk. */
@@ -66,14 +65,14 @@ export class HashOffload {
 
   /**
    * Queues the file at `full` for the worker, or returns false: the walker reads it itself.
-   * `work`: the bytes the walker has hashed so far.
+   * `work`: what the walk has met so far, the bytes the walker has hashed plus FILE_COST for each
+   * non-empty file it has read (an empty one costs one lstat, less than a job for the worker).
    */
   offer(full: Buffer, fields: FileFields, work: number): boolean {
     if (this.ring === undefined) {
-      const seen = work + ++this.files * FILE_COST;
-      if (seen < this.startAt) return false;
+      if (work < this.startAt) return false;
       if (!this.mayStart()) {
-        this.startAt = 2 * seen;
+        this.startAt = 2 * work;
         return false;
       }
       this.start();
@@ -143,7 +142,7 @@ export class HashOffload {
     try {
       const worker = new Worker(`(${hashWorkerMain})(require, ${openRegular}, ${hashStep})`, {
         eval: true,
-        workerData: { ring: this.ring, layout: L, name: this.name, openFlags: this.openFlags },
+        workerData: { ring: this.ring, layout: L, name: this.name, openFlags: this.openFlags, ids: readerIds() },
       });
       // An uncaught error in the worker is followed by its exit; the file it held is reported then.
       worker.on('error', () => {});

@@ -1,13 +1,13 @@
 // The hash worker: a thread that reads and hashes files for the tree walker, so a big tree hashes
 // on two cores. The walker and the worker share one block of memory (`JobRing`): the walker puts
-// a file's path in a slot and marks it queued; the worker claims slots in order, opens, checks,
+// a file's path in a slot and marks it queued; the worker claims slots in order, checks, opens,
 // reads and hashes the file with the walker's own steps (file-steps.ts) and writes back its stat
 // fields and hex hash, or the problem. A slot's state changes by compare-and-swap, so the walker
 // can take back, newest first, the jobs the worker has not started.
 //
 // The worker runs `hashWorkerMain` from its source text (`eval`), which works the same from src/
 // under the test runner and from dist/; so that function uses nothing from outside itself.
-import type { FileProblem, hashStep as HashStep, openRegular as OpenRegular } from './file-steps.js';
+import type { FileProblem, ReaderIds, hashStep as HashStep, openRegular as OpenRegular } from './file-steps.js';
 
 /** Offsets in `ctl` and in a slot, sizes, slot states and results: passed to the worker too. */
 export const LAYOUT = {
@@ -81,6 +81,7 @@ export interface WorkerData {
   layout: Layout;
   name: 'sha1' | 'sha256';
   openFlags: number;
+  ids: ReaderIds;
 }
 
 /** The worker's whole program; `require` and the steps are given to it by its source text. */
@@ -88,12 +89,12 @@ export function hashWorkerMain(require: NodeJS.Require, openRegular: typeof Open
   const fs = require('node:fs') as typeof import('node:fs');
   const { createHash, hash } = require('node:crypto') as typeof import('node:crypto');
   const { workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
-  const { ring, layout: L, name, openFlags } = workerData as WorkerData;
+  const { ring, layout: L, name, openFlags, ids } = workerData as WorkerData;
   const { ctl, slots } = ring;
   const paths = Buffer.from(ring.paths.buffer);
   const text = Buffer.from(ring.text.buffer);
   const buf = Buffer.allocUnsafe(L.chunk);
-  const io = { openSync: fs.openSync, fstatSync: fs.fstatSync, closeSync: fs.closeSync, readSync: fs.readSync, createHash, hash };
+  const io = { openSync: fs.openSync, lstatSync: fs.lstatSync, closeSync: fs.closeSync, readSync: fs.readSync, createHash, hash, ids };
   const codes = { changed: L.CHANGED, notRegular: L.NOT_REGULAR, failed: L.FAILED };
 
   for (let next = 0; ; next++) {
@@ -124,7 +125,7 @@ export function hashWorkerMain(require: NodeJS.Require, openRegular: typeof Open
             Atomics.add(ring.progress, 0, BigInt(file.total - before));
           }
         } finally {
-          fs.closeSync(file.fd);
+          if (file.fd >= 0) fs.closeSync(file.fd);
         }
         if (file.total === file.size) out = file.hex!;
         else problem = { problem: 'changed' };

@@ -113,9 +113,9 @@ describe('HashOffload', () => {
   it('reports what the worker finds wrong as the walker words it', async () => {
     mkdirSync(join(dir, 'sub'));
     symlinkSync('sub', join(dir, 'link'));
-    const grown = '/proc/sys/kernel/random/boot_id'; // fstat says 0 bytes; reading gives more
+    const shrunk = '/sys/devices/system/cpu/online'; // lstat says 4096 bytes; reading gives fewer
     const cases: Array<[string, Error]> = [
-      [grown, changed(Buffer.from(grown))],
+      [shrunk, changed(Buffer.from(shrunk))],
       [join(dir, 'link'), changed(Buffer.from(join(dir, 'link')))], // became a symlink
       [join(dir, 'sub'), notRegular(Buffer.from(join(dir, 'sub')))], // became a directory
       [join(dir, 'gone'), fsError({ code: 'ENOENT', message: '' }, Buffer.from(join(dir, 'gone')))],
@@ -129,19 +129,20 @@ describe('HashOffload', () => {
       await expect(off.finish(never), path).rejects.toEqual(error);
       expect(error.message).toMatch(/changed while being read|Not a regular file|disappeared while being read/);
     }
-    expect(stillOpen(dir, '/proc/sys/kernel/random')).toEqual([]);
+    expect(stillOpen(dir, '/sys/devices/system/cpu')).toEqual([]);
   });
 
   it("reports the worker's read errors as the walker does, and the first failure in the walk", async () => {
-    const mem = '/proc/self/mem'; // reading at offset 0 fails with EIO
+    const eio = '/sys/devices/system/cpu/power/autosuspend_delay_ms'; // reading fails with EIO
+    const shrunk = '/sys/devices/system/cpu/online'; // fails too, later in the walk
     writeFileSync(join(dir, 'last'), 'abc');
     const off = new HashOffload('sha256', FLAGS, 0);
-    off.offer(Buffer.from(mem), blank(), 0);
-    off.offer(Buffer.from('/proc/sys/kernel/random/uuid'), blank(), 0);
+    off.offer(Buffer.from(eio), blank(), 0);
+    off.offer(Buffer.from(shrunk), blank(), 0);
     off.offer(Buffer.from(join(dir, 'last')), blank(), 0);
-    await workerHasRead(off, 1 + 3); // the uuid's first byte, then 'last': all three are done
+    await workerHasRead(off, readFileSync(shrunk).length + 3); // then 'last': all three are done
     const error = await off.abandon(never);
-    expect(error?.message).toBe(`Cannot read '${mem}': EIO: i/o error, read`);
-    expect(stillOpen(dir, '/proc/sys/kernel/random', `/proc/${process.pid}/mem`)).toEqual([]);
+    expect(error?.message).toBe(`Cannot read '${eio}': EIO: i/o error, read`);
+    expect(stillOpen(dir, '/sys/devices/system/cpu')).toEqual([]);
   });
 });

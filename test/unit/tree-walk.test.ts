@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Algorithm, formatDigest } from '../../src/core/digest.js';
+import { isCanonical } from '../../src/core/manifest-canonical.js';
 import { TreeError, manifestOfTree, walkTree } from '../../src/io/tree-walk.js';
 import { at, buildTree, tempDir } from '../helpers/trees.js';
 
@@ -194,16 +195,18 @@ describe('the walker with its hash worker', () => {
     const seen: number[] = [];
     const shared = await walkTree(dir, 'sha256new', { hashWorkerAfter: 0, onProgress: (n) => seen.push(n) });
     expect(shared).toEqual(alone);
+    expect(isCanonical(alone)).toBe(true); // in manifest order, as manifestOfTree writes it
     expect(seen.at(-1)).toBe(bytes);
     expect((await manifestOfTree(dir, 'sha1new', { hashWorkerAfter: 0 })).manifest).toEqual((await manifestOfTree(dir, 'sha1new')).manifest);
   });
 
   it('fails on a file that changes while being read as it does alone', async () => {
-    const random = '/proc/sys/kernel/random'; // files fstat calls empty that read as more
-    const alone = await walkTree(random, 'sha256new', { hashWorkerAfter: Infinity }).catch((e: unknown) => e);
+    const sysfs = '/sys/devices/system/cpu/cpu0/topology'; // files lstat calls 4096 bytes that read as fewer
+    const first = readdirSync(sysfs).sort()[0];
+    const alone = await walkTree(sysfs, 'sha256new', { hashWorkerAfter: Infinity }).catch((e: unknown) => e);
     expect(alone).toBeInstanceOf(TreeError);
-    expect((alone as TreeError).message).toBe(`'${random}/boot_id' changed while being read; try again when nothing is modifying the tree`);
-    await expect(walkTree(random, 'sha256new', { hashWorkerAfter: 0 })).rejects.toEqual(alone);
+    expect((alone as TreeError).message).toBe(`'${sysfs}/${first}' changed while being read; try again when nothing is modifying the tree`);
+    await expect(walkTree(sysfs, 'sha256new', { hashWorkerAfter: 0 })).rejects.toEqual(alone);
   });
 
   it('leaves no file open when aborted', async () => {
