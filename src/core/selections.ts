@@ -2,13 +2,13 @@
 // selections.xml) and lists the digests of every implementation that lives in a store, following
 // 0install's own reader (Selections.get_source + Stores.get_digests; reference §5).
 import { createRequire } from 'node:module';
-import type * as Xmldom from '@xmldom/xmldom';
+import type * as Saxes from 'saxes';
 import { formatDigest, isAlgorithm, parseDigest, sameDigest, type Digest } from './digest.js';
 
-type Element = Xmldom.Element;
-// Loaded with require: xmldom is a CommonJS package, and require skips the export scan an ESM
-// import of it makes (about 40% of its load time, which a cached `0share run` pays).
-const { DOMParser } = createRequire(import.meta.url)('@xmldom/xmldom') as typeof Xmldom;
+// saxes, a small strict SAX parser with namespaces: a cached `0share run` parses one document and
+// pays its load time (a few ms, where a DOM parser took about 40). Loaded with require: it is a
+// CommonJS package, and require skips the export scan an ESM import makes.
+const { SaxesParser } = createRequire(import.meta.url)('saxes') as typeof Saxes;
 
 const INTERFACE_NS = 'http://zero-install.sourceforge.net/2004/injector/interface';
 
@@ -25,34 +25,46 @@ export class SelectionsError extends Error {
   override name = 'SelectionsError';
 }
 
-function parseXml(xml: string): Element {
-  const parser = new DOMParser({
-    onError: (level, message) => {
-      if (level !== 'warning') throw new SelectionsError(`not a well-formed selections document: ${message}`);
-    },
+/** A <selection> child of the root: its attributes by qualified name, and the non-namespaced attributes of its <manifest-digest> children. */
+interface SelectionElement {
+  readonly attributes: ReadonlyMap<string, string>;
+  readonly digestAttributes: { alg: string; value: string }[];
+}
+
+/** The root's <selection> children, read in one pass; throws SelectionsError for a document that is not a selections document. */
+function readSelections(xml: string): SelectionElement[] {
+  const parser = new SaxesParser({ xmlns: true });
+  const out: SelectionElement[] = [];
+  let depth = 0;
+  let root: { uri: string; local: string } | undefined;
+  let current: SelectionElement | undefined;
+  parser.on('error', (err) => {
+    throw new SelectionsError(`not a well-formed selections document: ${err.message}`);
   });
-  let root: Element | null;
+  parser.on('opentag', (tag) => {
+    depth++;
+    if (depth === 1) root = { uri: tag.uri, local: tag.local };
+    else if (depth === 2 && tag.uri === INTERFACE_NS && tag.local === 'selection') {
+      current = { attributes: new Map(Object.values(tag.attributes).map((a) => [a.name, a.value])), digestAttributes: [] };
+      out.push(current);
+    } else if (depth === 3 && current && tag.uri === INTERFACE_NS && tag.local === 'manifest-digest') {
+      for (const a of Object.values(tag.attributes)) if (!a.uri) current.digestAttributes.push({ alg: a.local, value: a.value });
+    }
+  });
+  parser.on('closetag', () => {
+    if (depth === 2) current = undefined;
+    depth--;
+  });
   try {
-    root = parser.parseFromString(xml, 'text/xml').documentElement;
+    parser.write(xml).close();
   } catch (err) {
     if (err instanceof SelectionsError) throw err;
     throw new SelectionsError(`not a well-formed selections document: ${(err as Error).message}`);
   }
-  if (!root || root.namespaceURI !== INTERFACE_NS || root.localName !== 'selections') {
+  if (root?.uri !== INTERFACE_NS || root.local !== 'selections') {
     throw new SelectionsError(
       `not a selections document: the root element must be <selections xmlns="${INTERFACE_NS}"> (as printed by \`0install select --xml URI\`)`,
     );
-  }
-  return root;
-}
-
-function childElements(parent: Element, localName: string): Element[] {
-  const out: Element[] = [];
-  for (let n = parent.firstChild; n; n = n.nextSibling) {
-    if (n.nodeType === n.ELEMENT_NODE) {
-      const el = n as Element;
-      if (el.namespaceURI === INTERFACE_NS && el.localName === localName) out.push(el);
-    }
   }
   return out;
 }
@@ -68,7 +80,7 @@ function digest(alg: string, value: string, id: string): Digest | undefined {
 
 /** The digests of one cached-type selection: the id (sha1=/sha1new=/sha256= only) ∪ every
  * non-namespaced attribute of every child <manifest-digest>. */
-function selectionDigests(sel: Element, id: string): Digest[] {
+function selectionDigests(sel: SelectionElement, id: string): Digest[] {
   const found: Digest[] = [];
   const add = (d: Digest | undefined) => {
     if (d && !found.some((f) => sameDigest(f, d))) found.push(d);
@@ -78,19 +90,13 @@ function selectionDigests(sel: Element, id: string): Digest[] {
     const alg = id.slice(0, eq);
     if (alg === 'sha1' || alg === 'sha1new' || alg === 'sha256') add(digest(alg, id.slice(eq + 1), id));
   }
-  let named = 0;
-  for (const md of childElements(sel, 'manifest-digest')) {
-    for (const attr of Array.from(md.attributes)) {
-      if (attr.namespaceURI) continue;
-      named++;
-      add(digest(attr.localName ?? attr.name, attr.value, id));
-    }
-  }
+  for (const { alg, value } of sel.digestAttributes) add(digest(alg, value, id));
   if (found.length === 0) {
+    const iface = sel.attributes.get('interface') ?? '?';
     throw new SelectionsError(
-      named > 0
-        ? `selection '${id}' of ${sel.getAttribute('interface') ?? '?'} has no digest in an algorithm 0share knows (sha1, sha1new, sha256, sha256new)`
-        : `No digests found for '${id}' (interface ${sel.getAttribute('interface') ?? '?'}): the selection has no <manifest-digest> and its id is not a digest`,
+      sel.digestAttributes.length > 0
+        ? `selection '${id}' of ${iface} has no digest in an algorithm 0share knows (sha1, sha1new, sha256, sha256new)`
+        : `No digests found for '${id}' (interface ${iface}): the selection has no <manifest-digest> and its id is not a digest`,
     );
   }
   return found;
@@ -100,18 +106,17 @@ function selectionDigests(sel: Element, id: string): Digest[] {
  * distribution packages and selections that still require compilation are left out. Throws
  * SelectionsError for a document that is not a selections document or a selection without digest. */
 export function selectionsDigests(xml: string): SelectionDigests[] {
-  const root = parseXml(xml);
   const out: SelectionDigests[] = [];
-  for (const sel of childElements(root, 'selection')) {
-    const id = sel.getAttribute('id');
-    const iface = sel.getAttribute('interface');
-    if (id === null || iface === null) {
-      throw new SelectionsError(`a <selection> without ${id === null ? 'an id' : 'an interface'} attribute (interface ${iface ?? '?'}, id ${id ?? '?'})`);
+  for (const sel of readSelections(xml)) {
+    const id = sel.attributes.get('id');
+    const iface = sel.attributes.get('interface');
+    if (id === undefined || iface === undefined) {
+      throw new SelectionsError(`a <selection> without ${id === undefined ? 'an id' : 'an interface'} attribute (interface ${iface ?? '?'}, id ${id ?? '?'})`);
     }
-    if (sel.hasAttribute('local-path') || id.startsWith('/') || id.startsWith('package:')) continue;
-    if (sel.getAttribute('requires-compilation') === 'true') continue;
-    const version = sel.getAttribute('version');
-    out.push({ interface: iface, ...(version !== null ? { version } : {}), id, digests: selectionDigests(sel, id) });
+    if (sel.attributes.has('local-path') || id.startsWith('/') || id.startsWith('package:')) continue;
+    if (sel.attributes.get('requires-compilation') === 'true') continue;
+    const version = sel.attributes.get('version');
+    out.push({ interface: iface, ...(version !== undefined ? { version } : {}), id, digests: selectionDigests(sel, id) });
   }
   return out;
 }
