@@ -12,7 +12,8 @@
 // route leaves the fetch's times on them. The staging tree is the digest's resumable partial dir
 // (src/io/partial-dir.ts): what an interrupted fetch verified is kept and not fetched again.
 // Partial holders (machines still fetching the digest) join the swarm while it runs, each
-// machine once however many of its addresses answer (src/api/swarm-sharing.ts).
+// machine once however many of its addresses answer (src/api/swarm-sharing.ts). The swarm's
+// piece requests reuse their connections (one pool per swarm, closed when it ends).
 import { createActor } from 'xstate';
 import { formatDigest, hashName, sameDigest, type Digest } from '../core/digest.js';
 import { isCanonical } from '../core/manifest-canonical.js';
@@ -24,6 +25,7 @@ import { provideSwarmPorts, type SwarmOutput, type SwarmTiming, type UnitRequest
 import { peerKey, type DownloadRequest, type Peer, type Staged } from '../machines/types.js';
 import { downloadImplementation } from '../io/http-download.js';
 import { getManifest, getMtimes } from '../io/http-manifest.js';
+import { ConnectionPool } from '../io/connection-pool.js';
 import type { Logger } from '../io/logger.js';
 import { buildLocalIndex, reuseLocal, type LocalIndex } from '../io/local-reuse.js';
 import { pieceFetcher } from '../io/piece-fetch.js';
@@ -167,6 +169,7 @@ async function runSwarm(
   // A private dir goes on SIGINT; the partial dir stays for the next fetch.
   if (!partial) trackTmpDir(tree);
   const inFlight = new Set<Promise<void>>();
+  const pool = new ConnectionPool();
   let unsubscribe = () => {};
   let state: PartialState | undefined;
   let keep = false;
@@ -206,6 +209,7 @@ async function runSwarm(
       digest: req.digest,
       tree,
       files,
+      pool,
       onFile: (file) => {
         verified = true;
         state?.verified(file);
@@ -289,6 +293,7 @@ async function runSwarm(
   } finally {
     unsubscribe();
     state?.close();
+    pool.close();
     if (!keep) {
       await Promise.all(inFlight);
       if (partial && verified) await partial.release();

@@ -1,7 +1,8 @@
 // The client's reading of an HTTP/1.1 answer, as pure logic: the head (status line and header
 // fields) and the framing of the body (Content-Length, chunked, or until the connection closes).
 // Used by the transfer routes' own reader (src/io/http-exchange.ts), which feeds it bytes from
-// one reused buffer: the framer hands on views of its input and keeps none of it.
+// one reused buffer: the framer hands on views of its input and keeps none of it; and whether the
+// connection may carry another request once the body is complete (HTTP/1.1 keep-alive).
 
 /** A head larger than this is refused (ours are a few hundred bytes). */
 export const MAX_HEAD_BYTES = 64 * 1024;
@@ -14,11 +15,13 @@ export class HttpResponseError extends Error {
 
 export interface ResponseHead {
   readonly status: number;
+  /** The status line's HTTP version. */
+  readonly version: '1.0' | '1.1';
   /** Field names in lower case; repeated fields joined with ', '. */
   readonly headers: ReadonlyMap<string, string>;
 }
 
-const STATUS_LINE = /^HTTP\/1\.[01] ([1-9][0-9]{2})(?: [^\r\n]*)?$/;
+const STATUS_LINE = /^HTTP\/(1\.[01]) ([1-9][0-9]{2})(?: [^\r\n]*)?$/;
 const FIELD = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
 
 /** End of the head (the index just past its blank line) in `b`, or -1. */
@@ -41,7 +44,7 @@ export function parseResponseHead(head: Buffer): ResponseHead {
     const prev = headers.get(name);
     headers.set(name, prev === undefined ? f[2]! : `${prev}, ${f[2]!}`);
   }
-  return { status: Number(m[1]), headers };
+  return { status: Number(m[2]), version: m[1] as '1.0' | '1.1', headers };
 }
 
 /** How the body of `head` is delimited, for a request made with `method`. */
@@ -60,6 +63,17 @@ export function framingOf(head: ResponseHead, method: string): Framing {
     return { kind: 'length', length: Number(cl) };
   }
   return { kind: 'close' };
+}
+
+/**
+ * The connection may carry another request once this answer's body is complete: an HTTP/1.1 final
+ * answer whose body has its own end (not the close) and no `Connection: close`. (An HTTP/1.0
+ * answer, even with `Connection: keep-alive`, is not kept: nothing here needs it.)
+ */
+export function keepsConnection(head: ResponseHead, framing: Framing): boolean {
+  if (head.version !== '1.1' || head.status < 200 || framing.kind === 'close') return false;
+  const tokens = (head.headers.get('connection') ?? '').split(',').map((t) => t.trim().toLowerCase());
+  return !tokens.includes('close');
 }
 
 /**

@@ -1,15 +1,18 @@
-// One HTTP/1.1 exchange on a connection of its own, for the transfer routes (the whole tar and
-// the swarm's pieces), read through one reused buffer (`net.connect`'s `onread`): a transfer of
-// hundreds of megabytes allocates no buffer per read, which is what kept the garbage collector
-// busy with Node's http client (a fresh 64 KiB buffer per socket read, each one external memory
-// that asks V8 for a full collection). The body is handed on as views of that buffer, valid only
-// during the callback; a callback that returns a promise holds the connection's input until it
-// settles. The socket has one owner, the Exchange: `close()` (or the signal) destroys it.
-import { connect, type Socket } from 'node:net';
-import { BodyFramer, framingOf, headEnd, HttpResponseError, MAX_HEAD_BYTES, parseResponseHead, type ResponseHead } from '../core/http-response.js';
-
-/** Bytes read from the socket at a time. */
-const READ_BUFFER = 256 * 1024;
+// One HTTP/1.1 exchange, for the transfer routes (the whole tar and the swarm's pieces), on a
+// ./http-connection.ts (one reused read buffer: a transfer of hundreds of megabytes allocates no
+// buffer per read, which is what kept the garbage collector busy with Node's http client). The
+// body is handed on as views of that buffer, valid only during the callback; a callback that
+// returns a promise holds the connection's input until it settles. Without a pool the exchange
+// has a connection of its own, closed when it ends (`Connection: close`). With one (keep-alive)
+// the connection comes from the pool when it has one idle for the peer and goes back to it once
+// the answer was complete, well framed, HTTP/1.1 without `Connection: close`, and nothing came
+// after it; anything else closes it. A request on a pooled connection that the peer had closed
+// meanwhile (no byte of an answer) is sent again once on a new connection. The connection has
+// one owner at a time: the Exchange until it ends (`close()` or the signal destroys it), then
+// the pool.
+import { BodyFramer, framingOf, headEnd, HttpResponseError, keepsConnection, MAX_HEAD_BYTES, parseResponseHead, type ResponseHead } from '../core/http-response.js';
+import type { ConnectionPool } from './connection-pool.js';
+import { Connection } from './http-connection.js';
 
 export interface ExchangeRequest {
   readonly host: string;
@@ -20,6 +23,8 @@ export interface ExchangeRequest {
   readonly headers?: Readonly<Record<string, string | number>>;
   readonly body?: Buffer;
   readonly signal?: AbortSignal;
+  /** Keep-alive: where the connection comes from and goes back to (see above). */
+  readonly pool?: ConnectionPool;
 }
 
 /** The connection could not be made (the code says why: ECONNREFUSED, EHOSTUNREACH…). */
@@ -52,62 +57,84 @@ export interface Exchange extends ResponseHead {
    * the body is complete. Call once.
    */
   body(onData: (piece: Buffer) => void | Promise<void>): Promise<void>;
-  /** Ends the exchange, closing the connection (idempotent). */
+  /** Ends the exchange, closing the connection unless it already went back to the pool (idempotent). */
   close(): void;
 }
+
+/** A pooled connection the peer had closed before it answered: the request goes again on a new one. */
+class StaleConnection extends Error {}
 
 const abortError = () => Object.assign(new Error('aborted'), { code: 'ABORT_ERR' });
 
 function requestHead(req: ExchangeRequest): string {
   const host = req.host.split('%')[0]!; // no zone in a Host field
-  const lines = [`${req.method} ${req.path} HTTP/1.1`, `Host: ${host.includes(':') ? `[${host}]` : host}:${req.port}`, 'Connection: close'];
+  const lines = [`${req.method} ${req.path} HTTP/1.1`, `Host: ${host.includes(':') ? `[${host}]` : host}:${req.port}`];
+  if (!req.pool) lines.push('Connection: close');
   for (const [k, v] of Object.entries(req.headers ?? {})) lines.push(`${k}: ${v}`);
   if (req.body) lines.push(`Content-Length: ${req.body.length}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
-/** Connects, sends the request and resolves with the answer's head; the body is read with `body()`. */
+/** Sends the request (on a pooled connection if there is one) and resolves with the answer's head; the body is read with `body()`. */
 export function exchange(req: ExchangeRequest): Promise<Exchange> {
+  if (req.signal?.aborted) return Promise.reject(abortError());
+  const idle = req.pool?.take(req.host, req.port);
+  if (!idle) return exchangeOn(new Connection(req.host, req.port), false, req);
+  return exchangeOn(idle, true, req).catch((err: unknown) => {
+    if (err instanceof StaleConnection) return exchangeOn(new Connection(req.host, req.port), false, req);
+    throw err;
+  });
+}
+
+function exchangeOn(conn: Connection, reused: boolean, req: ExchangeRequest): Promise<Exchange> {
   return new Promise((resolve, reject) => {
-    if (req.signal?.aborted) return reject(abortError());
     let head: Buffer | undefined = Buffer.alloc(0);
+    let parsed: ResponseHead | undefined;
     let framer: BodyFramer | undefined;
     /** Input not handed on yet: after the head, a copy; later, a view of the read buffer (no read happens while it is held). */
     let held: Buffer | undefined;
     let onData: ((piece: Buffer) => void | Promise<void>) | undefined;
     let settleBody: ((err?: Error) => void) | undefined;
     let failure: Error | undefined;
-    let connected = false;
+    /** Some byte of the answer arrived. */
+    let answered = false;
+    /** The whole request was written. */
+    let sent = false;
     /** The peer closed its side; the body ends once the input before it is handed on. */
     let eof = false;
-    let closed = false;
+    /** The exchange is over: the connection was closed or given back to the pool. */
+    let ended = false;
 
-    const close = () => {
-      if (closed) return;
-      closed = true;
+    /** The one place the exchange lets go of its connection: back to the pool when `keep`, else closed. */
+    const end = (keep: boolean) => {
+      if (ended) return;
+      ended = true;
       req.signal?.removeEventListener('abort', onAbort);
-      socket.destroy();
+      if (keep && req.pool) req.pool.give(conn);
+      else conn.destroy();
     };
+    const close = () => end(false);
     /** The one place an exchange ends badly: before the head the promise rejects, after it the body does. */
     const fail = (err: Error) => {
       if (failure) return;
       failure = err;
-      close();
-      if (!framer) reject(err);
-      else settleBody?.(err);
+      end(false);
+      if (framer) settleBody?.(err);
+      else reject(reused && !answered && !req.signal?.aborted ? new StaleConnection(err.message) : err);
     };
     const onAbort = () => fail(abortError());
-    const succeed = () => {
-      close();
+    /** The body is complete; `extra`: more input came after it (not a connection to reuse). */
+    const succeed = (extra: boolean) => {
+      end(!extra && sent && !eof && keepsConnection(parsed!, framingOf(parsed!, req.method)));
       settleBody?.();
     };
 
     /** Every input so far was handed on: the body ends at the peer's close, or reading goes on. */
     const drained = () => {
-      if (!eof) return socket.resume();
+      if (!eof) return conn.resume();
       try {
         framer!.end();
-        succeed();
+        succeed(false);
       } catch (err) {
         fail(new ExchangeError((err as Error).message, framer!.received));
       }
@@ -132,7 +159,7 @@ export function exchange(req: ExchangeRequest): Promise<Exchange> {
           return false;
         }
         if (framer!.done) {
-          succeed();
+          succeed(rest.length > 0);
           return false;
         }
         if (pending) {
@@ -149,9 +176,9 @@ export function exchange(req: ExchangeRequest): Promise<Exchange> {
       return !failure;
     };
 
-    const onRead = (n: number, buf: Buffer): boolean => {
+    const read = (input: Buffer): boolean => {
       if (failure) return false;
-      const input = buf.subarray(0, n);
+      answered = true;
       if (framer) return deliver(input);
       // Still in the head: collect it (copied: the read buffer is reused).
       head = Buffer.concat([head!, input]);
@@ -160,7 +187,6 @@ export function exchange(req: ExchangeRequest): Promise<Exchange> {
         if (head.length > MAX_HEAD_BYTES) fail(new ExchangeError('answered with an over-long HTTP head', 0));
         return !failure;
       }
-      let parsed: ResponseHead;
       try {
         parsed = parseResponseHead(head.subarray(0, end));
         framer = new BodyFramer(framingOf(parsed, req.method));
@@ -171,7 +197,7 @@ export function exchange(req: ExchangeRequest): Promise<Exchange> {
       // What came with the head waits until body() is called; reading stops meanwhile.
       held = head.subarray(end);
       head = undefined;
-      resolve({ status: parsed.status, headers: parsed.headers, body, close });
+      resolve({ status: parsed.status, version: parsed.version, headers: parsed.headers, body, close });
       return false;
     };
 
@@ -184,37 +210,34 @@ export function exchange(req: ExchangeRequest): Promise<Exchange> {
           else res();
         };
         if (failure) return settleBody(failure);
-        if (framer!.done) return succeed();
         const h = held!;
         held = undefined;
+        if (framer!.done) return succeed(h.length > 0);
         if (deliver(h)) drained();
       });
 
-    const socket: Socket = connect({
-      host: req.host,
-      port: req.port,
-      onread: { buffer: Buffer.allocUnsafe(READ_BUFFER), callback: onRead },
-    });
-    socket.setNoDelay(true);
-    socket.on('connect', () => {
-      connected = true;
-      socket.write(requestHead(req));
-      if (req.body) socket.write(req.body);
-    });
-    socket.on('end', () => {
-      eof = true;
-      if (!framer) return fail(new ExchangeError('closed the connection before answering', 0));
-      // Reading on means nothing is held: the end is now; else drained() sees it.
-      if (onData && held === undefined && !failure && !closed) drained();
-    });
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (!connected) fail(new ConnectError(err.message, err.code));
-      else fail(new ExchangeError(err.message, framer?.received ?? 0, err.code));
-    });
-    socket.on('close', () => {
-      // After the peer's end, drained() settles the body; a close without one is a break.
-      if (!closed && !eof) fail(new ExchangeError('the connection closed', framer?.received ?? 0));
-    });
     req.signal?.addEventListener('abort', onAbort, { once: true });
+    conn.attach({
+      connected: () => {
+        const whole = () => (sent = true);
+        conn.write(requestHead(req), req.body ? undefined : whole);
+        if (req.body) conn.write(req.body, whole);
+      },
+      read,
+      end: () => {
+        eof = true;
+        if (!framer) return fail(new ExchangeError('closed the connection before answering', 0));
+        // Reading on means nothing is held: the end is now; else drained() sees it.
+        if (onData && held === undefined && !failure && !ended) drained();
+      },
+      error: (err) => {
+        if (!conn.connected) fail(new ConnectError(err.message, err.code));
+        else fail(new ExchangeError(err.message, framer?.received ?? 0, err.code));
+      },
+      // After the peer's end, drained() settles the body; a close without one is a break.
+      closed: () => {
+        if (!eof) fail(new ExchangeError('the connection closed', framer?.received ?? 0));
+      },
+    });
   });
 }

@@ -12,7 +12,8 @@
 // as 'lied' when one peer sent every range, 'mixed' otherwise (the scheduler then fetches it
 // again whole from one peer). A unit asked again after an attempt was stopped part-way (its
 // peer was dropped for another unit) asks only for the files not yet verified. A partial holder's
-// 409 (it has not verified every file asked for yet) fails the unit as 'missing'.
+// 409 (it has not verified every file asked for yet) fails the unit as 'missing'. With a
+// connection pool the requests to one peer reuse its connections (HTTP/1.1 keep-alive).
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, futimesSync, openSync, readSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { formatDigest, hashName, type Digest } from '../core/digest.js';
@@ -22,6 +23,7 @@ import { unitBytes, type PlanFile, type UnitPiece } from '../core/swarm-plan.js'
 import { LocalFailure } from '../machines/ports.js';
 import { UnitFailure, type UnitRequest } from '../machines/swarm.machine.js';
 import { peerKey } from '../machines/types.js';
+import type { ConnectionPool } from './connection-pool.js';
 import { ConnectError, exchange, type Exchange } from './http-exchange.js';
 import { inTree } from './swarm-staging.js';
 
@@ -34,6 +36,8 @@ export interface PieceFetchOptions {
   readonly digest: Digest;
   readonly tree: string;
   readonly files: readonly PlanFile[];
+  /** The swarm's idle connections, reused for its requests (its owner closes it); without it, a connection per request. */
+  readonly pool?: ConnectionPool;
   /** Every byte received, as it arrives (for the total and per-source counts). */
   readonly onBytes?: (peer: string, bytes: number) => void;
   /** A file was verified and is in place. */
@@ -67,7 +71,7 @@ function statusFailure(status: number): UnitFailure {
   return new UnitFailure(`answered HTTP ${status} to a piece request`, 'failed');
 }
 
-async function post(req: UnitRequest, digest: Digest, body: Buffer): Promise<Exchange> {
+async function post(req: UnitRequest, digest: Digest, body: Buffer, pool?: ConnectionPool): Promise<Exchange> {
   const { peer, signal } = req;
   let ex: Exchange;
   try {
@@ -79,6 +83,7 @@ async function post(req: UnitRequest, digest: Digest, body: Buffer): Promise<Exc
       headers: { 'Content-Type': 'text/plain' },
       body,
       signal,
+      pool,
     });
   } catch (err) {
     if (signal.aborted) throw new UnitFailure('aborted', 'failed');
@@ -169,7 +174,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     if (pieces.length === 0) return;
     const key = peerKey(req.peer);
     const body = encodePieceList(pieces.map((p) => ({ path: opts.files[p.file]!.entry.path, offset: p.offset, length: p.length })));
-    const ex = await post(req, opts.digest, body);
+    const ex = await post(req, opts.digest, body, opts.pool);
     const done: number[] = [];
     let i = -1;
     let piece: UnitPiece | undefined;

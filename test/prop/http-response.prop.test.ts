@@ -2,10 +2,11 @@
 // Content-Length, chunked (random chunk sizes, extensions, trailers) or the connection's close,
 // comes out whole and unchanged whatever the pieces the network cuts it into, with the framer
 // stopping exactly at the body's end; a body cut short is an error, never a short success; heads
-// parse as Node's own server writes them, and malformed ones are refused.
+// parse as Node's own server writes them, and malformed ones are refused; only an HTTP/1.1 final
+// answer with its own end and no `Connection: close` keeps its connection.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BodyFramer, framingOf, headEnd, HttpResponseError, parseResponseHead, type Framing } from '../../src/core/http-response.js';
+import { BodyFramer, framingOf, headEnd, HttpResponseError, keepsConnection, parseResponseHead, type Framing } from '../../src/core/http-response.js';
 
 /** `bytes` cut at the given points (sorted, deduplicated, within range). */
 function cut(bytes: Buffer, at: number[]): Buffer[] {
@@ -131,5 +132,20 @@ describe('response heads', () => {
     expect(() => parseResponseHead(Buffer.from('HTTP/1.1 200 OK\r\nno colon\r\n\r\n'))).toThrow(/malformed HTTP header/);
     expect(() => framingOf(parseResponseHead(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n')), 'GET')).toThrow(/invalid Content-Length/);
     expect(() => framingOf(parseResponseHead(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n')), 'GET')).toThrow(/transfer coding/);
+  });
+
+  it('keeps the connection only after an HTTP/1.1 final answer with its own end and no Connection: close', () => {
+    const keeps = (wire: string) => {
+      const h = parseResponseHead(Buffer.from(wire));
+      return keepsConnection(h, framingOf(h, 'POST'));
+    };
+    expect(keeps('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n')).toBe(true);
+    expect(keeps('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')).toBe(true);
+    expect(keeps('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')).toBe(true);
+    expect(keeps('HTTP/1.1 503 Busy\r\nContent-Length: 3\r\nConnection: close\r\n\r\n')).toBe(false);
+    expect(keeps('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: Upgrade, CLOSE\r\n\r\n')).toBe(false);
+    expect(keeps('HTTP/1.1 200 OK\r\n\r\n')).toBe(false); // the body ends at the close
+    expect(keeps('HTTP/1.0 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n')).toBe(false);
+    expect(keeps('HTTP/1.1 100 Continue\r\n\r\n')).toBe(false);
   });
 });
