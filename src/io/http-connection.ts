@@ -65,7 +65,9 @@ export class Connection {
   }
 
   write(data: Buffer | string, done?: () => void): void {
-    this.socket.write(data, (err) => err || done?.());
+    this.socket.write(data, (err) => {
+      if (!err) done?.();
+    });
   }
 
   /** Reads again after `read` returned false. */
@@ -83,9 +85,11 @@ export class Connection {
       this.destroy();
       return false;
     }
-    const more = this.user.read(input);
-    // An exchange that ended in this read left the connection idle: it reads on (a false here
-    // would stop the reading that detach() resumed).
-    return this.user ? more : !this.socket.destroyed;
+    const user = this.user;
+    const more = user.read(input);
+    if (this.user === user) return more;
+    // The exchange ended in this read and gave the connection back: it reads on while idle (a
+    // false here would stop the reading that detach() resumed).
+    return !this.socket.destroyed;
   }
 }

@@ -89,7 +89,8 @@ export function exchange(req: ExchangeRequest): Promise<Exchange> {
 function exchangeOn(conn: Connection, reused: boolean, req: ExchangeRequest): Promise<Exchange> {
   return new Promise((resolve, reject) => {
     let head: Buffer | undefined = Buffer.alloc(0);
-    let parsed: ResponseHead | undefined;
+    /** The head allows the connection another request once the body is complete. */
+    let keepable = false;
     let framer: BodyFramer | undefined;
     /** Input not handed on yet: after the head, a copy; later, a view of the read buffer (no read happens while it is held). */
     let held: Buffer | undefined;
@@ -125,7 +126,7 @@ function exchangeOn(conn: Connection, reused: boolean, req: ExchangeRequest): Pr
     const onAbort = () => fail(abortError());
     /** The body is complete; `extra`: more input came after it (not a connection to reuse). */
     const succeed = (extra: boolean) => {
-      end(!extra && sent && !eof && keepsConnection(parsed!, framingOf(parsed!, req.method)));
+      end(keepable && !extra && sent && !eof);
       settleBody?.();
     };
 
@@ -187,9 +188,12 @@ function exchangeOn(conn: Connection, reused: boolean, req: ExchangeRequest): Pr
         if (head.length > MAX_HEAD_BYTES) fail(new ExchangeError('answered with an over-long HTTP head', 0));
         return !failure;
       }
+      let parsed: ResponseHead;
       try {
         parsed = parseResponseHead(head.subarray(0, end));
-        framer = new BodyFramer(framingOf(parsed, req.method));
+        const framing = framingOf(parsed, req.method);
+        framer = new BodyFramer(framing);
+        keepable = keepsConnection(parsed, framing);
       } catch (err) {
         fail(new ExchangeError((err as Error).message, 0));
         return false;
