@@ -2,11 +2,12 @@
 // whose ranges arrive out of order and from two peers is hashed as they complete (read back only
 // for what came ahead of the hash) and verified; a range attempt that breaks off part-way and is
 // fetched again from another peer still gives the right file; a lying range is caught when the
-// file completes ('lied' from one sender, 'mixed' from several) and the file is deleted.
+// file completes ('lied' from one sender, 'mixed' from several) and the file is deleted; with a
+// connection pool, one peer's units share one connection, and a broken attempt's is not reused.
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import type { ManifestEntry } from '../../src/core/manifest-format.js';
 import { decodePieceList } from '../../src/core/piece-list.js';
 import type { PlanFile, SwarmUnit } from '../../src/core/swarm-plan.js';
 import { UnitFailure } from '../../src/machines/swarm.machine.js';
+import { ConnectionPool } from '../../src/io/connection-pool.js';
 import { pieceFetcher } from '../../src/io/piece-fetch.js';
 
 const RANGE = 64 * 1024;
@@ -44,9 +46,14 @@ async function peer(content: Buffer, cutAfter?: number) {
       res.write(body.subarray(0, cutAfter), () => res.destroy());
     });
   });
+  const seen = { connections: 0, closed: 0 };
+  srv.on('connection', (sock: Socket) => {
+    seen.connections++;
+    sock.on('close', () => seen.closed++);
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   cleanups.push(() => srv.close());
-  return { host: '127.0.0.1', port: (srv.address() as AddressInfo).port };
+  return { host: '127.0.0.1', port: (srv.address() as AddressInfo).port, seen };
 }
 
 function staging() {
@@ -90,6 +97,25 @@ describe('pieceFetcher, a large file in ranges', () => {
     for (const i of [0, 1, 2, 3, 4]) await ask(fetchUnit, unit(i), honest);
     expect(verified).toEqual([0]);
     expect(readFileSync(join(tree, 'big')).equals(data)).toBe(true);
+  });
+
+  it('with a pool, one peer\'s units come one after another over one connection, which closing the pool closes; a broken attempt\'s connection is not reused', async () => {
+    const [broken, honest] = [await peer(data, RANGE / 2), await peer(data)];
+    const tree = staging();
+    const pool = new ConnectionPool();
+    cleanups.push(() => pool.close());
+    const verified: number[] = [];
+    const fetchUnit = pieceFetcher({ digest, tree, files, pool, onFile: (f) => verified.push(f) });
+    await expect(ask(fetchUnit, unit(0), broken)).rejects.toMatchObject({ fault: 'failed' });
+    await expect(ask(fetchUnit, unit(0), broken)).rejects.toMatchObject({ fault: 'failed' });
+    for (const i of [0, 1, 2, 3, 4]) await ask(fetchUnit, unit(i), honest);
+    expect(verified).toEqual([0]);
+    expect(readFileSync(join(tree, 'big')).equals(data)).toBe(true);
+    expect(broken.seen.connections).toBe(2);
+    expect(honest.seen).toEqual({ connections: 1, closed: 0 });
+    pool.close();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(honest.seen).toEqual({ connections: 1, closed: 1 });
   });
 
   it("a lying range fails the file when it completes: 'lied' from one sender, 'mixed' from several; the file is deleted", async () => {
