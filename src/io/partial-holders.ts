@@ -181,8 +181,13 @@ async function scanFiles(h: PartialHolding, known: ReadonlySet<number>): Promise
     if (state === 'verified') verified.add(f.index);
     else if (state === 'fetching') fetching.add(f.index);
   }
-  return { verified, fetching };
+  const states = { verified, fetching };
+  scanned.add(states);
+  return states;
 }
+
+/** States that a scan found (not a state file's word): the next scan takes their verified files as known. */
+const scanned = new WeakSet<FileStates>();
 
 const NONE: FileStates = { verified: new Set(), fetching: new Set() };
 
@@ -206,7 +211,12 @@ export function fileStates(h: PartialHolding, now = performance.now()): Promise<
   const same = hit?.files === h.files;
   if (hit && same && now >= hit.at && now - hit.at <= VERIFIED_TTL_MS) return hit.states;
   const before = same ? hit.states : Promise.resolve(NONE);
-  const states = (async () => (await statedFiles(h)) ?? scanFiles(h, (await before).verified))().catch(() => NONE);
+  const states = (async () => {
+    const stated = await statedFiles(h);
+    if (stated) return stated;
+    const prev = await before;
+    return scanFiles(h, scanned.has(prev) ? prev.verified : new Set());
+  })().catch(() => NONE);
   remember(verifiedCache, h.dir, { at: now, files: h.files, states });
   return states;
 }
