@@ -62,8 +62,11 @@ async function withCommander(): Promise<void> {
 
   const first = args.find((a) => !a.startsWith('-'));
   const named = first === 'download' ? 'run' : first;
-  // Just the named subcommand; all of them for help, the default (serve) or an unknown name.
-  const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
+  const help = args.some((a) => a === '-h' || a === '--help') || named === 'help';
+  // Just the named subcommand (the default, serve, when none is named); all of them for help or
+  // an unknown name; none for the version.
+  const version = args.length === 1 && (args[0] === '-V' || args[0] === '--version');
+  const wanted = version ? [] : named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : named === undefined && !help ? ['serve'] : Object.keys(COMMANDS);
 
   try {
     for (const name of wanted) (await COMMANDS[name]!())(program);
