@@ -4,8 +4,10 @@
 // so fast peers do more of the work; the next free peer is the one with the best rate so far.
 // A peer is dropped when it fails, stalls (less than `minProgress` bytes in `stallTimeout`) or
 // lies (a file whose hash is not the manifest's); its unit goes back to the queue, minus the
-// files it already delivered intact. A busy peer (HTTP 503) rests for `busyPause` and is asked
-// again. A large file assembled from ranges of several peers that does not match is fetched
+// files it already delivered intact. A busy peer (HTTP 503) with none of this client's units in
+// flight rests for `busyPause` and is asked again; one that still has some (the 503 marks this
+// client's fair share of its upload slots) is given no more than those until one ends, then one
+// more each time a unit ends, up to `perPeer`. A large file assembled from ranges of several peers that does not match is fetched
 // again whole, from one peer, so that a liar among them is caught alone.
 //
 // Partial holders (machines still fetching the digest themselves) join as peers with an
@@ -110,6 +112,8 @@ export interface PeerState {
   /** ms spent with at least one of its units in flight, for its rate. */
   readonly busyMs: number;
   readonly restUntil: number;
+  /** Units it may have in flight, when lower than `perPeer`: it answered 503 past that many (its fair share). */
+  readonly cap?: number;
   readonly dropped?: string;
   readonly unsupported?: boolean;
   /** The plan files it has: undefined for a complete holder. */
@@ -251,7 +255,7 @@ function readyPeers(c: SwarmContext): PeerState[] {
   const rate = (p: PeerState) => (p.busyMs > 0 ? p.bytes / p.busyMs : Infinity);
   const partial = (p: PeerState) => (p.has === undefined ? 1 : 0);
   return Object.values(c.peers)
-    .filter((p) => usable(p) && p.restUntil <= c.now && p.active < c.timing.perPeer)
+    .filter((p) => usable(p) && p.restUntil <= c.now && p.active < (p.cap ?? c.timing.perPeer))
     .sort((a, b) => partial(a) - partial(b) || rate(b) - rate(a));
 }
 
@@ -380,7 +384,13 @@ function onFailed(c: SwarmContext, e: Extract<SwarmEvent, { type: 'UNIT_FAILED' 
     const p = peers[key]!;
     return { ...next, peers: { ...peers, [key]: { ...p, lacks: new Set([...p.lacks, ...rest.map((x) => x.file)]) } } };
   }
-  if (e.fault === 'busy') return { ...next, peers: { ...peers, [key]: { ...peers[key]!, restUntil: c.now + c.timing.busyPause } } };
+  if (e.fault === 'busy') {
+    // With others of its units still in flight, the answer says where its share for this client
+    // ends: no more than those until one ends. With none, it is busy with others: it rests.
+    const p = peers[key]!;
+    const busy = p.active > 0 ? { ...p, cap: p.active } : { ...p, cap: 1, restUntil: c.now + c.timing.busyPause };
+    return { ...next, peers: { ...peers, [key]: busy } };
+  }
   const why = e.fault === 'lied' ? `sent data that does not match the manifest: ${e.reason}` : e.reason;
   return { ...next, ...drop(next, key, why, e.fault === 'unsupported') };
 }
@@ -506,8 +516,11 @@ export const swarmMachine = setup({
             assign(({ context, event }) => {
               const u = context.units[event.unit];
               if (!u || u.status !== 'active') return {};
-              const { units, peers } = release(context, event.unit);
+              const { units, peers, key } = release(context, event.unit);
               units[event.unit] = { ...u, status: 'done' };
+              // A peer that capped this client at a share gets one more unit to try again.
+              const p = key ? peers[key] : undefined;
+              if (key && p?.cap !== undefined) peers[key] = { ...p, cap: p.cap + 1 < context.timing.perPeer ? p.cap + 1 : undefined };
               return { units, peers };
             }),
             'dispatch',

@@ -247,6 +247,33 @@ describe('swarm machine, single behaviours', () => {
     ]);
   });
 
+  it("a 503 while other units are in flight caps the peer at those (its share for this client), without a rest; each unit that ends raises the cap again", async () => {
+    const asked: number[] = [];
+    const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+    const units: SwarmUnit[] = Array.from({ length: 4 }, (_, id) => ({ id, pieces: [{ file: id, offset: 0, length: 100 }], bytes: 100 }));
+    const actor = createActor(
+      provideSwarmPorts({ fetchUnit: (req) => (asked.push(req.unit.id), new Promise<void>((resolve, reject) => pending.set(req.unit.id, { resolve, reject }))) }),
+      { input: { units, peers: [PEER.P1], timing: { ...TIMING, perPeer: 3 }, seed: 1 }, clock: new SimulatedClock() },
+    );
+    actor.start();
+    await flush();
+    expect(asked).toHaveLength(3);
+    const [a, , c] = asked as [number, number, number];
+    pending.get(c)!.reject(new UnitFailure('is busy (HTTP 503)', 'busy'));
+    await flush();
+    // Two still in flight: the peer's share. Nothing more is asked, and it does not rest.
+    expect(asked).toHaveLength(3);
+    const p = actor.getSnapshot().context.peers[peerKey(PEER.P1)]!;
+    expect(p.cap).toBe(2);
+    expect(p.restUntil).toBe(0);
+    pending.get(a)!.resolve();
+    await flush();
+    // One ended: the cap rises back to perPeer (3), and the two queued units go out at once.
+    expect(asked).toHaveLength(5);
+    expect(actor.getSnapshot().context.peers[peerKey(PEER.P1)]!.cap).toBeUndefined();
+    actor.stop();
+  });
+
   it('a large file whose ranges came from several peers and do not match is fetched again whole from one peer', async () => {
     const clock = new SimulatedClock();
     const ranges: SwarmUnit[] = [0, 1].map((i) => ({ id: i, pieces: [{ file: 7, offset: i * 50, length: 50 }], bytes: 50, rangeOf: 7 }));
