@@ -2,9 +2,13 @@
 // and small files, the piece route's small pieces and symlink targets. Bytes are read or copied
 // straight into the chunk being filled (`space`, then `used` advanced by the caller), so a
 // thousand small files cost one buffer and one socket write, and the chunk comes from a ChunkPool
-// that the consumer gives it back to once written.
-import { readSync } from 'node:fs';
+// that the consumer gives it back to once written. A large file goes on a pooled chunk at a time
+// (`stream`), each read once the consumer is ready for it.
+import { read, readSync } from 'node:fs';
+import { promisify } from 'node:util';
 import type { ChunkPool } from './chunk-pool.js';
+
+const readAt = promisify(read);
 
 export class ChunkBatch {
   private batch?: Buffer;
@@ -58,6 +62,28 @@ export class ChunkBatch {
       got += n;
     }
     this.used += length;
+    return true;
+  }
+
+  /**
+   * Sends `length` bytes of `fd` from `position` after the chunk so far, a pooled chunk at a time,
+   * each read once `ready()` (the consumer's backpressure) resolves; false if the file ends first.
+   */
+  async stream(fd: number, length: number, position: number, ready: () => Promise<void>): Promise<boolean> {
+    this.flush();
+    const end = position + length;
+    for (let pos = position; pos < end; ) {
+      await ready();
+      const want = Math.min(this.chunk, end - pos);
+      const buf = this.pool.take(want);
+      const { bytesRead } = await readAt(fd, buf, 0, want, pos);
+      if (bytesRead === 0) {
+        this.pool.give(buf);
+        return false;
+      }
+      pos += bytesRead;
+      this.send(buf.subarray(0, bytesRead));
+    }
     return true;
   }
 

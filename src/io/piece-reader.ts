@@ -9,9 +9,8 @@
 // READ_AHEAD bytes are read before the answer starts (`ready`), so a list of up to READ_AHEAD bytes
 // (every unit a 0share client asks for: a batch of small files, or one range) is refused before any
 // byte when a file is not there as listed; further on, such a file ends the body short.
-import { closeSync, constants, fstatSync, lstatSync, openSync, read, readlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import type { Piece } from '../core/piece-list.js';
 import { ChunkBatch } from './chunk-batch.js';
 import type { ChunkPool } from './chunk-pool.js';
@@ -22,7 +21,6 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 /** Bytes read before the answer starts: a list of up to this many is checked whole before its first byte. */
 export const READ_AHEAD = 1024 * 1024;
 const SLASH = 0x2f;
-const readAt = promisify(read);
 
 /** A piece the manifest allows, with what the manifest says of its file. */
 export interface CheckedPiece {
@@ -193,22 +191,9 @@ class PieceReader {
 
   /** A large piece a chunk at a time, waiting for the stream before each; closes `fd`. */
   private async stream(fd: number, piece: Piece, path: Buffer): Promise<void> {
-    let reading: Promise<unknown> | undefined;
     try {
-      this.batch.flush();
-      const end = piece.offset + piece.length;
-      for (let pos = piece.offset; pos < end; ) {
-        await this.drained();
-        const want = Math.min(this.batch.chunk, end - pos);
-        const buf = this.pool.take(want);
-        reading = readAt(fd, buf, 0, want, pos);
-        const { bytesRead } = (await reading) as { bytesRead: number };
-        if (bytesRead === 0) throw new Error(`'${shown(path)}' is shorter than its manifest says`);
-        pos += bytesRead;
-        this.send(buf.subarray(0, bytesRead));
-      }
+      if (!(await this.batch.stream(fd, piece.length, piece.offset, () => this.drained()))) throw new Error(`'${shown(path)}' is shorter than its manifest says`);
     } finally {
-      await reading?.catch(() => {});
       closeSync(fd);
     }
   }

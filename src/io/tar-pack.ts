@@ -17,9 +17,8 @@
 //
 // Safety assumes nobody swaps directories for symlinks while a tree is being read; stores are
 // read-only (0555) trees owned by their user, so only that user could.
-import { closeSync, constants, type Dirent, fstatSync, lstatSync, openSync, read, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, type Dirent, fstatSync, lstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { ChunkBatch } from './chunk-batch.js';
 import { ChunkPool } from './chunk-pool.js';
 import { BLOCK, gnuLongRecord, type HeaderFields, padding, paxHeader, paxMtimeRecord, writeUstar } from './tar-header.js';
@@ -28,7 +27,6 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 /** Bytes per chunk when the caller brings no pool. Files up to one chunk are read synchronously. */
 export const READ_CHUNK = 256 * 1024;
 const MAX_USTAR_TIME = 2n ** 31n;
-const readAt = promisify(read);
 
 export class PackError extends Error {
   override name = 'PackError';
@@ -59,7 +57,7 @@ class Packer {
   constructor(
     dir: string,
     private readonly out: Readable,
-    private readonly pool: ChunkPool,
+    pool: ChunkPool,
     private readonly signal?: AbortSignal,
   ) {
     this.root = Buffer.from(dir);
@@ -192,22 +190,10 @@ class Packer {
 
   /** A big file's data a chunk at a time, waiting for the stream before each; closes `fd`. */
   private async stream(fd: number, rel: Buffer, size: number): Promise<void> {
-    let reading: Promise<unknown> | undefined;
     try {
-      this.batch.flush();
-      for (let pos = 0; pos < size; ) {
-        await this.drained();
-        const want = Math.min(this.batch.chunk, size - pos);
-        const buf = this.pool.take(want);
-        reading = readAt(fd, buf, 0, want, pos);
-        const { bytesRead } = (await reading) as { bytesRead: number };
-        if (bytesRead === 0) throw new PackError(`${show(rel)} shrank while being packed`);
-        pos += bytesRead;
-        this.send(buf.subarray(0, bytesRead));
-      }
+      if (!(await this.batch.stream(fd, size, 0, () => this.drained()))) throw new PackError(`${show(rel)} shrank while being packed`);
       this.batch.zeros(padding(size));
     } finally {
-      await reading?.catch(() => {});
       closeSync(fd);
     }
   }
