@@ -10,10 +10,11 @@
 // (every unit a 0share client asks for: a batch of small files, or one range) is refused before any
 // byte when a file is not there as listed; further on, such a file ends the body short.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync } from 'node:fs';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Piece } from '../core/piece-list.js';
 import { ChunkBatch } from './chunk-batch.js';
 import type { ChunkPool } from './chunk-pool.js';
+import { PushGate } from './push-gate.js';
 import { PieceRefusal } from './served-pieces.js';
 import { timeSlicer, type TimeSlicer } from './time-slice.js';
 
@@ -53,17 +54,14 @@ class PieceReader {
   /** Chunks read before the answer started; undefined once it has. */
   private ahead: Buffer[] | undefined = [];
   private aheadBytes = 0;
-  /** The stream said it has enough: wait before reading more. */
-  private blocked = false;
-  private wanted?: () => void;
 
   constructor(
     dir: string,
     private readonly pieces: readonly CheckedPiece[],
-    private readonly out: Readable,
+    private readonly gate: PushGate,
     private readonly pool: ChunkPool,
     private readonly started: () => void,
-    private readonly signal?: AbortSignal,
+    signal?: AbortSignal,
   ) {
     this.root = Buffer.from(dir.endsWith('/') ? dir : `${dir}/`);
     this.batch = new ChunkBatch(pool, (chunk) => this.send(chunk));
@@ -75,14 +73,6 @@ class PieceReader {
     return this.ahead === undefined;
   }
 
-  /** Called by the stream when it wants data, and when it is destroyed. */
-  want(): void {
-    this.blocked = false;
-    const w = this.wanted;
-    this.wanted = undefined;
-    w?.();
-  }
-
   /** Gives the read-ahead back to the pool (the answer never started). */
   giveBack(): void {
     for (const c of this.ahead ?? []) this.pool.give(c);
@@ -90,46 +80,33 @@ class PieceReader {
     this.batch.discard();
   }
 
-  private checkGoing(): void {
-    this.signal?.throwIfAborted();
-    if (this.out.destroyed) throw new Error('the response was closed');
-  }
-
-  private async drained(): Promise<void> {
-    this.checkGoing();
-    if (!this.blocked) return;
-    await new Promise<void>((resolve) => (this.wanted = resolve));
-    this.checkGoing();
-  }
-
   /** Starts the answer: the read-ahead goes to the stream and `ready` resolves. */
   private start(): void {
     const ahead = this.ahead ?? [];
     this.ahead = undefined;
-    for (const c of ahead) if (!this.out.push(c)) this.blocked = true;
+    for (const c of ahead) this.gate.push(c);
     this.started();
   }
 
   private send(chunk: Buffer): void {
-    this.checkGoing();
+    this.gate.check();
     if (this.ahead) {
       this.ahead.push(chunk);
       this.aheadBytes += chunk.length;
       if (this.aheadBytes > READ_AHEAD) this.start();
-    } else if (!this.out.push(chunk)) this.blocked = true;
+    } else this.gate.push(chunk);
   }
 
   async run(): Promise<void> {
     for (const c of this.pieces) {
-      if (this.blocked) await this.drained();
+      if (this.gate.isBlocked) await this.gate.drained();
       else if (this.slicer.due()) await this.slicer.pause();
       const big = this.piece(c);
       if (big) await big;
     }
     this.batch.flush();
     if (this.ahead) this.start();
-    this.checkGoing();
-    this.out.push(null);
+    this.gate.push(null);
   }
 
   /** Each directory on the way must be a real one (lstat'ed once per request). */
@@ -192,7 +169,7 @@ class PieceReader {
   /** A large piece a chunk at a time, waiting for the stream before each; closes `fd`. */
   private async stream(fd: number, piece: Piece, path: Buffer): Promise<void> {
     try {
-      if (!(await this.batch.stream(fd, piece.length, piece.offset, () => this.drained()))) throw new Error(`'${shown(path)}' is shorter than its manifest says`);
+      if (!(await this.batch.stream(fd, piece.length, piece.offset, () => this.gate.drained()))) throw new Error(`'${shown(path)}' is shorter than its manifest says`);
     } finally {
       closeSync(fd);
     }
@@ -205,21 +182,15 @@ class PieceReader {
  * body is then destroyed and nothing was sent); later failures destroy the body.
  */
 export function readPieces(dir: string, pieces: readonly CheckedPiece[], opts: { pool: ChunkPool; signal?: AbortSignal }): PieceBody {
-  let reader: PieceReader | undefined;
-  const body = new Readable({
-    read: () => reader?.want(),
-    destroy: (err, cb) => {
-      reader?.want();
-      cb(err);
-    },
-  });
+  const gate = new PushGate('the response was closed', opts.signal);
+  const body = gate.out;
   let ok!: () => void;
   let refuse!: (err: Error) => void;
   const ready = new Promise<void>((resolve, reject) => {
     ok = resolve;
     refuse = reject;
   });
-  const r = (reader = new PieceReader(dir, pieces, body, opts.pool, () => ok(), opts.signal));
+  const r = new PieceReader(dir, pieces, gate, opts.pool, () => ok(), opts.signal);
   r.run().catch((err: unknown) => {
     const e = err instanceof Error ? err : new Error(String(err));
     if (r.answering) {

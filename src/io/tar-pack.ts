@@ -18,9 +18,10 @@
 // Safety assumes nobody swaps directories for symlinks while a tree is being read; stores are
 // read-only (0555) trees owned by their user, so only that user could.
 import { closeSync, constants, type Dirent, fstatSync, lstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { ChunkBatch } from './chunk-batch.js';
 import { ChunkPool } from './chunk-pool.js';
+import { PushGate } from './push-gate.js';
 import { BLOCK, gnuLongRecord, type HeaderFields, padding, paxHeader, paxMtimeRecord, writeUstar } from './tar-header.js';
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
@@ -49,45 +50,13 @@ class Packer {
   private readonly root: Buffer;
   /** The chunk being filled with headers and small files. */
   private readonly batch: ChunkBatch;
-  /** The stream said it has enough (push returned false): wait before producing more. */
-  private blocked = false;
-  /** Resolves when the stream wants more data (or was destroyed). */
-  private wanted?: () => void;
-
   constructor(
     dir: string,
-    private readonly out: Readable,
+    private readonly gate: PushGate,
     pool: ChunkPool,
-    private readonly signal?: AbortSignal,
   ) {
     this.root = Buffer.from(dir);
-    this.batch = new ChunkBatch(pool, (chunk) => this.send(chunk));
-  }
-
-  /** Called by the stream when it wants data, and when it is destroyed. */
-  want(): void {
-    this.blocked = false;
-    const w = this.wanted;
-    this.wanted = undefined;
-    w?.();
-  }
-
-  private checkGoing(): void {
-    if (this.signal?.aborted) throw this.signal.reason ?? new Error('aborted');
-    if (this.out.destroyed) throw new Error('the tar stream was closed');
-  }
-
-  /** Waits until the stream wants more, if it said it has enough. */
-  private async drained(): Promise<void> {
-    this.checkGoing();
-    if (!this.blocked) return;
-    await new Promise<void>((resolve) => (this.wanted = resolve));
-    this.checkGoing();
-  }
-
-  private send(chunk: Buffer): void {
-    this.checkGoing();
-    if (!this.out.push(chunk)) this.blocked = true;
+    this.batch = new ChunkBatch(pool, (chunk) => this.gate.push(chunk));
   }
 
   private abs(rel: Buffer): Buffer {
@@ -100,16 +69,15 @@ class Packer {
     await this.walk(Buffer.alloc(0));
     this.batch.zeros(2 * BLOCK);
     this.batch.flush();
-    this.checkGoing();
-    this.out.push(null);
+    this.gate.push(null);
   }
 
   private async walk(rel: Buffer): Promise<void> {
     const entries = readdirSync(this.abs(rel), { encoding: 'buffer', withFileTypes: true }) as unknown as Array<Dirent & { name: Buffer }>;
     entries.sort((a, b) => Buffer.compare(a.name, b.name));
     for (const entry of entries) {
-      if (this.blocked) await this.drained();
-      else this.checkGoing();
+      if (this.gate.isBlocked) await this.gate.drained();
+      else this.gate.check();
       const name = entry.name;
       const child = rel.length ? Buffer.concat([rel, Buffer.from('/'), name]) : name;
       if (entry.isFile()) {
@@ -191,7 +159,7 @@ class Packer {
   /** A big file's data a chunk at a time, waiting for the stream before each; closes `fd`. */
   private async stream(fd: number, rel: Buffer, size: number): Promise<void> {
     try {
-      if (!(await this.batch.stream(fd, size, 0, () => this.drained()))) throw new PackError(`${show(rel)} shrank while being packed`);
+      if (!(await this.batch.stream(fd, size, 0, () => this.gate.drained()))) throw new PackError(`${show(rel)} shrank while being packed`);
       this.batch.zeros(padding(size));
     } finally {
       closeSync(fd);
@@ -205,15 +173,9 @@ class Packer {
  * consumer may give each chunk back to it once it no longer needs the bytes.
  */
 export function packTree(dir: string, opts: { signal?: AbortSignal; pool?: ChunkPool } = {}): Readable {
-  let packer: Packer | undefined;
-  const out = new Readable({
-    read: () => packer?.want(),
-    destroy: (err, cb) => {
-      packer?.want();
-      cb(err);
-    },
-  });
-  packer = new Packer(dir, out, opts.pool ?? new ChunkPool(READ_CHUNK), opts.signal);
+  const gate = new PushGate('the tar stream was closed', opts.signal);
+  const out = gate.out;
+  const packer = new Packer(dir, gate, opts.pool ?? new ChunkPool(READ_CHUNK));
   const onAbort = () => out.destroy(opts.signal?.reason ?? new Error('aborted'));
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   packer
