@@ -31,6 +31,9 @@ const settle = () => new Promise((r) => setTimeout(r, 0));
 
 type ShareOptions = Parameters<typeof shareInFlight>[0];
 
+/** machineOf from a table of peerKey → machine (live: a test may change it); an address it lacks is its own machine. */
+const machinesOf = (machine: Record<string, string>) => (p: Peer) => machine[peerKey(p)] ?? peerKey(p);
+
 /** shareInFlight over swarm `s`, its holders feed captured: `emit` hands it a holder. */
 function share(s: ReturnType<typeof swarm>, opts: Omit<ShareOptions, 'digest' | 'files' | 'actor' | 'holders'>) {
   let feed: (p: Peer, partial?: boolean) => void = () => undefined;
@@ -44,7 +47,7 @@ describe('shareInFlight: one peer per machine', () => {
     const s = swarm(H4);
     const { stop, emit } = share(s, {
       skip: (k) => k === peerKey(H4),
-      machineOf: (p) => machine[peerKey(p)] ?? peerKey(p),
+      machineOf: machinesOf(machine),
     });
     emit(H6);
     emit(K6, true);
@@ -78,7 +81,7 @@ describe('shareInFlight: one peer per machine', () => {
     const { stop, emit } = share(s, {
       skip: (k) => k === peerKey(H4),
       requery: () => requeried.push('q'),
-      machineOf: (p) => machine[peerKey(p)] ?? peerKey(p),
+      machineOf: machinesOf(machine),
       timing: { requery: 20, havePoll: 60_000 },
     });
     emit(H6);
@@ -97,7 +100,7 @@ describe('shareInFlight: one peer per machine', () => {
     const skipped = new Set([peerKey(H4)]);
     const { stop, emit } = share(s, {
       skip: (k) => skipped.has(k),
-      machineOf: (p) => machine[peerKey(p)] ?? peerKey(p),
+      machineOf: machinesOf(machine),
     });
     emit(H6);
     skipped.add(peerKey(H6)); // e.g. an earlier swarm of this digest dropped it
