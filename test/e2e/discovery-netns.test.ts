@@ -10,7 +10,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addWith0install, makeSmallTree, PROBE, run0share, scratch, sleep, startPeer, storeEntries, storeProblems } from '../helpers/lan-fixture.js';
+import { addWith0install, makeSmallTree, PROBE, run0share, saysHas, scratch, sleep, startPeer, storeEntries, storeProblems } from '../helpers/lan-fixture.js';
 import { CLI } from '../helpers/cli.js';
 import { canUseNetns, createLan, type HostProcess, type Lan, type NetHost } from '../helpers/netns.js';
 import { need0install, type ZeroSandbox } from '../helpers/zeroinstall.js';
@@ -63,7 +63,7 @@ describe.skipIf(!canUseNetns() || !need0install())('discovery on real networks (
     const sbB = fresh();
     const r = run0share(B, sbB, ['-f', small]);
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout + r.stderr).toContain(`${A.ip} has ${small}`);
+    expect(saysHas(r.stdout + r.stderr, A, B, small), r.stdout + r.stderr).toBe(true);
     expect(storeEntries(sbB.userStore)).toEqual([small]);
     const q = run0share(B, fresh(), ['query', small, '--json', '--timeout', '600']);
     expect(q.status, q.stderr).toBe(0);

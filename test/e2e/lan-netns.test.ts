@@ -11,6 +11,7 @@ import {
   makeBigTree,
   makeSmallTree,
   run0share,
+  saysHas,
   scratch,
   startPeer,
   storeEntries,
@@ -58,7 +59,7 @@ describe.skipIf(!canUseNetns() || !need0install())('LAN sharing between namespac
     const r = run0share(B, sbB, ['-f', small]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Success/);
-    expect(r.stdout + r.stderr).toContain(`${A.ip} has ${small}`);
+    expect(saysHas(r.stdout + r.stderr, A, B, small), r.stdout + r.stderr).toBe(true);
     expect(storeEntries(sbB.userStore)).toEqual([small]);
     const v = ziResult(sbB, ['store', 'verify', join(sbB.userStore, small)]);
     expect(v.status, v.stderr).toBe(0);

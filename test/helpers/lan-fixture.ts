@@ -94,6 +94,14 @@ export function run0share(host: NetHost, sb: ZeroSandbox, args: string[], timeou
   return host.exec(process.execPath, [CLI, ...args], { env: sb.env, timeout });
 }
 
+/**
+ * Whether a fetch's output says `holder has DIGEST`, naming the holder by either of its addresses:
+ * a peer answers over IPv4 broadcast and IPv6 multicast alike, and the first reply heard names it.
+ */
+export function saysHas(out: string, holder: NetHost, client: NetHost, digest: string): boolean {
+  return out.includes(`${holder.ip} has ${digest}`) || out.includes(`[${holder.ip6}%${client.iface}] has ${digest}`);
+}
+
 /** The names in a store dir (empty when the store does not exist). */
 export function storeEntries(store: string): string[] {
   try {
