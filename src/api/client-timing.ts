@@ -25,6 +25,16 @@ export function discoveryTiming(opts: TimingOptions): DiscoveryTiming {
   return { discoveryWindow, maxSends: SENDS, retransmit: Math.max(10, Math.floor(discoveryWindow / SENDS)) };
 }
 
+/**
+ * The least time peers get after the first query when the window was counted from earlier
+ * (`windowFrom`): the first send and one resend, with a fifth of an interval to answer the resend
+ * (100 ms of the default 250 ms window).
+ */
+export function listenAfterAsk(opts: TimingOptions): number {
+  const t = discoveryTiming(opts);
+  return Math.min(t.discoveryWindow, Math.ceil(t.retransmit * 1.2));
+}
+
 export function transferTiming(opts: TimingOptions): TransferTiming {
   const stallTimeout = opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT;
   return {

@@ -12,7 +12,7 @@ import type { TransferOutput, TransferSnapshot } from '../machines/transfer.mach
 import { type Peer, peerKey } from '../machines/types.js';
 import { defaultStores, lookupDigest } from '../io/stores.js';
 import { openDiscovery, type Discovery, type DiscoveryOptions, type FoundVia } from '../io/udp-discovery.js';
-import { SHARING_TIMING, swarmTiming, transferTiming, type TimingOptions } from './client-timing.js';
+import { listenAfterAsk, SHARING_TIMING, swarmTiming, transferTiming, type TimingOptions } from './client-timing.js';
 import { FetchReporter } from './fetch-reporter.js';
 import { Responders } from './responders.js';
 import { planSelections } from './selections-plan.js';
@@ -59,7 +59,8 @@ export interface FetchOptions extends TimingOptions, DiscoveryOptions {
   /**
    * When the discovery window starts, as a `performance.now()` time. Default: when the first query
    * is sent. `0share run` passes 0 (the process start) so that what it adds when no peer answers is
-   * bounded by the window. Peers always get at least half the window after the first query.
+   * bounded by the window. Peers always get the first send and one resend after the first query
+   * (`listenAfterAsk`: 100 ms of the default window).
    */
   windowFrom?: number;
 }
@@ -196,7 +197,7 @@ async function transfer(unique: readonly Digest[], s: Session): Promise<Transfer
     replies: (digest, onPeer) => s.responders.listen(formatDigest(digest), onPeer),
   });
   const timing = transferTiming(opts);
-  const windowEnd = Math.max((opts.windowFrom ?? s.askedAt) + timing.discoveryWindow, s.askedAt + timing.discoveryWindow / 2);
+  const windowEnd = Math.max((opts.windowFrom ?? s.askedAt) + timing.discoveryWindow, s.askedAt + listenAfterAsk(opts));
   try {
     return await pool(unique, opts.concurrency ?? 8, async (digest) => {
       const key = formatDigest(digest);

@@ -20,7 +20,7 @@ const HELP = `
 0share options:
   -H, --host HOST[:PORT]  ask this peer directly instead of broadcasting (repeatable)
   --timeout MS            how long peers may take to answer, counted from when 0share
-                          starts (default 250; at least half of it after the query)
+                          starts (default 250; at least two fifths of it after the query)
   --port PORT             the peers' port (default 38339)
   --skip-iface PATTERN    do not query on interfaces matching this (e.g. eth1, vpn*;
                           repeatable; docker*, br-*, veth*… always)
