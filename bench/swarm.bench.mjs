@@ -22,13 +22,14 @@
 // The two extra holders of figure 3 start serving only after figure 1, so that figure 1's
 // broadcast finds one complete holder, the seed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createLan, netnsUnavailable } from './lib/lan.mjs';
 import { content, makeTree } from './lib/make-tree.mjs';
 import { sandbox } from './lib/sandbox.mjs';
+import { scratchDir } from './lib/scratch.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/bin/0share.js', import.meta.url));
 const PROBE = fileURLToPath(new URL('../test/helpers/net-probe.mjs', import.meta.url));
@@ -56,7 +57,11 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit', fi
     say(`*** SKIPPING swarm benchmark: ${why} (it needs root for network namespaces and tc, and 0install) ***`);
     return undefined;
   }
-  const work = mkdtempSync(join(tmpdir(), '0share-swarm-bench-'));
+  // Trees and every host's stores on a fresh ext4 (bench/lib/scratch.mjs says why: on this
+  // project's build machine the root file system takes ~0.3 ms per file created, ~1 ms with 8
+  // fetches creating at once, which would make figure 1 measure that disk).
+  const scratch = scratchDir('0share-swarm', 4);
+  const work = scratch.dir;
   // Host 0 is the seed, hosts 1..8 the clients, hosts 9 and 10 two more holders (figure 3).
   const lan = createLan(CLIENTS + 3, SUBNET);
   const SEED = 0;
@@ -77,7 +82,7 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit', fi
     const d1 = manifestDigest(v1, seed.env);
     const d2 = manifestDigest(v2, seed.env);
     for (const [d, dir] of [[d1, v1], [d2, v2]]) execFileSync('0install', ['store', 'add', d, dir], { env: seed.env });
-    say(`swarm bench: tree v1 of ${st.files} files, ${(st.bytes / MiB).toFixed(1)} MiB; v2 ${(v2Bytes / MiB).toFixed(1)} MiB, ${((newSize / v2Bytes) * 100).toFixed(0)}% of its bytes new; links ${rate} each way (tc tbf); ${cpus().length} CPUs, load average ${load()}; ${lan.cpuSharing}`);
+    say(`swarm bench: tree v1 of ${st.files} files, ${(st.bytes / MiB).toFixed(1)} MiB; v2 ${(v2Bytes / MiB).toFixed(1)} MiB, ${((newSize / v2Bytes) * 100).toFixed(0)}% of its bytes new; links ${rate} each way (tc tbf); ${cpus().length} CPUs, load average ${load()}; ${lan.cpuSharing}; working ${scratch.how}`);
 
     // --- the peers: the holders serve the seed's stores; every client serves its own.
     const serve = (i, box) => {
@@ -225,7 +230,7 @@ export async function runSwarmBench({ runs1 = 2, runs3 = 3, rate = '100mbit', fi
     return { ratio1, ratio2, ratio3, ratioTar };
   } finally {
     lan.destroy();
-    rmSync(work, { recursive: true, force: true });
+    scratch.cleanup();
   }
 }
 
