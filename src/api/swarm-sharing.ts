@@ -1,7 +1,10 @@
 // In-flight sharing, the client's side of one swarm: the holders discovery hears join the swarm
 // as they are heard (complete holders, and partial ones: machines still fetching the digest
-// themselves); the query for the digest goes out again every `requery` ms, so that machines that
-// began fetching after this one (or whose partial dir appeared after the first query) are heard;
+// themselves); the query for the digest goes out again after `requery` ms, then at doubling gaps
+// up to `requeryMax` (1, 2, 4, 8, 12… s by default), so that machines that began fetching after
+// this one (or whose partial dir appeared after the first query) are heard, while 8 machines
+// fetching at once do not keep every peer busy answering (each query reaches every host, and
+// every holder answers it);
 // and each partial holder in the swarm is asked for its /have every `havePoll` ms
 // and what it is fetching (src/io/peer-have.ts), each answer reaching the swarm machine as a HAVE event. A complete
 // holder is never polled: it has everything. A machine is one peer of the swarm however many
@@ -15,8 +18,10 @@ import { peerKey, type Peer } from '../machines/types.js';
 import { pollHave } from '../io/peer-have.js';
 
 export interface SharingTiming {
-  /** ms between re-sends of the query while a swarm runs. */
+  /** ms before the first re-send of the query while a swarm runs; the gaps then double… */
   readonly requery: number;
+  /** …up to this many ms (a multiple of `requery`). */
+  readonly requeryMax: number;
   /** ms between a partial holder's /have answer and the next request. */
   readonly havePoll: number;
 }
@@ -68,10 +73,18 @@ export function shareInFlight(o: SharingOptions): () => void {
   };
   const unsubscribe = o.holders?.(digest, offer) ?? (() => undefined);
   const requery = o.requery;
+  // Ticks every `requery` ms: standby holders are looked at each tick, the query goes out at
+  // ticks 1, 2, 4, 8, then every requeryMax / requery ticks.
+  const maxGap = o.timing ? Math.max(1, Math.round(o.timing.requeryMax / o.timing.requery)) : 1;
+  let tick = 0;
+  let nextQuery = 1;
   const timer =
     requery && o.timing
       ? setInterval(() => {
-          requery(digest);
+          if (++tick >= nextQuery) {
+            requery(digest);
+            nextQuery = tick + Math.min(tick, maxGap);
+          }
           promote();
         }, o.timing.requery)
       : undefined;

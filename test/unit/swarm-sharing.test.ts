@@ -2,7 +2,7 @@
 // answer. A holder whose machine is in the swarm under another address waits on standby (never
 // asked, never polled), and joins when that address is dropped, or when it turns out to be
 // another machine after all; holders of other machines join at once.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createActor } from 'xstate';
 import type { SwarmUnit } from '../../src/core/swarm-plan.js';
 import { shareInFlight } from '../../src/api/swarm-sharing.js';
@@ -82,7 +82,7 @@ describe('shareInFlight: one peer per machine', () => {
       skip: (k) => k === peerKey(H4),
       requery: () => requeried.push('q'),
       machineOf: machinesOf(machine),
-      timing: { requery: 20, havePoll: 60_000 },
+      timing: { requery: 20, requeryMax: 80, havePoll: 60_000 },
     });
     emit(H6);
     expect(s.peers()).toEqual([H4.host]);
@@ -110,5 +110,22 @@ describe('shareInFlight: one peer per machine', () => {
     expect(s.peers()).toEqual([]);
     stop();
     s.actor.stop();
+  });
+  it('sends the query again after 1, 2, 4, 8 intervals, then every requeryMax', () => {
+    vi.useFakeTimers();
+    try {
+      const s = swarm(H4);
+      const at: number[] = [];
+      const { stop } = share(s, { skip: () => false, requery: () => at.push(Date.now()), timing: { requery: 100, requeryMax: 400, havePoll: 60_000 } });
+      const t0 = Date.now();
+      vi.advanceTimersByTime(2_000);
+      expect(at.map((t) => t - t0)).toEqual([100, 200, 400, 800, 1200, 1600, 2000]);
+      stop();
+      vi.advanceTimersByTime(1_000);
+      expect(at).toHaveLength(7);
+      s.actor.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
