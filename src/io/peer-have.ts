@@ -7,11 +7,12 @@
 // a peer that cannot be reached, or answers something that is not the bitmaps of the right size,
 // is asked again next time. `track` sets which peers are polled (the swarm's usable partial
 // holders); `close` stops every timer and request and closes the poller's kept-alive connections
-// (one per peer): the swarm's owner calls it when the swarm ends.
-import { Agent, request } from 'node:http';
+// (one per peer, src/io/connection-pool.ts): the swarm's owner calls it when the swarm ends.
 import { formatDigest, type Digest } from '../core/digest.js';
 import { decodeHave, haveBytes } from '../core/have-bitmap.js';
 import { peerKey, type Peer } from '../machines/types.js';
+import { ConnectionPool } from './connection-pool.js';
+import { exchange, type Exchange } from './http-exchange.js';
 
 export interface HavePollOptions {
   readonly digest: Digest;
@@ -34,42 +35,42 @@ export interface HavePoller {
 type Answer = { files: readonly number[]; fetching: readonly number[] } | 'plain' | undefined;
 
 /** One `/have` request (`withFetching`: both bitmaps): the answer, 'plain' for a peer that refuses the query, or undefined. */
-function getHave(peer: Peer, digest: Digest, files: number, withFetching: boolean, agent: Agent, signal: AbortSignal): Promise<Answer> {
+async function getHave(peer: Peer, digest: Digest, files: number, withFetching: boolean, pool: ConnectionPool, signal: AbortSignal): Promise<Answer> {
   const size = haveBytes(files) * (withFetching ? 2 : 1);
-  return new Promise((resolve) => {
-    const path = `/implementation/${formatDigest(digest)}/have${withFetching ? '?with=fetching' : ''}`;
-    const r = request({ host: peer.host, port: peer.port, path, agent, signal }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        if (res.statusCode === 404) return resolve({ files: [], fetching: [] });
-        return resolve(res.statusCode === 400 && withFetching ? 'plain' : undefined);
-      }
-      const parts: Buffer[] = [];
-      let n = 0;
-      res.on('data', (chunk: Buffer) => {
-        n += chunk.length;
-        if (n > size) {
-          res.destroy();
-          resolve(undefined);
-        } else parts.push(chunk);
-      });
-      res.on('end', () => {
-        const body = Buffer.concat(parts);
-        if (body.length !== size) return resolve(undefined);
-        const have = decodeHave(body.subarray(0, haveBytes(files)), files);
-        const fetching = withFetching ? decodeHave(body.subarray(haveBytes(files)), files) : new Set<number>();
-        resolve(have instanceof Error || fetching instanceof Error ? undefined : { files: [...have], fetching: [...fetching] });
-      });
-      res.on('error', () => resolve(undefined));
+  const path = `/implementation/${formatDigest(digest)}/have${withFetching ? '?with=fetching' : ''}`;
+  let ex: Exchange;
+  try {
+    ex = await exchange({ host: peer.host, port: peer.port, method: 'GET', path, signal, pool });
+  } catch {
+    return undefined;
+  }
+  if (ex.status !== 200) {
+    ex.close();
+    if (ex.status === 404) return { files: [], fetching: [] };
+    return ex.status === 400 && withFetching ? 'plain' : undefined;
+  }
+  const body = Buffer.alloc(size);
+  let n = 0;
+  try {
+    await ex.body((piece) => {
+      if (n + piece.length > size) throw new Error('an over-long /have answer');
+      n += piece.copy(body, n);
     });
-    r.on('error', () => resolve(undefined));
-    r.end();
-  });
+  } catch {
+    return undefined;
+  } finally {
+    ex.close();
+  }
+  if (n !== size) return undefined;
+  const have = decodeHave(body.subarray(0, haveBytes(files)), files);
+  const fetching = withFetching ? decodeHave(body.subarray(haveBytes(files)), files) : new Set<number>();
+  return have instanceof Error || fetching instanceof Error ? undefined : { files: [...have], fetching: [...fetching] };
 }
 
 export function pollHave(opts: HavePollOptions): HavePoller {
-  // One kept-alive connection per peer (the peer keeps an idle one 5 s; a poll comes every 500 ms).
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  // Kept-alive connections (one per peer: one request at a time; the pool closes one idle for 2 s,
+  // before the peer's 5 s), on the swarm's lean HTTP client (Node's costs more CPU per request).
+  const pool = new ConnectionPool();
   const polled = new Map<string, { timer?: NodeJS.Timeout; ac?: AbortController; plain?: boolean }>();
   let closed = false;
   const stop = (key: string) => {
@@ -86,7 +87,7 @@ export function pollHave(opts: HavePollOptions): HavePoller {
     const ac = new AbortController();
     me.ac = ac;
     const timeout = setTimeout(() => ac.abort(), opts.timeout ?? opts.interval * 4);
-    void getHave(peer, opts.digest, opts.files, !me.plain, agent, ac.signal).then((answer) => {
+    void getHave(peer, opts.digest, opts.files, !me.plain, pool, ac.signal).then((answer) => {
       clearTimeout(timeout);
       // Stopped or closed meanwhile: nothing more. A request that timed out is just tried again.
       if (polled.get(key) !== me || closed) return;
@@ -110,7 +111,7 @@ export function pollHave(opts: HavePollOptions): HavePoller {
     close() {
       closed = true;
       for (const key of [...polled.keys()]) stop(key);
-      agent.destroy();
+      pool.close();
     },
   };
 }

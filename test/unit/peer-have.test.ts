@@ -1,6 +1,6 @@
 // The have poller against a fake peer on loopback: it asks each tracked peer's /have?with=fetching
 // again and again, one request at a time, hands on the files verified and being fetched (404 as
-// none, bitmaps of the wrong size not at all), asks a peer that refuses the query (an older one)
+// none, bitmaps of the wrong size not at all) on one kept-alive connection, asks a peer that refuses the query (an older one)
 // the plain /have, stops asking a peer it no longer tracks, and asks nobody once closed.
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A peer whose answers are `answers` in turn (the last one repeated); counts requests and the most at once. */
 async function fakePeer(answers: Array<{ status: number; body?: Buffer }>) {
-  const seen = { requests: 0, paths: new Set<string>(), open: 0, most: 0 };
+  const seen = { requests: 0, paths: new Set<string>(), open: 0, most: 0, connections: 0 };
   const server = createServer((req, res) => {
     seen.requests++;
     seen.paths.add(req.url ?? '');
@@ -26,6 +26,7 @@ async function fakePeer(answers: Array<{ status: number; body?: Buffer }>) {
     res.on('finish', () => seen.open--);
     res.writeHead(a.status, { 'Content-Type': 'application/octet-stream' }).end(a.body ?? '');
   });
+  server.on('connection', () => seen.connections++);
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const address = server.address();
@@ -43,6 +44,16 @@ afterEach(() => {
 });
 
 describe('pollHave', () => {
+  it('asks a peer again and again on one kept-alive connection', async () => {
+    const { peer, seen } = await fakePeer([{ status: 200, body: Buffer.concat([encodeHave(FILES, (i) => i < 3), encodeHave(FILES, () => false)]) }]);
+    let heard = 0;
+    const poller = pollHave({ digest: D, files: FILES, interval: 5, timeout: 5000, onHave: () => heard++ });
+    poller.track([peer]);
+    await until(() => heard >= 5);
+    poller.close();
+    expect(seen.connections).toBe(1);
+  });
+
   it('hands on each answer, 404 as nothing, and skips bitmaps of the wrong size', async () => {
     const { peer, seen } = await fakePeer([
       { status: 404 },
