@@ -136,11 +136,24 @@ export function cidrContains(cidr: Cidr, addr: Uint8Array): boolean {
   return true;
 }
 
-/** A predicate for source addresses as sockets report them; unparsable addresses are refused. */
+/** Answers an allow list remembers (a LAN's hosts ask again and again; spoofed sources are bounded by it). */
+const REMEMBERED = 1024;
+
+/**
+ * A predicate for source addresses as sockets report them; unparsable addresses are refused. It
+ * remembers its last answers by address text (forgetting them all once it holds REMEMBERED): every
+ * datagram and connection asks it.
+ */
 export function allowList(ranges: readonly Cidr[]): (address: string) => boolean {
+  const answers = new Map<string, boolean>();
   return (address) => {
+    const known = answers.get(address);
+    if (known !== undefined) return known;
     const addr = parseAddress(address);
-    return addr !== undefined && ranges.some((r) => cidrContains(r, addr));
+    const ok = addr !== undefined && ranges.some((r) => cidrContains(r, addr));
+    if (answers.size >= REMEMBERED) answers.clear();
+    answers.set(address, ok);
+    return ok;
   };
 }
 

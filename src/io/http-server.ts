@@ -68,6 +68,8 @@ export interface HttpServer {
 }
 
 const RETRY_AFTER_SECONDS = 2;
+/** A session's stall timer hears of a response's progress at most this often (ms), not at every chunk. */
+const PROGRESS_MS = 100;
 /** Idle read buffers kept for reuse (of READ_CHUNK bytes each). */
 const POOLED_CHUNKS = 32;
 
@@ -213,10 +215,15 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         const what = formatDigest(body.digest) + (body.kind === 'tree' ? '' : `/${body.kind}`);
         const id = (upload = opts.stats.beginUpload(peerText, what, body.kind === 'tree' ? body.found.size : undefined));
         // The upload ends in the stats when the session does (finish), whatever ended it.
+        let told = -Infinity;
         const counted: BodyEvents = {
           ...events,
           progress: (bytes) => {
             opts.stats.progress(id, bytes);
+            // Each event re-arms the session's stall timer: one every PROGRESS_MS is plenty.
+            const now = performance.now();
+            if (now - told < PROGRESS_MS) return;
+            told = now;
             events.progress(bytes);
           },
         };

@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cidrContains, parseAddress, parseCidr } from '../../src/core/cidr.js';
+import { allowList, cidrContains, DEFAULT_ALLOW, parseAddress, parseCidr } from '../../src/core/cidr.js';
 
 const bytes16 = fc.uint8Array({ minLength: 16, maxLength: 16 });
 const fullForm = (b: Uint8Array) => Array.from({ length: 8 }, (_, i) => ((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16)).join(':');
@@ -48,5 +48,20 @@ describe('range matching', () => {
       const v6 = cidrContains(parseCidr(`::ffff:${net}/${96 + p}`), parseAddress(addr)!);
       expect(v4).toBe(v6);
     }));
+  });
+});
+
+describe('allowList', () => {
+  it('answers a repeated address as it did the first time, past the number of answers it remembers', () => {
+    const ranges = DEFAULT_ALLOW.map(parseCidr);
+    const allowed = allowList(ranges);
+    const fresh = (a: string) => {
+      const addr = parseAddress(a);
+      return addr !== undefined && ranges.some((r) => cidrContains(r, addr));
+    };
+    const addresses = fc.array(fc.oneof(fc.ipV4(), fc.ipV6(), fc.constantFrom('10.0.0.1', 'fe80::1%eth0', '8.8.8.8', 'nonsense')), { minLength: 1, maxLength: 3000 });
+    fc.assert(fc.property(addresses, (list) => {
+      for (const a of [...list, ...list]) expect(allowed(a), a).toBe(fresh(a));
+    }), { numRuns: 20 });
   });
 });
