@@ -1,7 +1,8 @@
 // Real processes on loopback: `0share serve` holding implementations added by the real
 // `0install store add`, and `0share fetch` / `0share -f` / `0share query` clients with sandboxed
 // stores; `0install store verify` is the judge. Also broadcast (to 127.255.255.255), concurrency,
-// fallback from a stalled peer, and SIGINT in the middle of a transfer leaving no temp dir.
+// fallback from a stalled peer, SIGINT in the middle of a transfer leaving no temp dir, and the
+// progress bar on a terminal.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -167,6 +168,16 @@ describe.skipIf(!run)('0share fetch against 0share serve on loopback (real proce
     // 0install itself now finds it.
     expect(ziResult(b, ['store', 'find', digest]).stdout.trim()).toBe(path);
     expect(tmpLeft(b.userStore)).toEqual([]);
+  });
+
+  it('on a terminal (script(1)), shows a progress bar that reaches 100%', () => {
+    const b = client();
+    const line = [process.execPath, CLI, 'fetch', '-H', `127.0.0.1:${peer.port}`, digest].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('script', ['-qec', line, '/dev/null'], { env: b.env, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout).toContain(digest.slice(0, 24));
+    expect(r.stdout).toMatch(/\[#+\] 100% \| /);
+    expect(r.stdout).toContain('Success');
   });
 
   it('fetches several digests at once; a second run reports them cached without fetching', async () => {

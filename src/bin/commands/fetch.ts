@@ -3,9 +3,10 @@
 // Results on stdout (`10.0.0.1 has …`, `Success`, or `--json`), logs and progress bars on stderr;
 // exit status 1 with one message per failed digest.
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { formatDigest } from '../../core/digest.js';
 import { SelectionsError } from '../../core/selections.js';
 import { DEFAULT_STALL_TIMEOUT } from '../../api/client-timing.js';
@@ -40,16 +41,26 @@ interface BarPayload {
   expected?: number;
 }
 
+/** The bar's width: this, or less so that the line fits the terminal (the percentage is never cut off). */
 const BAR_WIDTH = 24;
+const MIN_BAR_WIDTH = 5;
 
-/** One bar's line: peer, digest, then `[####----] 42% | 12.0 MiB of 28.6 MiB`, or just the bytes so far. */
+/**
+ * One bar's line: peer, digest, then `[####----] 42% | 12.0 MiB of 28.6 MiB`, or just the bytes so
+ * far. On a narrow terminal the bar narrows, then the peers (a swarm's list of sources) are cut.
+ */
 function barLine(_options: unknown, params: { value: number }, payload: BarPayload): string {
-  const head = ` ${payload.peer} ${payload.digest} `;
-  if (!payload.expected) return `${head}| ${showBytes(params.value)}`;
+  const columns = process.stderr.columns || 80;
   // Tar headers make the stream a little longer than the files it carries: cap at 100%.
-  const frac = Math.min(1, params.value / payload.expected);
-  const full = Math.round(frac * BAR_WIDTH);
-  return `${head}[${'#'.repeat(full)}${'-'.repeat(BAR_WIDTH - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% | ${showBytes(params.value)} of ${showBytes(payload.expected)}`;
+  const frac = payload.expected ? Math.min(1, params.value / payload.expected) : 0;
+  const tail = payload.expected ? ` ${String(Math.floor(frac * 100)).padStart(3)}% | ${showBytes(params.value)} of ${showBytes(payload.expected)}` : `| ${showBytes(params.value)}`;
+  const room = columns - 1 - tail.length - (payload.expected ? MIN_BAR_WIDTH + 2 : 0) - payload.digest.length - 3;
+  const peer = payload.peer.length > room ? `${payload.peer.slice(0, Math.max(0, room - 1))}…` : payload.peer;
+  const head = ` ${peer} ${payload.digest} `;
+  if (!payload.expected) return `${head}${tail}`;
+  const width = Math.max(MIN_BAR_WIDTH, Math.min(BAR_WIDTH, columns - 1 - head.length - tail.length - 2));
+  const full = Math.round(frac * width);
+  return `${head}[${'#'.repeat(full)}${'-'.repeat(width - full)}]${tail}`;
 }
 
 /** `10.0.0.1 12.0 MiB + 10.0.0.2 3.1 MiB`: what each source of a swarm sent. */
@@ -60,9 +71,13 @@ function sourcesLine(bytes: Readonly<Record<string, number>>): string {
     .join(' + ');
 }
 
-/** Progress bars on a TTY: one per transfer, created when it connects; a swarm's names its sources. */
+/**
+ * Progress bars on a TTY: one per transfer, created when it connects; a swarm's names its sources.
+ * cli-progress is loaded only then (a fetch without a terminal saves its start-up time).
+ */
 function progressBars(enabled: boolean) {
   if (!enabled) return { update: () => undefined, sources: () => undefined, stop: () => undefined };
+  const { MultiBar, Presets } = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
   const sources = new Map<string, string>();
   const multi = new MultiBar({ format: barLine, hideCursor: true, clearOnComplete: false, stream: process.stderr, fps: 10 }, Presets.shades_classic);
   const bars = new Map<string, SingleBar>();
