@@ -16,8 +16,12 @@
 // pool (positional writes, one at a time per file), so the disk copy overlaps hashing and
 // receiving; its mtime, check and close follow its last write. At most 8 MiB are in flight (then
 // `pause` asks for input to wait), and every descriptor is closed, after its writes settle, before
-// `settled()` resolves. After each file is written, an fstat of the open descriptor checks that
-// the file system stored its mtime (and mode, in case of an unusual umask).
+// `settled()` resolves. After a file is written, an fstat of the open descriptor checks that the
+// file system stored its mtime (and mode, in case of an unusual umask): for the first file of each
+// mode, and for every file whose mtime is outside 1970..2038 (a file system may not store those);
+// once one file has come out right, the others with ordinary mtimes do too (the umask and the
+// time range are the file system's and the process's, not the file's), and an fstat per file
+// was 3% of a 50,000-file fetch.
 import { createHash, type Hash } from 'node:crypto';
 import {
   chmodSync,
@@ -159,6 +163,8 @@ export class ExtractTree {
   bytes = 0;
   /** The file whose data is being received. */
   private file: OpenFile | undefined;
+  /** Modes whose first file came out with that mode and its (ordinary) mtime. */
+  private readonly checkedModes = new Set<number>();
   /** Asynchronous work (large files' writes, then their close) and the bytes it holds. */
   private readonly pending = new Set<Promise<void>>();
   private inFlight = 0;
@@ -439,11 +445,14 @@ export class ExtractTree {
     try {
       const t = Number(f.mtime);
       futimesSync(f.fd, t, t);
+      const ordinary = t >= 0 && t < 2 ** 31;
+      if (ordinary && this.checkedModes.has(f.mode)) return;
       const st = fstatSync(f.fd);
       if ((st.mode & 0o7777) !== f.mode) fchmodSync(f.fd, f.mode);
       if (Math.floor(st.mtimeMs / 1000) !== t) {
         throw new TarRuleError(`has an mtime (${f.mtime}) this file system cannot store`, 'limit');
       }
+      if (ordinary && (st.mode & 0o7777) === f.mode) this.checkedModes.add(f.mode);
     } catch (err) {
       throw this.entryError(err, f.raw);
     } finally {

@@ -85,6 +85,25 @@ describe('extractTar: good archives', () => {
     expect(old).toContain('D 7 /bin\n');
   });
 
+  it('gives every file its store mode and mtime under a umask that strips read bits, and files past 2038 theirs', async () => {
+    const many: RawEntry[] = Array.from({ length: 6 }, (_, i) => ({ name: `f${i}${i % 2 ? '.sh' : ''}`, data: `file ${i}`, mode: i % 2 ? 0o755 : 0o644, mtime: 1000 + i }));
+    many.push({ name: 'late', data: 'after 2038', mtime: 2 ** 31 + 5 });
+    const old = process.umask(0o077);
+    let out: Awaited<ReturnType<typeof run>>;
+    try {
+      out = await run(rawTar(many));
+    } finally {
+      process.umask(old);
+    }
+    expect(out.error).toBeUndefined();
+    for (let i = 0; i < 6; i++) {
+      const st = lstatSync(join(dest, `f${i}${i % 2 ? '.sh' : ''}`));
+      expect(st.mode & 0o7777).toBe(i % 2 ? 0o555 : 0o444);
+      expect(Math.floor(st.mtimeMs / 1000)).toBe(1000 + i);
+    }
+    expect(Math.floor(lstatSync(join(dest, 'late')).mtimeMs / 1000)).toBe(2 ** 31 + 5);
+  });
+
   it('gunzips automatically and gives the same manifest', async () => {
     const plain = (await run(rawTar(sample))).result!.manifest;
     const { result } = await run(gzipSync(rawTar(sample)));
