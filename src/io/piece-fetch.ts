@@ -14,8 +14,12 @@
 // peer was dropped for another unit) asks only for the files not yet verified. A partial holder's
 // 409 (it has not verified every file asked for yet) fails the unit as 'missing'. With a
 // connection pool the requests to one peer reuse its connections (HTTP/1.1 keep-alive).
+// A whole file whose bytes come in one piece of input (most small files) is hashed first and,
+// if it matches, created with its final mode, written and given its mtime: it never exists
+// unverified, and needs no chmod (the first file of each mode is fstat'ed, in case the umask
+// took bits off). Others are created (0600) as their first bytes arrive and sealed once checked.
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, futimesSync, openSync, readSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, futimesSync, openSync, readSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { formatDigest, hashName, type Digest } from '../core/digest.js';
 import { contentHash } from '../core/manifest-format.js';
 import { encodePieceList } from '../core/piece-list.js';
@@ -112,6 +116,25 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     futimesSync(fd, t, t);
   };
 
+  /** Modes a file created with them came out with (the umask took no bits off). */
+  const modesOk = new Set<number>();
+  /** Creates the verified file `f` at `path` with all of its bytes, its final mode and its mtime. */
+  const createVerified = (path: Buffer, f: PlanFile, data: Buffer) => {
+    const mode = f.entry.exec ? 0o555 : 0o444;
+    const fd = openSync(path, CREATE, mode);
+    try {
+      for (let w = 0; w < data.length; ) w += writeSync(fd, data, w, data.length - w, w);
+      const t = Number(f.entry.mtime ?? 0n);
+      futimesSync(fd, t, t);
+      if (!modesOk.has(mode)) {
+        if ((fstatSync(fd).mode & 0o7777) === mode) modesOk.add(mode);
+        else fchmodSync(fd, mode);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  };
+
   let readBack: Buffer | undefined;
   const coverOf = (f: PlanFile): RangeCover => {
     let cover = ranges.get(f.index);
@@ -183,10 +206,11 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     let pos = 0;
     let left = 0;
     let symlinkData: Buffer[] | undefined;
-    /** The current piece is a whole file (not a range, not a symlink); its hash, or its digest when it came in one piece. */
+    /** The current piece is a whole file (not a range, not a symlink), and its hash once it spans pieces of input. */
     let whole = false;
+    /** …which came in one piece, was verified and is in place. */
+    let created = false;
     let hash: Hash | undefined;
-    let digest: string | undefined;
     let total = 0;
     let lastReport = 0;
 
@@ -198,16 +222,15 @@ export function pieceFetcher(opts: PieceFetchOptions) {
       file = opts.files[piece.file]!;
       left = piece.length;
       pos = piece.offset;
-      const path = inTree(opts.tree, file.entry.path);
-      try {
-        if (file.entry.kind === 'symlink') symlinkData = [];
-        else if (isRange(file, piece)) fd = openSync(path, REOPEN, 0o600);
-        else {
-          fd = openSync(path, CREATE, 0o600);
-          whole = true;
+      if (file.entry.kind === 'symlink') symlinkData = [];
+      // Created when its first bytes arrive: at once verified if they are all of it.
+      else if (!isRange(file, piece)) whole = true;
+      else {
+        try {
+          fd = openSync(inTree(opts.tree, file.entry.path), REOPEN, 0o600);
+        } catch (err) {
+          throw localError(err);
         }
-      } catch (err) {
-        throw localError(err);
       }
     };
 
@@ -229,10 +252,24 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         }
         done.push(f.index);
         verifiedFile(f.index);
+      } else if (whole && fd < 0) {
+        // In place already (it came in one piece), or empty (nothing came): checked, then created.
+        const ok = created || contentHash(EMPTY, alg) === f.entry.hash;
+        whole = created = false;
+        if (!ok) throw new UnitFailure(`'${Buffer.from(f.entry.path).toString()}' does not match its manifest line`, 'lied', done);
+        if (!f.entry.size) {
+          try {
+            createVerified(path, f, EMPTY);
+          } catch (err) {
+            throw localError(err);
+          }
+        }
+        done.push(f.index);
+        verifiedFile(f.index);
       } else if (whole) {
-        const ok = (digest ?? hash?.digest('hex') ?? contentHash(EMPTY, alg)) === f.entry.hash;
+        const ok = (hash?.digest('hex') ?? contentHash(EMPTY, alg)) === f.entry.hash;
         whole = false;
-        hash = digest = undefined;
+        hash = undefined;
         try {
           if (ok) seal(fd, f);
           closeSync(fd);
@@ -267,14 +304,30 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         const part = chunk.subarray(off, off + n);
         if (symlinkData) symlinkData.push(Buffer.from(part));
         else {
-          // A whole file in one piece of input is hashed in one call, without a Hash object.
-          if (whole && n === piece.length) digest = contentHash(part, alg);
-          else if (whole) (hash ??= createHash(hashName(alg))).update(part);
-          else rangeBytes(file!, pos, part);
-          try {
-            for (let w = 0; w < part.length; ) w += writeSync(fd, part, w, part.length - w, pos + w);
-          } catch (err) {
-            throw localError(err);
+          if (whole && fd < 0 && n === piece.length) {
+            // All of a whole file in one piece of input: checked before it is created.
+            if (contentHash(part, alg) !== file!.entry.hash) throw new UnitFailure(`'${Buffer.from(file!.entry.path).toString()}' does not match its manifest line`, 'lied', done);
+            try {
+              createVerified(inTree(opts.tree, file!.entry.path), file!, part);
+            } catch (err) {
+              throw localError(err);
+            }
+            created = true;
+          } else {
+            if (whole && fd < 0) {
+              try {
+                fd = openSync(inTree(opts.tree, file!.entry.path), CREATE, 0o600);
+              } catch (err) {
+                throw localError(err);
+              }
+            }
+            if (whole) (hash ??= createHash(hashName(alg))).update(part);
+            else rangeBytes(file!, pos, part);
+            try {
+              for (let w = 0; w < part.length; ) w += writeSync(fd, part, w, part.length - w, pos + w);
+            } catch (err) {
+              throw localError(err);
+            }
           }
         }
         pos += n;

@@ -4,6 +4,8 @@
 // fetched again from another peer still gives the right file; a lying range is caught when the
 // file completes ('lied' from one sender, 'mixed' from several) and the file is deleted; with a
 // connection pool, one peer's units share one connection, and a broken attempt's is not reused.
+// Whole files (small, empty, large) are created verified with their final mode and mtime, also
+// under a umask that strips bits, and one that does not match never stays in the tree.
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -132,5 +134,66 @@ describe('pieceFetcher, a large file in ranges', () => {
       expect(err).toMatchObject({ fault, file: 0 });
       expect(() => lstatSync(join(tree, 'big'))).toThrow();
     }
+  });
+});
+
+describe('pieceFetcher, whole files', () => {
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  const contents: Record<string, Buffer> = {
+    'a.txt': Buffer.from('alpha\n'),
+    'empty': Buffer.alloc(0),
+    'run.sh': Buffer.from('#!/bin/sh\necho hi\n'),
+    'large.bin': Buffer.from(Array.from({ length: 3 << 20 }, (_, i) => (i * 7) & 0xff)),
+  };
+  const wholeFiles: PlanFile[] = Object.entries(contents).map(([name, bytes], index) => ({
+    index,
+    entry: { path: Buffer.from(name), kind: 'file', size: bytes.length, mtime: BigInt(1_500_000_000 + index), exec: name.endsWith('.sh'), hash: sha(bytes) },
+  }));
+  const all: SwarmUnit = { id: 0, pieces: wholeFiles.map((f) => ({ file: f.index, offset: 0, length: f.entry.size! })), bytes: 0 };
+
+  /** A peer answering piece lists from `served` (by path). */
+  async function filesPeer(served: Record<string, Buffer>) {
+    const srv = createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (d: Buffer) => parts.push(d));
+      req.on('end', () => {
+        const body = Buffer.concat(decodePieceList(Buffer.concat(parts)).map((p) => served[Buffer.from(p.path).toString()]!.subarray(p.offset, p.offset + p.length)));
+        res.writeHead(200, { 'Content-Length': body.length }).end(body);
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    cleanups.push(() => srv.close());
+    return { host: '127.0.0.1', port: (srv.address() as AddressInfo).port };
+  }
+
+  it('creates each file verified, with its final mode and mtime, also under a umask that strips bits; small, empty and large ones', async () => {
+    const p = await filesPeer(contents);
+    const tree = staging();
+    const verified: number[] = [];
+    const old = process.umask(0o077);
+    try {
+      await ask(pieceFetcher({ digest, tree, files: wholeFiles, onFile: (f) => verified.push(f) }), all, p);
+    } finally {
+      process.umask(old);
+    }
+    expect(verified.sort()).toEqual([0, 1, 2, 3]);
+    for (const f of wholeFiles) {
+      const path = join(tree, Buffer.from(f.entry.path).toString());
+      const st = lstatSync(path);
+      expect(st.mode & 0o7777, path).toBe(f.entry.exec ? 0o555 : 0o444);
+      expect(Math.floor(st.mtimeMs / 1000)).toBe(Number(f.entry.mtime));
+      expect(readFileSync(path).equals(contents[Buffer.from(f.entry.path).toString()]!)).toBe(true);
+    }
+  });
+
+  it("a file that does not match is never left in the tree; the unit fails 'lied' naming the files before it as done", async () => {
+    const p = await filesPeer({ ...contents, 'run.sh': Buffer.from('#!/bin/sh\nrm -rf ~\n') });
+    const tree = staging();
+    const err = await ask(pieceFetcher({ digest, tree, files: wholeFiles }), all, p).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnitFailure);
+    expect((err as UnitFailure).fault).toBe('lied');
+    expect([...(err as UnitFailure).done].sort()).toEqual([0, 1]);
+    expect(() => lstatSync(join(tree, 'run.sh'))).toThrow(/ENOENT/);
+    expect(() => lstatSync(join(tree, 'large.bin'))).toThrow(/ENOENT/);
   });
 });
