@@ -85,9 +85,11 @@ describe('extractTar: good archives', () => {
     expect(old).toContain('D 7 /bin\n');
   });
 
-  it('gives every file its store mode and mtime under a umask that strips read bits, and files past 2038 theirs', async () => {
+  it('gives every file its store mode and mtime under a umask that strips read bits, and files and symlinks past 2038 theirs', async () => {
     const many: RawEntry[] = Array.from({ length: 6 }, (_, i) => ({ name: `f${i}${i % 2 ? '.sh' : ''}`, data: `file ${i}`, mode: i % 2 ? 0o755 : 0o644, mtime: 1000 + i }));
     many.push({ name: 'late', data: 'after 2038', mtime: 2 ** 31 + 5 });
+    const links = [['l1', 'f0', 77], ['l2', 'f1.sh', 88], ['l3', 'late', 2 ** 31 + 9]] as const;
+    for (const [name, linkname, mtime] of links) many.push({ name, type: '2', linkname, mtime });
     const old = process.umask(0o077);
     let out: Awaited<ReturnType<typeof run>>;
     try {
@@ -102,6 +104,7 @@ describe('extractTar: good archives', () => {
       expect(Math.floor(st.mtimeMs / 1000)).toBe(1000 + i);
     }
     expect(Math.floor(lstatSync(join(dest, 'late')).mtimeMs / 1000)).toBe(2 ** 31 + 5);
+    for (const [name, , mtime] of links) expect(Math.floor(lstatSync(join(dest, name)).mtimeMs / 1000)).toBe(mtime);
   });
 
   it('gunzips automatically and gives the same manifest', async () => {
