@@ -25,7 +25,7 @@ import { contentHash } from '../core/manifest-format.js';
 import { encodePieceList } from '../core/piece-list.js';
 import { unitBytes, type PlanFile, type UnitPiece } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
-import { UnitFailure, type UnitRequest } from '../machines/swarm.machine.js';
+import { UnitFailure, type UnitFault, type UnitRequest } from '../machines/swarm.machine.js';
 import { peerKey } from '../machines/types.js';
 import type { ConnectionPool } from './connection-pool.js';
 import { ConnectError, exchange, type Exchange } from './http-exchange.js';
@@ -62,6 +62,11 @@ interface RangeCover {
 const READ_BACK = 1024 * 1024;
 
 const isRange = (f: PlanFile, p: UnitPiece) => !(p.offset === 0 && p.length === (f.entry.size ?? 0));
+
+/** A file whose bytes do not hash to its manifest line: `fault` for its sender(s). */
+function mismatch(f: PlanFile, fault: UnitFault, done: readonly number[], file?: number): UnitFailure {
+  return new UnitFailure(`${f.entry.kind === 'symlink' ? 'symlink ' : ''}'${Buffer.from(f.entry.path).toString()}' does not match its manifest line`, fault, done, file);
+}
 
 function localError(err: unknown): LocalFailure {
   return new LocalFailure(`could not write it here: ${(err as Error).message}`);
@@ -186,7 +191,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     if (cover.hashed !== size || cover.hash.digest('hex') !== f.entry.hash) {
       unlinkSync(inTree(opts.tree, f.entry.path));
       const who = senders.size === 1 ? 'lied' : 'mixed';
-      throw new UnitFailure(`'${Buffer.from(f.entry.path).toString()}' does not match its manifest line`, who, [], f.index);
+      throw mismatch(f, who, [], f.index);
     }
     seal(fd, f);
     verifiedFile(f.index);
@@ -243,7 +248,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         const target = Buffer.concat(symlinkData);
         symlinkData = undefined;
         if (contentHash(target, alg) !== f.entry.hash) {
-          throw new UnitFailure(`symlink '${Buffer.from(f.entry.path).toString()}' does not match its manifest line`, 'lied', done);
+          throw mismatch(f, 'lied', done);
         }
         try {
           symlinkSync(target, path);
@@ -256,7 +261,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         // In place already (it came in one piece), or empty (nothing came): checked, then created.
         const ok = created || contentHash(EMPTY, alg) === f.entry.hash;
         whole = created = false;
-        if (!ok) throw new UnitFailure(`'${Buffer.from(f.entry.path).toString()}' does not match its manifest line`, 'lied', done);
+        if (!ok) throw mismatch(f, 'lied', done);
         if (!f.entry.size) {
           try {
             createVerified(path, f, EMPTY);
@@ -278,7 +283,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         } catch (err) {
           throw localError(err);
         }
-        if (!ok) throw new UnitFailure(`'${Buffer.from(f.entry.path).toString()}' does not match its manifest line`, 'lied', done);
+        if (!ok) throw mismatch(f, 'lied', done);
         done.push(f.index);
         verifiedFile(f.index);
       } else {
@@ -306,7 +311,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
         else {
           if (whole && fd < 0 && n === piece.length) {
             // All of a whole file in one piece of input: checked before it is created.
-            if (contentHash(part, alg) !== file!.entry.hash) throw new UnitFailure(`'${Buffer.from(file!.entry.path).toString()}' does not match its manifest line`, 'lied', done);
+            if (contentHash(part, alg) !== file!.entry.hash) throw mismatch(file!, 'lied', done);
             try {
               createVerified(inTree(opts.tree, file!.entry.path), file!, part);
             } catch (err) {
