@@ -10,10 +10,21 @@ export function haveBytes(files: number): number {
   return Math.ceil(files / 8);
 }
 
+/** Whether bit `i` of the bitmap `bits` is set. */
+export function hasBit(bits: Uint8Array, i: number): boolean {
+  return (bits[i >> 3]! & (0x80 >> (i & 7))) !== 0;
+}
+
+/** Sets (`on`) or clears bit `i` of the bitmap `bits`. */
+export function setBit(bits: Uint8Array, i: number, on: boolean): void {
+  const mask = 0x80 >> (i & 7);
+  bits[i >> 3] = on ? bits[i >> 3]! | mask : bits[i >> 3]! & ~mask;
+}
+
 /** The bitmap of `files` files, bit i set when `has(i)`. */
 export function encodeHave(files: number, has: (index: number) => boolean): Buffer {
   const out = Buffer.alloc(haveBytes(files));
-  for (let i = 0; i < files; i++) if (has(i)) out[i >> 3]! |= 0x80 >> (i & 7);
+  for (let i = 0; i < files; i++) if (has(i)) setBit(out, i, true);
   return out;
 }
 
@@ -25,6 +36,6 @@ export function decodeHave(body: Uint8Array, files: number): Set<number> | Error
   const spare = files & 7 ? 0xff >> (files & 7) : 0;
   if (body.length && body[body.length - 1]! & spare) return new Error('a have bitmap with bits set past the last file');
   const out = new Set<number>();
-  for (let i = 0; i < files; i++) if (body[i >> 3]! & (0x80 >> (i & 7))) out.add(i);
+  for (let i = 0; i < files; i++) if (hasBit(body, i)) out.add(i);
   return out;
 }

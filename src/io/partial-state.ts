@@ -5,7 +5,7 @@
 // for the peer: a failed write is ignored (the peer then scans the tree). The file is removed with
 // the lock (partial-dir.ts); `close` writes the last state and closes the descriptor.
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
-import { haveBytes } from '../core/have-bitmap.js';
+import { hasBit, haveBytes, setBit } from '../core/have-bitmap.js';
 import { STATE_SUFFIX } from '../core/partial-holder.js';
 
 /** ms between writes while the state changes. */
@@ -45,23 +45,20 @@ export function openPartialState(dir: string, files: number): PartialState {
   const changed = () => {
     timer ??= setTimeout(write, FLUSH_MS);
   };
-  const set = (offset: number, file: number, on: boolean) => {
-    const mask = 0x80 >> (file & 7);
-    const byte = offset + (file >> 3);
-    bits[byte] = on ? bits[byte]! | mask : bits[byte]! & ~mask;
-  };
+  // The two bitmaps, one after the other in the file.
+  const verifiedBits = bits.subarray(0, n);
+  const fetchingBits = bits.subarray(n);
   write();
   return {
     verified(file) {
-      set(0, file, true);
-      set(n, file, false);
+      setBit(verifiedBits, file, true);
+      setBit(fetchingBits, file, false);
       changed();
     },
     fetching(list, on) {
       for (const f of list) {
         attempts[f] = on ? attempts[f]! + 1 : Math.max(0, attempts[f]! - 1);
-        const verified = (bits[f >> 3]! & (0x80 >> (f & 7))) !== 0;
-        set(n, f, attempts[f]! > 0 && !verified);
+        setBit(fetchingBits, f, attempts[f]! > 0 && !hasBit(verifiedBits, f));
       }
       changed();
     },

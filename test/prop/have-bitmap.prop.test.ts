@@ -1,8 +1,9 @@
 // The have bitmap (core/have-bitmap.ts): any set of indexes round-trips, the layout is the
-// documented one (file 0 in the high bit of byte 0), and wrong lengths or spare bits are refused.
+// documented one (file 0 in the high bit of byte 0), setBit/hasBit edit it as a set, and wrong
+// lengths or spare bits are refused.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeHave, encodeHave, haveBytes } from '../../src/core/have-bitmap.js';
+import { decodeHave, encodeHave, hasBit, haveBytes, setBit } from '../../src/core/have-bitmap.js';
 
 describe('have bitmap', () => {
   it('round-trips any set of files', () => {
@@ -12,6 +13,23 @@ describe('have bitmap', () => {
         const body = encodeHave(n, (i) => has.has(i));
         expect(body.length).toBe(haveBytes(n));
         expect(decodeHave(body, n)).toEqual(has);
+      }),
+    );
+  });
+
+  it('setBit and hasBit edit a bitmap in place as a set: the result decodes to the set', () => {
+    const ops = fc.array(fc.tuple(fc.nat({ max: 99 }), fc.boolean()), { maxLength: 300 });
+    fc.assert(
+      fc.property(ops, (list) => {
+        const bits = Buffer.alloc(haveBytes(100));
+        const model = new Set<number>();
+        for (const [i, on] of list) {
+          setBit(bits, i, on);
+          if (on) model.add(i);
+          else model.delete(i);
+          expect(hasBit(bits, i)).toBe(on);
+        }
+        expect(decodeHave(bits, 100)).toEqual(model);
       }),
     );
   });
