@@ -19,6 +19,7 @@ import { digestOfPartialName, hasVerifiedMark, LOCK_SUFFIX, lockPid, partialDirN
 import type { InFlightView } from '../core/status-page.js';
 import { type PlanFile, planFiles } from '../core/swarm-plan.js';
 import { isAlive } from './partial-dir.js';
+import { realDirs } from './real-dirs.js';
 import { lookupDigest } from './stores.js';
 import { inTree } from './swarm-staging.js';
 import { timeSlicer } from './time-slice.js';
@@ -161,41 +162,19 @@ function stateOf(dir: string, f: PlanFile, alg: Digest['alg']): 'verified' | 'fe
   }
 }
 
-/** Whether every directory on a path's way in the tree at `dir` is a real directory (each lstat'ed once per checker). */
-function dirChecker(dir: string): (path: Uint8Array) => boolean {
-  const dirs = new Map<string, boolean>();
-  return (path) => {
-    const parts = Buffer.from(path).toString('latin1').split('/');
-    for (let i = 1; i < parts.length; i++) {
-      const d = parts.slice(0, i).join('/');
-      let ok = dirs.get(d);
-      if (ok === undefined) {
-        try {
-          ok = lstatOrUndefined(inTree(dir, Buffer.from(d, 'latin1')))?.isDirectory() === true;
-        } catch {
-          ok = false;
-        }
-        dirs.set(d, ok);
-      }
-      if (!ok) return false;
-    }
-    return true;
-  };
-}
-
 /**
  * Scans the holding's files. A file once verified stays so (the fetch never touches it again,
  * and the piece route opens it O_NOFOLLOW and checks its size), so it is not lstat'ed again;
  * the directories on every file's way are checked on every scan (lstat'ed once each).
  */
 async function scanFiles(h: PartialHolding, known: ReadonlySet<number>): Promise<FileStates> {
-  const dirOk = dirChecker(h.dir);
+  const notDirAt = realDirs(h.dir);
   const slicer = timeSlicer();
   const verified = new Set<number>();
   const fetching = new Set<number>();
   for (const f of h.files) {
     if ((f.index & 63) === 0) await slicer.pause();
-    if (!dirOk(f.entry.path)) continue;
+    if (notDirAt(f.entry.path) >= 0) continue;
     const state = known.has(f.index) ? 'verified' : stateOf(h.dir, f, h.digest.alg);
     if (state === 'verified') verified.add(f.index);
     else if (state === 'fetching') fetching.add(f.index);
@@ -247,13 +226,13 @@ export async function verifiedFiles(h: PartialHolding, now = performance.now()):
 
 /** Which of `indexes` bear the verified mark in the holding's dir now, under real directories only. */
 export async function verifiedAmong(h: PartialHolding, indexes: readonly number[]): Promise<ReadonlySet<number>> {
-  const dirOk = dirChecker(h.dir);
+  const notDirAt = realDirs(h.dir);
   const slicer = timeSlicer();
   const out = new Set<number>();
   for (const i of indexes) {
     if (slicer.due()) await slicer.pause();
     const f = h.files[i];
-    if (f && dirOk(f.entry.path) && stateOf(h.dir, f, h.digest.alg) === 'verified') out.add(i);
+    if (f && notDirAt(f.entry.path) < 0 && stateOf(h.dir, f, h.digest.alg) === 'verified') out.add(i);
   }
   return out;
 }

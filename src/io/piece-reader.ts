@@ -15,13 +15,13 @@ import type { Piece } from '../core/piece-list.js';
 import { ChunkBatch } from './chunk-batch.js';
 import type { ChunkPool } from './chunk-pool.js';
 import { PushGate } from './push-gate.js';
+import { realDirs } from './real-dirs.js';
 import { PieceRefusal } from './served-pieces.js';
 import { timeSlicer, type TimeSlicer } from './time-slice.js';
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 /** Bytes read before the answer starts: a list of up to this many is checked whole before its first byte. */
 export const READ_AHEAD = 1024 * 1024;
-const SLASH = 0x2f;
 
 /** A piece the manifest allows, with what the manifest says of its file. */
 export interface CheckedPiece {
@@ -46,9 +46,8 @@ const asBuffer = (p: Uint8Array): Buffer => (Buffer.isBuffer(p) ? p : Buffer.fro
 class PieceReader {
   private readonly root: Buffer;
   private readonly slicer: TimeSlicer;
-  /** Directories (latin1 keys, relative) found real this request, and the parent of the last piece. */
-  private readonly dirsOk = new Set<string>();
-  private lastParent = '';
+  /** Whether each directory on a piece's way is a real one (src/io/real-dirs.ts), for this request. */
+  private readonly realDirs: (path: Uint8Array) => number;
   /** The chunk being filled with small pieces. */
   private readonly batch: ChunkBatch;
   /** Chunks read before the answer started; undefined once it has. */
@@ -64,6 +63,7 @@ class PieceReader {
     signal?: AbortSignal,
   ) {
     this.root = Buffer.from(dir.endsWith('/') ? dir : `${dir}/`);
+    this.realDirs = realDirs(dir);
     this.batch = new ChunkBatch(pool, (chunk) => this.send(chunk));
     this.slicer = timeSlicer({ signal });
   }
@@ -109,26 +109,11 @@ class PieceReader {
     this.gate.push(null);
   }
 
-  /** Each directory on the way must be a real one (lstat'ed once per request). */
-  private checkDirs(path: Buffer): void {
-    const end = path.lastIndexOf(SLASH);
-    if (end < 0) return;
-    const parent = path.toString('latin1', 0, end);
-    if (parent === this.lastParent) return;
-    for (let i = path.indexOf(SLASH); i >= 0 && i <= end; i = path.indexOf(SLASH, i + 1)) {
-      const d = path.toString('latin1', 0, i);
-      if (this.dirsOk.has(d)) continue;
-      const st = lstatSync(Buffer.concat([this.root, path.subarray(0, i)]), { throwIfNoEntry: false });
-      if (!st?.isDirectory()) throw new PieceRefusal(`'${shown(path.subarray(0, i))}' is not a directory here`, 404);
-      this.dirsOk.add(d);
-    }
-    this.lastParent = parent;
-  }
-
   /** One piece; a promise while a large one is streamed. */
   private piece(c: CheckedPiece): Promise<void> | undefined {
     const path = asBuffer(c.piece.path);
-    this.checkDirs(path);
+    const notDir = this.realDirs(path);
+    if (notDir >= 0) throw new PieceRefusal(`'${shown(path.subarray(0, notDir))}' is not a directory here`, 404);
     const abs = Buffer.concat([this.root, path]);
     if (c.symlink) {
       let target: Buffer;
