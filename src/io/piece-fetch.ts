@@ -16,10 +16,10 @@
 // connection pool the requests to one peer reuse its connections (HTTP/1.1 keep-alive).
 // A whole file whose bytes come in one piece of input (most small files) is hashed first and,
 // if it matches, created with its final mode, written and given its mtime: it never exists
-// unverified, and needs no chmod (the first file of each mode is fstat'ed, in case the umask
-// took bits off). Others are created (0600) as their first bytes arrive and sealed once checked.
+// unverified, and needs no chmod (src/io/stored-as-asked.ts checks that the umask took no bits
+// off, and the mtime). Others are created (0600) as their first bytes arrive and sealed once checked.
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fstatSync, futimesSync, openSync, readSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, futimesSync, openSync, readSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { formatDigest, hashName, type Digest } from '../core/digest.js';
 import { contentHash } from '../core/manifest-format.js';
 import { encodePieceList } from '../core/piece-list.js';
@@ -29,6 +29,7 @@ import { UnitFailure, type UnitFault, type UnitRequest } from '../machines/swarm
 import { peerKey } from '../machines/types.js';
 import type { ConnectionPool } from './connection-pool.js';
 import { ConnectError, exchange, type Exchange } from './http-exchange.js';
+import { StoredAsAsked } from './stored-as-asked.js';
 import { inTree } from './swarm-staging.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -121,8 +122,8 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     futimesSync(fd, t, t);
   };
 
-  /** Modes a file created with them came out with (the umask took no bits off). */
-  const modesOk = new Set<number>();
+  /** Whether the file system kept the modes and mtimes asked for. */
+  const stored = new StoredAsAsked();
   /** Creates the verified file `f` at `path` with all of its bytes, its final mode and its mtime. */
   const createVerified = (path: Buffer, f: PlanFile, data: Buffer) => {
     const mode = f.entry.exec ? 0o555 : 0o444;
@@ -131,10 +132,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
       for (let w = 0; w < data.length; ) w += writeSync(fd, data, w, data.length - w, w);
       const t = Number(f.entry.mtime ?? 0n);
       futimesSync(fd, t, t);
-      if (!modesOk.has(mode)) {
-        if ((fstatSync(fd).mode & 0o7777) === mode) modesOk.add(mode);
-        else fchmodSync(fd, mode);
-      }
+      if (!stored.file(fd, mode, t)) throw new Error(`this file system cannot store the mtime ${t} of '${Buffer.from(f.entry.path).toString()}'`);
     } finally {
       closeSync(fd);
     }
