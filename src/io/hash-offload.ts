@@ -52,7 +52,7 @@ export class HashOffload {
   constructor(
     private readonly name: 'sha1' | 'sha256',
     private readonly openFlags: number,
-    private readonly startAfter: number,
+    startAfter: number,
     private readonly mayStart: () => boolean = () => true,
   ) {
     this.startAt = startAfter;

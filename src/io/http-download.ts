@@ -3,7 +3,7 @@
 // the safe extractor in a fresh temp dir of the store, hashing as it goes. Reports CONNECTED and
 // byte progress; turns every failure into an error whose message says what the peer did; removes
 // the temp dir on any failure or abort. On success the caller owns the returned temp dir.
-import { formatDigest, type Digest } from '../core/digest.js';
+import { formatDigest } from '../core/digest.js';
 import { quoteNetworkText } from '../core/quote.js';
 import { LocalFailure } from '../machines/ports.js';
 import type { DownloadRequest, Staged } from '../machines/types.js';

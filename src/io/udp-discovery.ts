@@ -329,7 +329,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     reasked.set(key, now);
     void sendBuffers([whoDatagram], [{ address: rinfo.address, port: rinfo.port }]).then((errs) => errs.forEach((e) => log?.debug(e)));
   };
-  const decode = (msg: Buffer, rinfo: RemoteInfo, v6: boolean, r: ReturnType<typeof decodeReply>): Reply | undefined => {
+  const decode = (rinfo: RemoteInfo, v6: boolean, r: ReturnType<typeof decodeReply>): Reply | undefined => {
     if (!r.ok) {
       log?.debug({ from: rinfo.address, reason: r.reason }, 'ignored an invalid reply');
       return undefined;
@@ -359,7 +359,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     const r = decodeReply(msg);
     if (r.ok || r.reason !== 'bad-magic') {
       if (replies.size === 0) return;
-      const reply = decode(msg, rinfo, v6, r);
+      const reply = decode(rinfo, v6, r);
       if (!reply) return;
       askAgain(rinfo);
       replies.emit(reply);
@@ -367,7 +367,7 @@ export async function openDiscovery(opts: DiscoveryOptions = {}): Promise<Discov
     }
     if (partials.size === 0) return;
     if (own.has(withoutZone(rinfo.address))) return;
-    const partial = decode(msg, rinfo, v6, decodePartialReply(msg));
+    const partial = decode(rinfo, v6, decodePartialReply(msg));
     if (!partial) return;
     askAgain(rinfo);
     partials.emit(partial);

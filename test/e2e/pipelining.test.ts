@@ -4,7 +4,7 @@
 // is served by the second slot (--max-uploads 2). Before, every pipelined request took a slot of
 // its own at once, and all but two got a 503 that never reached the client.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';

@@ -3,7 +3,7 @@
 // path and a request target holding <script> are shown as text, never run; a screenshot is kept
 // in test-artifacts/status.png. Also /stats as JSON, and 403 for sources outside --allow.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';

@@ -3,7 +3,7 @@
 // its fair share while another address waits; --max-upload-rate still delivers a verified tree
 // (the rate it achieved is printed, not asserted); --nice lowers the peer's CPU priority.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';

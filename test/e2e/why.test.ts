@@ -4,7 +4,7 @@
 // `why` says that no local peer runs. The local endpoints refuse what is not a loopback JSON
 // record of bounded size.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
