@@ -51,5 +51,8 @@ export function swarmTiming(opts: TimingOptions): SwarmTiming {
   return { tick: 100, stallTimeout: t.stallTimeout, minProgress: t.minProgress, busyPause: 500, perPeer: 3 };
 }
 
-/** While a swarm runs: the query again after 1, 2, 4, 8 s, then every 4 s (late partial holders are heard), each partial holder's /have every 500 ms. */
+/**
+ * While a swarm runs: the query again after 1, 2, 4, 8 s, then every 4 s (late partial holders
+ * are heard), each partial holder's /have every 500 ms.
+ */
 export const SHARING_TIMING: SharingTiming = { requery: 1000, requeryMax: 4000, havePoll: 500 };

@@ -1,8 +1,9 @@
 // The names and marks by which a peer recognises a fetch in flight on its machine (see
 // docs/protocol.md, "In flight"): the fetching process stages the digest in
 // `<store>/tmp-partial-<digest>/`, locked by `<store>/tmp-partial-<digest>.lock` (its pid), says
-// what it has and is getting in `<store>/tmp-partial-<digest>.have`, and a file there is verified once it has its final mode (0444, or 0555 when executable) with the
-// manifest's size and mtime. Pure: the file system checks live in src/io/partial-holders.ts.
+// what it has and is getting in `<store>/tmp-partial-<digest>.have`, and a file there is verified
+// once it has its final mode (0444, or 0555 when executable) with the manifest's size and mtime.
+// Pure: the file system checks live in src/io/partial-holders.ts.
 import { type Digest, formatDigest, isStrictDigest, parseDigest } from './digest.js';
 import type { ManifestEntry } from './manifest-format.js';
 

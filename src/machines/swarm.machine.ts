@@ -1,29 +1,29 @@
-// The swarm scheduler for one digest whose manifest is already verified: hands work units
-// (batches of small files, ranges of large ones) to every peer that has the digest, a few at a
-// time per peer, and ends when every unit is in. A peer that finishes a unit gets the next one,
-// so fast peers do more of the work; the next free peer is the one with the best rate so far.
-// A peer is dropped when it fails, stalls (less than `minProgress` bytes in `stallTimeout`) or
-// lies (a file whose hash is not the manifest's); its unit goes back to the queue, minus the
-// files it already delivered intact. A busy peer (HTTP 503) with none of this client's units in
-// flight rests for `busyPause` and is asked again; one that still has some (the 503 marks this
-// client's fair share of its upload slots) is given no more than those until one ends, then one
-// more each time a unit ends, up to `perPeer`. A large file assembled from ranges of several peers that does not match is fetched
-// again whole, from one peer, so that a liar among them is caught alone.
+// The swarm scheduler for one digest whose manifest is already verified: hands work units (batches
+// of small files, ranges of large ones) to every peer that has the digest, a few at a time per
+// peer, and ends when every unit is in. A peer that finishes a unit gets the next one, so fast
+// peers do more of the work; the next free peer is the one with the best rate so far. A peer is
+// dropped when it fails, stalls (less than `minProgress` bytes in `stallTimeout`) or lies (a file
+// whose hash is not the manifest's); its unit goes back to the queue, minus the files it already
+// delivered intact. A busy peer (HTTP 503) with none of this client's units in flight rests for
+// `busyPause` and is asked again; one that still has some (the 503 marks this client's fair share
+// of its upload slots) is given no more than those until one ends, then one more each time a unit
+// ends, up to `perPeer`. A large file assembled from ranges of several peers that does not match is
+// fetched again whole, from one peer, so that a liar among them is caught alone.
 //
 // Partial holders (machines still fetching the digest themselves) join as peers with an
 // availability: the plan files they have verified, from their HAVE events. A unit goes only to a
-// peer that has all of its files; a unit some partial holder has is left to partial holders (so
-// the seed is offloaded); among the rest, the complete holders take the rarest first (fewest
-// known holders), ties in the fetch's own random order (`seed`), so machines that start at once
-// ask the seed for different units; and a unit some partial holder is fetching now (its HAVE
-// says so) is not asked of a complete holder while anything else is in flight: it will come from
-// that partial holder, and the seed's uplink goes to files nobody has or is getting yet. A partial holder that answers 'missing' (HTTP 409), or 404 (it
-// has just committed the digest, so its partial tree is gone), keeps its
-// place, but is not asked for those files again until its next HAVE. If no peer can take any
-// queued unit and nothing is in flight for `stallTimeout`, the swarm fails.
+// peer that has all of its files; a unit some partial holder has is left to partial holders (so the
+// seed is offloaded); among the rest, the complete holders take the rarest first (fewest known
+// holders), ties in the fetch's own random order (`seed`), so machines that start at once ask the
+// seed for different units; and a unit some partial holder is fetching now (its HAVE says so) is
+// not asked of a complete holder while anything else is in flight: it will come from that partial
+// holder, and the seed's uplink goes to files nobody has or is getting yet. A partial holder that
+// answers 'missing' (HTTP 409), or 404 (it has just committed the digest, so its partial tree is
+// gone), keeps its place, but is not asked for those files again until its next HAVE. If no peer
+// can take any queued unit and nothing is in flight for `stallTimeout`, the swarm fails.
 //
-// No I/O: the fetcher actor (built from `SwarmPorts.fetchUnit`) carries out START/STOP and
-// reports UNIT_* events; time passes only through the named `tick` delay.
+// No I/O: the fetcher actor (built from `SwarmPorts.fetchUnit`) carries out START/STOP and reports
+// UNIT_* events; time passes only through the named `tick` delay.
 import { assign, enqueueActions, fromCallback, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { unitBytes, type SwarmUnit } from '../core/swarm-plan.js';
 import { errorMessage, isLocalFailure } from './ports.js';
