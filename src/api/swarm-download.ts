@@ -17,9 +17,10 @@
 import { createActor } from 'xstate';
 import { formatDigest, hashName, sameDigest, type Digest } from '../core/digest.js';
 import { isCanonical } from '../core/manifest-canonical.js';
-import { manifestDigest, parseManifest, type ManifestEntry } from '../core/manifest-format.js';
+import { manifestDigest } from '../core/manifest-format.js';
+import { ManifestTable } from '../core/manifest-table.js';
 import { parseMtimes } from '../core/mtimes-list.js';
-import { DEFAULT_LIMITS, planFiles, planUnits, type PlanFile } from '../core/swarm-plan.js';
+import { DEFAULT_LIMITS, planFiles, planUnits, type PlanFile, type PlanFiles } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
 import { provideSwarmPorts, type SwarmOutput, type SwarmTiming, type UnitRequest } from '../machines/swarm.machine.js';
 import { peerKey, type DownloadRequest, type Peer, type Staged } from '../machines/types.js';
@@ -93,7 +94,7 @@ export function swarmOrTar(opts: SwarmDownloadOptions) {
   const droppedFor = new Map<string, Set<string>>();
   return async (req: DownloadRequest): Promise<Staged> => {
     if (opts.wholeTar || req.digest.alg === 'sha1') return whole(req);
-    let entries: ManifestEntry[];
+    let table: ManifestTable;
     let manifest: Buffer;
     try {
       const answer = await getManifest(req.peer, req.digest, req.signal, req.onProgress);
@@ -108,23 +109,28 @@ export function swarmOrTar(opts: SwarmDownloadOptions) {
       throw new Error(`sent data that does not match the digest (what arrived has digest ${formatDigest(actual)}: it was the manifest)`);
     }
     try {
-      entries = parseManifest(manifest);
+      table = ManifestTable.parse(manifest);
       // The staged tree is checked against these entries and committed with this manifest's own
       // bytes, so it must be the manifest 0install would write for them: its order, no duplicate,
       // every parent listed, no empty, `.` or `..` name (which would lay files out beside the
       // staging tree). The tar's extractor refuses those, and no tree matches such a digest.
-      if (!isCanonical(entries)) return whole(req);
+      if (!isCanonical(table)) return whole(req);
     } catch {
       return whole(req);
     }
     const key = formatDigest(req.digest);
     const dropped = droppedFor.get(key) ?? new Set<string>();
     droppedFor.set(key, dropped);
-    const out = await runSwarm(req, entries, manifest, dropped, opts, opts.reuseFrom?.length ? localIndex : undefined);
+    const out = await runSwarm(req, table, manifest, dropped, opts, opts.reuseFrom?.length ? localIndex : undefined);
     if ('staged' in out) return out.staged;
     if (out.unsupported) return whole(req);
     throw out.error;
   };
+}
+
+/** The plan's files not in `taken`, each made as it is reached. */
+function* notIn(files: PlanFiles, taken: ReadonlySet<number>): Generator<PlanFile> {
+  for (let i = 0; i < files.length; i++) if (!taken.has(i)) yield files.get(i);
 }
 
 type SwarmResult = { staged: Staged } | { unsupported: true } | { unsupported?: false; error: Error };
@@ -141,21 +147,21 @@ async function mtimesOf(req: DownloadRequest, log?: Pick<Logger, 'debug'>): Prom
 }
 
 /** Takes what the local stores have; what it could not take is left to the network. */
-async function reuse(tree: string, files: readonly PlanFile[], req: DownloadRequest, index?: (d: Digest) => Promise<LocalIndex>) {
+async function reuse(tree: string, files: Iterable<PlanFile>, req: DownloadRequest, index?: (d: Digest) => Promise<LocalIndex>) {
   if (!index) return { taken: new Set<number>(), bytes: 0 };
   return reuseLocal(tree, files, await index(req.digest), req.digest.alg).catch(() => ({ taken: new Set<number>(), bytes: 0 }));
 }
 
 async function runSwarm(
   req: DownloadRequest,
-  entries: ManifestEntry[],
+  table: ManifestTable,
   verifiedManifest: Buffer,
   dropped: Set<string>,
   opts: SwarmDownloadOptions,
   index?: (d: Digest) => Promise<LocalIndex>,
 ): Promise<SwarmResult> {
-  const files = planFiles(entries);
-  const total = files.reduce((n, f) => n + (f.entry.kind === 'file' ? (f.entry.size ?? 0) : 0), 0);
+  const files = planFiles(table);
+  const total = files.contentBytes();
   const max = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   if (total > max) return { error: new Error(`offers a tree of ${total} bytes, more than the cap of ${max} bytes`) };
   let tree: string;
@@ -177,7 +183,7 @@ async function runSwarm(
   let verified = false;
   try {
     try {
-      await layOut(tree, entries);
+      await layOut(tree, table);
       // Before any file: with it (and the lock) this machine's peer shares the fetch in flight.
       if (partial) {
         state = openPartialState(tree, files.length);
@@ -190,8 +196,8 @@ async function runSwarm(
     // Asked for beside the pieces; a failure only costs the times.
     const mtimes = mtimesOf(req, opts.logger);
     // A partial dir this fetch created holds nothing to keep; one an earlier fetch left is sorted.
-    const resumed = partial && !partial.fresh ? await keepVerified(tree, entries, files, req.digest) : { kept: new Set<number>(), bytes: 0 };
-    const got = await reuse(tree, files.filter((f) => !resumed.kept.has(f.index)), req, index);
+    const resumed = partial && !partial.fresh ? await keepVerified(tree, table, files, req.digest) : { kept: new Set<number>(), bytes: 0 };
+    const got = await reuse(tree, notIn(files, resumed.kept), req, index);
     const local = { taken: new Set([...resumed.kept, ...got.taken]), bytes: resumed.bytes + got.bytes };
     const manifestBytes = verifiedManifest.length;
     const bySource: Record<string, number> = {
@@ -237,7 +243,7 @@ async function runSwarm(
     };
     const first = peerKey(req.peer);
     const actor = createActor(provideSwarmPorts({ fetchUnit: tracked }), {
-      input: { units: planUnits(files, DEFAULT_LIMITS, 0, (f) => !local.taken.has(f.index)), peers: [req.peer], timing: opts.timing, seed: opts.seed ?? Math.floor(Math.random() * 2 ** 32) },
+      input: { units: planUnits(files, DEFAULT_LIMITS, 0, (i) => !local.taken.has(i)), peers: [req.peer], timing: opts.timing, seed: opts.seed ?? Math.floor(Math.random() * 2 ** 32) },
     });
     const output = new Promise<SwarmOutput>((resolve, reject) => {
       actor.subscribe({ complete: () => resolve(actor.getSnapshot().output!), error: reject });
@@ -277,7 +283,7 @@ async function runSwarm(
     try {
       // The check skips the top-level .manifest, so the fetch is shared until it is done; the
       // commit writes .manifest itself (and refuses a tree that has one).
-      await finish(tree, entries, await mtimes);
+      await finish(tree, table, await mtimes);
       if (partial) await dropPartialManifest(tree);
     } catch (err) {
       if (err instanceof StagingMismatch) throw new LocalFailure(`the staging tree ${tree} changed after its files were verified: ${err.message}`);

@@ -36,7 +36,7 @@ function parentOf(dir: Buffer, path: Buffer, leaf: number): boolean {
 }
 
 /** Whether `entries`, as parseManifest gave them, are in 0install's form (see above). */
-export function isCanonical(entries: readonly ManifestEntry[]): boolean {
+export function isCanonical(entries: Iterable<ManifestEntry>): boolean {
   const open: Open[] = [{ path: Buffer.alloc(0), files: [], matched: 0 }];
   for (const e of entries) {
     const path = asBuffer(e.path);

@@ -1,7 +1,8 @@
 // What differs between two manifests of the same tree (the stored `.manifest` and the one just
 // computed), as short human-readable lines: "missing file bin/x", "file bin/x: content differs".
 import { type Algorithm } from './digest.js';
-import { type ManifestEntry, ManifestError, parseManifest } from './manifest-format.js';
+import { type ManifestEntry, ManifestError } from './manifest-format.js';
+import { parseManifest } from './manifest-table.js';
 
 const KIND_NAME = { dir: 'directory', file: 'file', symlink: 'symlink' } as const;
 

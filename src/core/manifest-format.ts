@@ -5,7 +5,6 @@
 import { createHash, hash } from 'node:crypto';
 import { base32 } from './base32.js';
 import { type Algorithm, type Digest, hashName } from './digest.js';
-import { PathArena } from './path-arena.js';
 
 export type EntryKind = 'dir' | 'file' | 'symlink';
 
@@ -214,82 +213,6 @@ export function manifestDigest(manifest: Uint8Array, alg: Algorithm): Digest {
 /** Hex hash of some content with the algorithm's file hash (one call, no Hash object). */
 export function contentHash(data: Uint8Array, alg: Algorithm): string {
   return hash(hashName(alg), data, 'hex');
-}
-
-const SP = 0x20;
-
-function malformed(buf: Buffer, start: number, end: number, lineNo: number): ManifestError {
-  return new ManifestError(`manifest line ${lineNo} is malformed: '${buf.toString('utf8', start, end)}'`);
-}
-
-/** End of the space-separated field starting at `p` (before `end`), or -1 if no space follows it. */
-const fieldEnd = (buf: Buffer, p: number, end: number) => {
-  const sp = buf.indexOf(SP, p);
-  return sp < 0 || sp >= end ? -1 : sp;
-};
-
-/** Whether buf[a, b) is a decimal number as 0install writes it (no sign, no leading zero). */
-function isDecimal(buf: Buffer, a: number, b: number): boolean {
-  if (b <= a || (buf[a] === 0x30 && b - a > 1)) return false;
-  for (let i = a; i < b; i++) if (buf[i]! < 0x30 || buf[i]! > 0x39) return false;
-  return true;
-}
-
-/** Whether buf[a, b) is lower-case hex. */
-function isHex(buf: Buffer, a: number, b: number): boolean {
-  if (b <= a) return false;
-  for (let i = a; i < b; i++) {
-    const c = buf[i]!;
-    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
-  }
-  return true;
-}
-
-/**
- * Parses a manifest in the new formats (sha1new, sha256, sha256new) back into entries, so a
- * client can check files one by one against it. Rejects anything 0install would not write.
- * The entries' paths live in an arena of their own (src/core/path-arena.ts).
- */
-export function parseManifest(manifest: Uint8Array): ManifestEntry[] {
-  const buf = asBuffer(manifest);
-  const entries: ManifestEntry[] = [];
-  const paths = new PathArena();
-  let dir: Buffer = Buffer.alloc(0);
-  let start = 0;
-  let lineNo = 0;
-  while (start < buf.length) {
-    lineNo++;
-    const end = buf.indexOf(NL, start);
-    if (end < 0) throw new ManifestError(`manifest line ${lineNo} does not end with a newline`);
-    const kind = buf[start];
-    const line = start;
-    start = end + 1;
-    if (buf[line + 1] !== SP || end - line < 3) throw malformed(buf, line, end, lineNo);
-    if (kind === 0x44) {
-      // D /path
-      if (buf[line + 2] !== SLASH || end - line < 4) throw malformed(buf, line, end, lineNo);
-      dir = paths.keep(buf.subarray(line + 3, end));
-      entries.push({ path: dir, kind: 'dir' });
-      continue;
-    }
-    const isFile = kind === 0x46 || kind === 0x58; // F, X: hash mtime size name; S: hash size name
-    if (!isFile && kind !== 0x53) throw malformed(buf, line, end, lineNo);
-    const h = line + 2;
-    const hEnd = fieldEnd(buf, h, end);
-    const mEnd = isFile && hEnd >= 0 ? fieldEnd(buf, hEnd + 1, end) : hEnd;
-    const sEnd = mEnd >= 0 ? fieldEnd(buf, mEnd + 1, end) : -1;
-    if (sEnd < 0 || !isHex(buf, h, hEnd) || !isDecimal(buf, mEnd + 1, sEnd) || (isFile && !isDecimal(buf, hEnd + 1, mEnd))) {
-      throw malformed(buf, line, end, lineNo);
-    }
-    const leaf = buf.subarray(sEnd + 1, end);
-    if (leaf.length === 0 || leaf.includes(SLASH)) throw malformed(buf, line, end, lineNo);
-    const path = paths.join(dir, leaf);
-    const hash = buf.toString('latin1', h, hEnd);
-    const size = Number(buf.toString('latin1', mEnd + 1, sEnd));
-    if (isFile) entries.push({ path, kind: 'file', exec: kind === 0x58, hash, mtime: BigInt(buf.toString('latin1', hEnd + 1, mEnd)), size });
-    else entries.push({ path, kind: 'symlink', hash, size });
-  }
-  return entries;
 }
 
 /** Sum of the file sizes a manifest lists (its F and X lines), without parsing it fully. */

@@ -10,7 +10,7 @@ import { constants } from 'node:fs';
 import { chmod, copyFile, link, lstat, readFile, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashName, type Algorithm } from '../core/digest.js';
-import { parseManifest } from '../core/manifest-format.js';
+import { parseManifest } from '../core/manifest-table.js';
 import type { PlanFile } from '../core/swarm-plan.js';
 import { hashFile } from './file-hash.js';
 import { listImplementations } from './stores.js';
@@ -71,9 +71,10 @@ async function take(c: Candidate, f: PlanFile, dst: Buffer, alg: Algorithm): Pro
  * Takes every file of `files` it can from the index into `tree`; returns the indexes taken and
  * their bytes. A copy that fails for any reason is simply left to the network.
  */
-export async function reuseLocal(tree: string, files: readonly PlanFile[], index: LocalIndex, alg: Algorithm): Promise<{ taken: Set<number>; bytes: number }> {
+export async function reuseLocal(tree: string, files: Iterable<PlanFile>, index: LocalIndex, alg: Algorithm): Promise<{ taken: Set<number>; bytes: number }> {
   const taken = new Set<number>();
   let bytes = 0;
+  if (index.size === 0) return { taken, bytes };
   for (const f of files) {
     if (f.entry.kind !== 'file' || !f.entry.hash) continue;
     for (const c of index.get(f.entry.hash) ?? []) {

@@ -16,7 +16,8 @@ import { constants } from 'node:fs';
 import { chmod, link, lstat, mkdir, readFile, readlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
-import { contentHash, type ManifestEntry } from '../core/manifest-format.js';
+import { contentHash } from '../core/manifest-format.js';
+import type { ManifestTable } from '../core/manifest-table.js';
 import { hasVerifiedMark, lockPid, partialDirName, STATE_SUFFIX } from '../core/partial-holder.js';
 import type { PlanFile } from '../core/swarm-plan.js';
 import { hashFile } from './file-hash.js';
@@ -111,8 +112,8 @@ export async function takePartial(store: string, digest: Digest): Promise<Partia
  * any other file the manifest names;
  * makes its directories writable again. Returns the indexes kept and their bytes.
  */
-export async function keepVerified(tree: string, entries: readonly ManifestEntry[], files: readonly PlanFile[], digest: Digest): Promise<{ kept: Set<number>; bytes: number }> {
-  for (const e of entries) if (e.kind === 'dir') await chmod(inTree(tree, e.path), 0o755).catch(() => undefined);
+export async function keepVerified(tree: string, table: ManifestTable, files: Iterable<PlanFile>, digest: Digest): Promise<{ kept: Set<number>; bytes: number }> {
+  for (const e of table.ofKind('dir')) await chmod(inTree(tree, e.path), 0o755).catch(() => undefined);
   const kept = new Set<number>();
   let bytes = 0;
   for (const f of files) {

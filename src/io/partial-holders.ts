@@ -13,11 +13,12 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Digest, formatDigest, sameDigest } from '../core/digest.js';
-import { contentHash, type ManifestEntry, manifestDigest, parseManifest } from '../core/manifest-format.js';
+import { contentHash, manifestDigest } from '../core/manifest-format.js';
+import { ManifestTable } from '../core/manifest-table.js';
 import { decodeHave, haveBytes } from '../core/have-bitmap.js';
 import { digestOfPartialName, hasVerifiedMark, LOCK_SUFFIX, lockPid, partialDirName, STATE_SUFFIX } from '../core/partial-holder.js';
 import type { InFlightView } from '../core/status-page.js';
-import { type PlanFile, planFiles } from '../core/swarm-plan.js';
+import { type PlanFile, type PlanFiles, planFiles } from '../core/swarm-plan.js';
 import { isAlive } from './partial-dir.js';
 import { realDirs } from './real-dirs.js';
 import { lookupDigest } from './stores.js';
@@ -31,8 +32,7 @@ export interface PartialHolding {
   readonly dir: string;
   /** The `.manifest` bytes, whose hash is the digest. */
   readonly manifest: Buffer;
-  readonly entries: readonly ManifestEntry[];
-  readonly files: readonly PlanFile[];
+  readonly files: PlanFiles;
 }
 
 /** How long a partial dir's set of verified files is reused (the protocol allows 200 ms). */
@@ -46,7 +46,7 @@ const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 const found = new Map<string, { at: number; holding: Promise<PartialHolding | undefined> }>();
 /** Checked manifests by (dir, inode, mtime, size): the holding, or undefined for a bad one. */
 const manifests = new Map<string, { holding: PartialHolding } | undefined>();
-const verifiedCache = new Map<string, { at: number; files: readonly PlanFile[]; states: Promise<FileStates> }>();
+const verifiedCache = new Map<string, { at: number; files: PlanFiles; states: Promise<FileStates> }>();
 
 function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
   if (map.size >= CACHED) map.delete(map.keys().next().value!);
@@ -109,8 +109,7 @@ function partialIn(store: string, digest: Digest): PartialHolding | undefined {
   let checked: { holding: PartialHolding } | undefined;
   try {
     if (digest.alg !== 'sha1' && sameDigest(manifestDigest(read.bytes, digest.alg), digest)) {
-      const entries = parseManifest(read.bytes);
-      checked = { holding: { digest, store, dir, manifest: read.bytes, entries, files: planFiles(entries) } };
+      checked = { holding: { digest, store, dir, manifest: read.bytes, files: planFiles(ManifestTable.parse(read.bytes)) } };
     }
   } catch {
     checked = undefined;
@@ -231,7 +230,7 @@ export async function verifiedAmong(h: PartialHolding, indexes: readonly number[
   const out = new Set<number>();
   for (const i of indexes) {
     if (slicer.due()) await slicer.pause();
-    const f = h.files[i];
+    const f = i < h.files.length ? h.files.get(i) : undefined;
     if (f && notDirAt(f.entry.path) < 0 && stateOf(h.dir, f, h.digest.alg) === 'verified') out.add(i);
   }
   return out;

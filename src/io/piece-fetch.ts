@@ -23,7 +23,7 @@ import { closeSync, constants, fchmodSync, futimesSync, openSync, readSync, syml
 import { formatDigest, hashName, type Digest } from '../core/digest.js';
 import { contentHash } from '../core/manifest-format.js';
 import { encodePieceList } from '../core/piece-list.js';
-import { unitBytes, type PlanFile, type UnitPiece } from '../core/swarm-plan.js';
+import { unitBytes, type PlanFile, type PlanFiles, type UnitPiece } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
 import { UnitFailure, type UnitFault, type UnitRequest } from '../machines/swarm.machine.js';
 import { peerKey } from '../machines/types.js';
@@ -40,7 +40,7 @@ const EMPTY = Buffer.alloc(0);
 export interface PieceFetchOptions {
   readonly digest: Digest;
   readonly tree: string;
-  readonly files: readonly PlanFile[];
+  readonly files: PlanFiles;
   /** The swarm's idle connections, reused for its requests (its owner closes it); without it, a connection per request. */
   readonly pool?: ConnectionPool;
   /** Every byte received, as it arrives (for the total and per-source counts). */
@@ -199,7 +199,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     const pieces = req.unit.pieces.filter((p) => !verified.has(p.file));
     if (pieces.length === 0) return;
     const key = peerKey(req.peer);
-    const body = encodePieceList(pieces.map((p) => ({ path: opts.files[p.file]!.entry.path, offset: p.offset, length: p.length })));
+    const body = encodePieceList(pieces.map((p) => ({ path: opts.files.path(p.file), offset: p.offset, length: p.length })));
     const ex = await post(req, opts.digest, body, opts.pool);
     const done: number[] = [];
     let i = -1;
@@ -222,7 +222,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
       i++;
       piece = pieces[i];
       if (!piece) return;
-      file = opts.files[piece.file]!;
+      file = opts.files.get(piece.file);
       left = piece.length;
       pos = piece.offset;
       if (file.entry.kind === 'symlink') symlinkData = [];

@@ -44,7 +44,7 @@ export async function resolveServed(stores: readonly string[], digest: Digest, k
     // (its directories have the fetch's times until the end).
     if (kind !== 'manifest' && kind !== 'files') return undefined;
     const h = await findPartial(stores, digest);
-    return h && { dir: h.dir, partial: { manifest: h.manifest, entries: h.entries, verified: (files) => verifiedAmong(h, files) } };
+    return h && { dir: h.dir, partial: { manifest: h.manifest, verified: (files) => verifiedAmong(h, files) } };
   }
   // The piece route reads the .manifest once per tree (served-pieces.ts), and a tree's size is
   // read once (a store entry never changes): no need to open it again.

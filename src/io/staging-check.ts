@@ -13,6 +13,7 @@
 // would let a peer fail the fetch; a name added, removed or replaced is caught by name and type.
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import type { ManifestEntry } from '../core/manifest-format.js';
+import type { ManifestTable } from '../core/manifest-table.js';
 import { quoteNetworkText } from '../core/quote.js';
 import { timeSlicer } from './time-slice.js';
 
@@ -22,19 +23,40 @@ export class StagingMismatch extends Error {
 
 const MANIFEST = '.manifest';
 
-/** Each directory's expected children, by leaf name; paths are latin1 (raw bytes), the root is ''. */
-function childrenByDir(entries: readonly ManifestEntry[]): Map<string, Map<string, ManifestEntry>> {
-  const dirs = new Map<string, Map<string, ManifestEntry>>([['', new Map()]]);
-  for (const e of entries) {
-    const path = Buffer.from(e.path.buffer, e.path.byteOffset, e.path.byteLength).toString('latin1');
-    const slash = path.lastIndexOf('/');
-    const parent = path.slice(0, Math.max(0, slash));
-    if (e.kind === 'dir' && !dirs.has(path)) dirs.set(path, new Map());
-    let kids = dirs.get(parent);
-    if (!kids) dirs.set(parent, (kids = new Map()));
-    kids.set(path.slice(slash + 1), e);
+/** A directory of the manifest: its path (latin1, raw bytes; '' for the top), the first entry after its line, its subdirectories. */
+interface Dir {
+  readonly path: string;
+  readonly first: number;
+  readonly subdirs: number[];
+}
+
+/**
+ * The manifest's directories (the top first). A directory's files and symlinks are the entries
+ * from `first` to the next directory's line (the manifest is in canonical order, checked before
+ * the swarm began); only directories are kept by path.
+ */
+function directories(table: ManifestTable): Dir[] {
+  const top: Dir = { path: '', first: 0, subdirs: [] };
+  const byPath = new Map<string, Dir>([['', top]]);
+  const dirs = [top];
+  for (let i = 0; i < table.length; i++) {
+    if (table.kind(i) !== 'dir') continue;
+    const path = table.path(i).toString('latin1');
+    const dir: Dir = { path, first: i + 1, subdirs: [] };
+    byPath.get(path.slice(0, Math.max(0, path.lastIndexOf('/'))))?.subdirs.push(i);
+    byPath.set(path, dir);
+    dirs.push(dir);
   }
   return dirs;
+}
+
+/** A directory's expected children: entry number by leaf name (latin1). */
+function childrenOf(table: ManifestTable, dir: Dir): Map<string, number> {
+  const kids = new Map<string, number>();
+  const leaf = (i: number) => table.name(i).toString('latin1');
+  for (let i = dir.first; i < table.length && table.kind(i) !== 'dir'; i++) kids.set(leaf(i), i);
+  for (const d of dir.subdirs) kids.set(leaf(d), d);
+  return kids;
 }
 
 /** A path for a message: its raw bytes quoted (names come from the manifest, i.e. from a peer). */
@@ -64,30 +86,27 @@ function mismatch(e: ManifestEntry, st: Stats): string | undefined {
 }
 
 /**
- * Throws a StagingMismatch naming the first path that differs from the verified manifest's
- * `entries` (a name too many or missing, a wrong type, mode, size or file mtime).
+ * Throws a StagingMismatch naming the first path that differs from the verified manifest (a name
+ * too many or missing, a wrong type, mode, size or file mtime).
  */
-export async function checkStaged(tree: string, entries: readonly ManifestEntry[]): Promise<void> {
-  const expected = childrenByDir(entries);
+export async function checkStaged(tree: string, table: ManifestTable): Promise<void> {
   const slicer = timeSlicer();
   // Paths as latin1 strings: one character per byte, so any name (UTF-8 or not) survives as is.
   const root = Buffer.from(tree).toString('latin1');
-  const pending: string[] = [''];
   let checked = 0;
-  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
-    const kids = expected.get(dir)!;
-    const prefix = dir ? `${dir}/` : '';
-    const names = readdirSync(Buffer.from(`${root}/${dir}`, 'latin1'), { encoding: 'latin1' });
+  for (const dir of directories(table)) {
+    const kids = childrenOf(table, dir);
+    const prefix = dir.path ? `${dir.path}/` : '';
+    const names = readdirSync(Buffer.from(`${root}/${dir.path}`, 'latin1'), { encoding: 'latin1' });
     let seen = 0;
     for (const leaf of names) {
       const path = prefix + leaf;
       const st = lstatSync(Buffer.from(`${root}/${path}`, 'latin1'));
-      if (!dir && leaf === MANIFEST && st.isFile()) continue;
-      const e = kids.get(leaf);
-      if (!e) throw new StagingMismatch(`${show(path)} is in the staging tree but not in the manifest`);
-      const wrong = mismatch(e, st);
+      if (!dir.path && leaf === MANIFEST && st.isFile()) continue;
+      const i = kids.get(leaf);
+      if (i === undefined) throw new StagingMismatch(`${show(path)} is in the staging tree but not in the manifest`);
+      const wrong = mismatch(table.entry(i), st);
       if (wrong) throw new StagingMismatch(`${show(path)} ${wrong}`);
-      if (e.kind === 'dir') pending.push(path);
       seen++;
       // The slicer reads the clock: ask it every 64 entries, not at every one.
       if ((++checked & 63) === 0) await slicer.pause();

@@ -7,6 +7,7 @@
 // the commit stores.
 import { chmodSync, lutimesSync, mkdirSync, utimesSync } from 'node:fs';
 import type { ManifestEntry } from '../core/manifest-format.js';
+import type { ManifestTable } from '../core/manifest-table.js';
 import { checkStaged } from './staging-check.js';
 import { timeSlicer } from './time-slice.js';
 
@@ -16,10 +17,9 @@ export function inTree(tree: string, path: Uint8Array): Buffer {
 }
 
 /** Makes the manifest's directories (parents come first in a manifest); synchronous calls, one per directory. */
-export async function layOut(tree: string, entries: readonly ManifestEntry[]): Promise<void> {
+export async function layOut(tree: string, table: ManifestTable): Promise<void> {
   const slicer = timeSlicer();
-  for (const e of entries) {
-    if (e.kind !== 'dir') continue;
+  for (const e of table.ofKind('dir')) {
     try {
       mkdirSync(inTree(tree, e.path), { mode: 0o755 }); // inside a private tmp dir or the readable partial dir
     } catch (err) {
@@ -42,11 +42,12 @@ function timeOf(mtimes: ReadonlyMap<string, bigint> | undefined, e: ManifestEntr
  * (src/io/staging-check.ts; throws StagingMismatch). Without `mtimes` (a peer without the route)
  * directories and symlinks keep the fetch's times.
  */
-export async function finish(tree: string, entries: readonly ManifestEntry[], mtimes?: ReadonlyMap<string, bigint>): Promise<void> {
+export async function finish(tree: string, table: ManifestTable, mtimes?: ReadonlyMap<string, bigint>): Promise<void> {
   const slicer = timeSlicer();
   let done = 0;
-  for (const e of entries) {
-    if (e.kind === 'file') continue;
+  for (let i = 0; i < table.length; i++) {
+    if (table.kind(i) === 'file') continue;
+    const e = table.entry(i);
     const t = timeOf(mtimes, e);
     if (e.kind === 'symlink' && t === undefined) continue;
     const p = inTree(tree, e.path);
@@ -55,5 +56,5 @@ export async function finish(tree: string, entries: readonly ManifestEntry[], mt
     // The slicer reads the clock: ask it every 64 entries, not at every one.
     if ((++done & 63) === 0) await slicer.pause();
   }
-  await checkStaged(tree, entries);
+  await checkStaged(tree, table);
 }

@@ -8,7 +8,6 @@
 // gone, stalled, read error). The I/O lives in the ports (src/io).
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import type { Digest } from '../core/digest.js';
-import type { ManifestEntry } from '../core/manifest-format.js';
 import { isLoopback } from '../core/cidr.js';
 import {
   type ImplementationRoute,
@@ -25,7 +24,6 @@ import {
 export interface PartialServed {
   /** The staging dir's `.manifest`, whose hash is the digest. */
   readonly manifest: Uint8Array;
-  readonly entries: readonly ManifestEntry[];
   /** Which of these files (indexes in manifest order of files and symlinks) are verified there now. */
   readonly verified: (files: readonly number[]) => Promise<ReadonlySet<number>>;
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatDigest, parseDigest } from '../../src/core/digest.js';
 import { decodeHave } from '../../src/core/have-bitmap.js';
-import { parseManifest } from '../../src/core/manifest-format.js';
+import { parseManifest } from '../../src/core/manifest-table.js';
 import { encodePieceList } from '../../src/core/piece-list.js';
 import { encodeQuery, HELLO } from '../../src/core/protocol.js';
 import { planFiles } from '../../src/core/swarm-plan.js';

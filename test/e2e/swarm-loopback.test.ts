@@ -19,7 +19,7 @@ import { serve, type ServeHandle } from '../../src/api/serve.js';
 import { formatDigest, type Digest } from '../../src/core/digest.js';
 import { encodePieceList } from '../../src/core/piece-list.js';
 import { decodeQuery, encodeReply } from '../../src/core/protocol.js';
-import { parseManifest } from '../../src/core/manifest-format.js';
+import { ManifestTable } from '../../src/core/manifest-table.js';
 import { planFiles, planUnits, unitBytes } from '../../src/core/swarm-plan.js';
 import { takePartial } from '../../src/io/partial-dir.js';
 import { tieRank } from '../../src/machines/swarm.machine.js';
@@ -284,7 +284,7 @@ describe('swarm fetch on loopback', () => {
   it('a unit asked again after an attempt was stopped part-way asks only for the files not yet verified', async () => {
     const a = await frontOf(await peerWith(), 0);
     const tree = mkdtempSync(join(root, 'tree-'));
-    const entries = parseManifest((await manifestOfTree(src, 'sha256new')).manifest);
+    const entries = ManifestTable.parse((await manifestOfTree(src, 'sha256new')).manifest);
     await layOut(tree, entries);
     const files = planFiles(entries);
     const unit = planUnits(files)[0]!;
@@ -298,7 +298,7 @@ describe('swarm fetch on loopback', () => {
     expect(got).toBe(unitBytes(unit.pieces.slice(3)));
     expect(a.requests.filter((q) => q.method === 'POST')).toHaveLength(2);
     // Every file is in place and has its final mode; asked once more, nothing is asked.
-    for (const { entry } of unit.pieces.map((p) => files[p.file]!)) {
+    for (const { entry } of unit.pieces.map((p) => files.get(p.file))) {
       const st = lstatSync(join(tree, Buffer.from(entry.path).toString()));
       expect(entry.kind === 'symlink' ? st.isSymbolicLink() : st.isFile() && (st.mode & 0o222) === 0, Buffer.from(entry.path).toString()).toBe(true);
     }

@@ -21,7 +21,7 @@ import { fetch, type FetchEvent } from '../../src/api/fetch.js';
 import { serve, type ServeHandle } from '../../src/api/serve.js';
 import { formatDigest, type Digest } from '../../src/core/digest.js';
 import { encodeHave } from '../../src/core/have-bitmap.js';
-import { parseManifest } from '../../src/core/manifest-format.js';
+import { parseManifest } from '../../src/core/manifest-table.js';
 import { decodeQuery, encodePartialReply } from '../../src/core/protocol.js';
 import { planFiles, planUnits } from '../../src/core/swarm-plan.js';
 import { tieRank } from '../../src/machines/swarm.machine.js';

@@ -5,7 +5,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isCanonical } from '../../src/core/manifest-canonical.js';
-import { parseManifest, renderManifest, type ManifestEntry } from '../../src/core/manifest-format.js';
+import { renderManifest, type ManifestEntry } from '../../src/core/manifest-format.js';
+import { parseManifest } from '../../src/core/manifest-table.js';
 
 const NAMES = ['a', 'b', 'B', 'a b', '.manifest', '.', '..', 'é', '\xff', '_'].map((s) => Buffer.from(s, s === '\xff' ? 'latin1' : 'utf8'));
 const HASH = 'ab'.repeat(32);

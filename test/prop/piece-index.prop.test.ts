@@ -4,7 +4,8 @@
 // and names with an empty, '.' or '..' component (which parseManifest lets through).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ManifestEntry, parseManifest, renderManifest } from '../../src/core/manifest-format.js';
+import { type ManifestEntry, renderManifest } from '../../src/core/manifest-format.js';
+import { parseManifest } from '../../src/core/manifest-table.js';
 import { pieceIndex } from '../../src/core/piece-index.js';
 
 const HASH = 'a'.repeat(64);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatDigest } from '../../src/core/digest.js';
-import { contentHash, type ManifestEntry, manifestDigest, parseManifest, renderManifest } from '../../src/core/manifest-format.js';
+import { contentHash, type ManifestEntry, manifestDigest, renderManifest } from '../../src/core/manifest-format.js';
+import { parseManifest } from '../../src/core/manifest-table.js';
 import type { Algorithm } from '../../src/core/digest.js';
 
 const b = (s: string) => Buffer.from(s);

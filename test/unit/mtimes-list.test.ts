@@ -3,7 +3,7 @@
 // a directory or a symlink, and leaves everything else (files, unknown paths) alone.
 import { lstatSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseManifest } from '../../src/core/manifest-format.js';
+import { ManifestTable } from '../../src/core/manifest-table.js';
 import { mtimeLine, parseMtimes } from '../../src/core/mtimes-list.js';
 import { treeMtimes } from '../../src/io/served-mtimes.js';
 import { finish } from '../../src/io/swarm-staging.js';
@@ -61,7 +61,7 @@ describe('mtimes body', () => {
       { path: 'd/e', kind: 'dir' },
       { path: 'd/e/l', kind: 'symlink', target: '../f' },
     ]);
-    const entries = parseManifest((await manifestOfTree(tree, 'sha256new')).manifest);
+    const entries = ManifestTable.parse((await manifestOfTree(tree, 'sha256new')).manifest);
     const body = Buffer.concat([
       mtimeLine(1_100, Buffer.from('d')),
       mtimeLine(1_200, Buffer.from('d/e')),

@@ -16,7 +16,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseDigest } from '../../src/core/digest.js';
 import type { ManifestEntry } from '../../src/core/manifest-format.js';
 import { decodePieceList } from '../../src/core/piece-list.js';
-import type { PlanFile, SwarmUnit } from '../../src/core/swarm-plan.js';
+import { planFiles, type SwarmUnit } from '../../src/core/swarm-plan.js';
 import { UnitFailure } from '../../src/machines/swarm.machine.js';
 import { ConnectionPool } from '../../src/io/connection-pool.js';
 import { pieceFetcher } from '../../src/io/piece-fetch.js';
@@ -25,7 +25,7 @@ const RANGE = 64 * 1024;
 const SIZE = 4 * RANGE + 1000;
 const data = Buffer.from(Array.from({ length: SIZE }, (_, i) => (i * 31 + (i >> 8)) & 0xff));
 const entry: ManifestEntry = { path: Buffer.from('big'), kind: 'file', size: SIZE, mtime: 1_600_000_000n, exec: false, hash: createHash('sha256').update(data).digest('hex') };
-const files: PlanFile[] = [{ index: 0, entry }];
+const files = planFiles([entry]);
 const digest = parseDigest('sha256new_62ZLHISQKLTMLQFKZQLKBJLKLJGKSSNNDTY26CX4E44YIPOL4MGQ');
 const ranges = Array.from({ length: Math.ceil(SIZE / RANGE) }, (_, i) => ({ file: 0, offset: i * RANGE, length: Math.min(RANGE, SIZE - i * RANGE) }));
 const unit = (i: number): SwarmUnit => ({ id: i, pieces: [ranges[i]!], bytes: ranges[i]!.length, rangeOf: 0 });
@@ -145,11 +145,10 @@ describe('pieceFetcher, whole files', () => {
     'run.sh': Buffer.from('#!/bin/sh\necho hi\n'),
     'large.bin': Buffer.from(Array.from({ length: 3 << 20 }, (_, i) => (i * 7) & 0xff)),
   };
-  const wholeFiles: PlanFile[] = Object.entries(contents).map(([name, bytes], index) => ({
-    index,
-    entry: { path: Buffer.from(name), kind: 'file', size: bytes.length, mtime: BigInt(1_500_000_000 + index), exec: name.endsWith('.sh'), hash: sha(bytes) },
-  }));
-  const all: SwarmUnit = { id: 0, pieces: wholeFiles.map((f) => ({ file: f.index, offset: 0, length: f.entry.size! })), bytes: 0 };
+  const wholeFiles = planFiles(
+    Object.entries(contents).map(([name, bytes], index): ManifestEntry => ({ path: Buffer.from(name), kind: 'file', size: bytes.length, mtime: BigInt(1_500_000_000 + index), exec: name.endsWith('.sh'), hash: sha(bytes) })),
+  );
+  const all: SwarmUnit = { id: 0, pieces: [...wholeFiles].map((f) => ({ file: f.index, offset: 0, length: f.entry.size! })), bytes: 0 };
 
   /** A peer answering piece lists from `served` (by path). */
   async function filesPeer(served: Record<string, Buffer>) {

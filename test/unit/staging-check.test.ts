@@ -5,7 +5,7 @@
 // parent directory's mode and mtime, so that the tree differs only in what the case is about.
 import { chmodSync, lstatSync, lutimesSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseManifest, type ManifestEntry } from '../../src/core/manifest-format.js';
+import { ManifestTable } from '../../src/core/manifest-table.js';
 import { checkStaged, StagingMismatch } from '../../src/io/staging-check.js';
 import { finish } from '../../src/io/swarm-staging.js';
 import { manifestOfTree } from '../../src/io/tree-walk.js';
@@ -18,7 +18,7 @@ const LINK_TIME = 1_500_000_000;
 let dir: string;
 let cleanup: () => Promise<void>;
 let tree: string;
-let entries: ManifestEntry[];
+let entries: ManifestTable;
 
 beforeEach(async () => {
   ({ dir, cleanup } = tempDir());
@@ -34,7 +34,7 @@ beforeEach(async () => {
     { path: 'lib/empty', kind: 'file', content: '', mode: 0o444, mtime: OLD },
     { path: Buffer.from([0x6e, 0xe9]), kind: 'dir', mode: 0o555, mtime: DIR_TIME },
   ]);
-  entries = parseManifest((await manifestOfTree(tree, 'sha256new')).manifest);
+  entries = ManifestTable.parse((await manifestOfTree(tree, 'sha256new')).manifest);
 });
 afterEach(() => cleanup());
 

@@ -44,7 +44,7 @@ describe('planUnits', () => {
           }
           for (const p of u.pieces) covered.set(p.file, (covered.get(p.file) ?? 0) + p.length);
         }
-        files.forEach((f) => expect(covered.get(f.index)).toBe(f.entry.size));
+        for (const f of files) expect(covered.get(f.index)).toBe(f.entry.size);
         expect(new Set(units.map((u) => u.id)).size).toBe(units.length);
       }),
     );
@@ -52,6 +52,6 @@ describe('planUnits', () => {
   it('cuts a large file into ranges and skips files not wanted', () => {
     const files = planFiles([file('big', 5000), file('small', 10)]);
     expect(planUnits(files, limits).map((u) => u.pieces.map((p) => [p.file, p.offset, p.length]))).toEqual([[[0, 0, 2000]], [[0, 2000, 2000]], [[0, 4000, 1000]], [[1, 0, 10]]]);
-    expect(planUnits(files, limits, 7, (f) => f.index === 1)).toEqual([{ id: 7, pieces: [{ file: 1, offset: 0, length: 10 }], bytes: 10 }]);
+    expect(planUnits(files, limits, 7, (i) => i === 1)).toEqual([{ id: 7, pieces: [{ file: 1, offset: 0, length: 10 }], bytes: 10 }]);
   });
 });
