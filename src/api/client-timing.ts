@@ -45,10 +45,14 @@ export function transferTiming(opts: TimingOptions): TransferTiming {
   };
 }
 
-/** The swarm's: the same stall rule per piece request, ticks of 100 ms, three requests in flight per peer. */
+/**
+ * The swarm's: the same stall rule per piece request, three requests in flight per peer, and ticks
+ * of 250 ms (stall checks and busy peers' return; a unit done or failed, a new peer or its /have
+ * dispatch at once).
+ */
 export function swarmTiming(opts: TimingOptions): SwarmTiming {
   const t = transferTiming(opts);
-  return { tick: 100, stallTimeout: t.stallTimeout, minProgress: t.minProgress, busyPause: 500, perPeer: 3 };
+  return { tick: 250, stallTimeout: t.stallTimeout, minProgress: t.minProgress, busyPause: 500, perPeer: 3 };
 }
 
 /**

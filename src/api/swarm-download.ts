@@ -65,7 +65,8 @@ export interface SwarmDownloadOptions {
   readonly logger?: Pick<Logger, 'debug'>;
 }
 
-const PROGRESS_INTERVAL_MS = 50;
+/** The transfer's total (its stall timer, the progress bar, per-source counts) at most this often. */
+const PROGRESS_INTERVAL_MS = 200;
 
 /** Why the swarm as a whole failed, for the transfer machine's attempt record. */
 function swarmReason(out: SwarmOutput): string {
