@@ -7,7 +7,8 @@
 // the manifest route, a sha1 digest (old manifest format), or a swarm in which no peer serves
 // pieces falls back to the whole tar from the responder, exactly as before the swarm existed.
 // Files some local implementation already has (same hash) come from it instead of the network
-// (src/io/local-reuse.ts): only the rest is cut into work units. The responder's `/mtimes` (directories and symlinks, which the manifest
+// (src/io/local-reuse.ts), and empty files are made here (src/io/empty-files.ts): only the rest
+// is cut into work units. The responder's `/mtimes` (directories and symlinks, which the manifest
 // lacks) is asked for beside the pieces and applied before the final check; a peer without that
 // route leaves the fetch's times on them. The staging tree is the digest's resumable partial dir
 // (src/io/partial-dir.ts): what an interrupted fetch verified is kept and not fetched again.
@@ -25,6 +26,7 @@ import { LocalFailure } from '../machines/ports.js';
 import { provideSwarmPorts, type SwarmOutput, type SwarmTiming, type UnitRequest } from '../machines/swarm.machine.js';
 import { peerKey, type DownloadRequest, type Peer, type Staged } from '../machines/types.js';
 import { downloadImplementation } from '../io/http-download.js';
+import { makeEmptyFiles } from '../io/empty-files.js';
 import { getManifest, getMtimes } from '../io/http-manifest.js';
 import { ConnectionPool } from '../io/connection-pool.js';
 import type { Logger } from '../io/logger.js';
@@ -200,6 +202,14 @@ async function runSwarm(
     const resumed = partial && !partial.fresh ? await keepVerified(tree, table, files, req.digest) : { kept: new Set<number>(), bytes: 0 };
     const got = await reuse(tree, notIn(files, resumed.kept), req, index);
     const local = { taken: new Set([...resumed.kept, ...got.taken]), bytes: resumed.bytes + got.bytes };
+    // Something kept or taken is worth keeping in the partial dir; empty files (made next, they
+    // need no peer) are not: a swarm that falls back to the whole tar leaves no partial dir of them.
+    if (local.taken.size) verified = true;
+    try {
+      for (const f of await makeEmptyFiles(tree, files, req.digest.alg, local.taken)) local.taken.add(f);
+    } catch (err) {
+      throw new LocalFailure(`could not write it here: ${(err as Error).message}`);
+    }
     const manifestBytes = verifiedManifest.length;
     const bySource: Record<string, number> = {
       [peerKey(req.peer)]: manifestBytes,
@@ -210,7 +220,6 @@ async function runSwarm(
     // Progress counts what is in the tree (local copies too), so the transfer's stall timer and bar see it.
     if (local.bytes) req.onProgress(received + local.bytes);
     let last = 0;
-    if (local.taken.size) verified = true;
     for (const f of local.taken) state?.verified(f);
     const fetchUnit = pieceFetcher({
       digest: req.digest,

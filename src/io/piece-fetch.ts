@@ -30,6 +30,7 @@ import { peerKey } from '../machines/types.js';
 import type { ConnectionPool } from './connection-pool.js';
 import { ConnectError, exchange, type Exchange } from './http-exchange.js';
 import { StoredAsAsked } from './stored-as-asked.js';
+import { createVerifiedFile } from './verified-file.js';
 import { inTree } from './swarm-staging.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -130,18 +131,7 @@ export function pieceFetcher(opts: PieceFetchOptions) {
   /** Whether the file system kept the modes and mtimes asked for. */
   const stored = new StoredAsAsked();
   /** Creates the verified file `f` at `path` with all of its bytes, its final mode and its mtime. */
-  const createVerified = (path: Buffer, f: PlanFile, data: Buffer) => {
-    const mode = f.entry.exec ? 0o555 : 0o444;
-    const fd = openSync(path, CREATE, mode);
-    try {
-      for (let w = 0; w < data.length; ) w += writeSync(fd, data, w, data.length - w, w);
-      const t = Number(f.entry.mtime ?? 0n);
-      futimesSync(fd, t, t);
-      if (!stored.file(fd, mode, t)) throw new Error(`this file system cannot store the mtime ${t} of '${Buffer.from(f.entry.path).toString()}'`);
-    } finally {
-      closeSync(fd);
-    }
-  };
+  const createVerified = (path: Buffer, f: PlanFile, data: Buffer) => createVerifiedFile(path, f.entry, data, stored);
 
   let readBack: Buffer | undefined;
   const coverOf = (f: PlanFile): RangeCover => {
