@@ -92,7 +92,7 @@ function exchangeOn(conn: Connection, reused: boolean, req: ExchangeRequest): Pr
     /** The head allows the connection another request once the body is complete. */
     let keepable = false;
     let framer: BodyFramer | undefined;
-    /** Input not handed on yet: after the head, a copy; later, a view of the read buffer (no read happens while it is held). */
+    /** Input not handed on yet: a view of the read buffer (no read happens while it is held), or of the head's copy. */
     let held: Buffer | undefined;
     let onData: ((piece: Buffer) => void | Promise<void>) | undefined;
     let settleBody: ((err?: Error) => void) | undefined;
@@ -181,16 +181,18 @@ function exchangeOn(conn: Connection, reused: boolean, req: ExchangeRequest): Pr
       if (failure) return false;
       answered = true;
       if (framer) return deliver(input);
-      // Still in the head: collect it (copied: the read buffer is reused).
-      head = Buffer.concat([head!, input]);
-      const end = headEnd(head);
+      // Still in the head. Most heads come whole in their first read: that input is used as it is.
+      // A head split over reads is collected (copied: the read buffer is reused by the next read).
+      const data = head!.length ? Buffer.concat([head!, input]) : input;
+      const end = headEnd(data);
       if (end < 0) {
+        head = Buffer.from(data);
         if (head.length > MAX_HEAD_BYTES) fail(new ExchangeError('answered with an over-long HTTP head', 0));
         return !failure;
       }
       let parsed: ResponseHead;
       try {
-        parsed = parseResponseHead(head.subarray(0, end));
+        parsed = parseResponseHead(data.subarray(0, end));
         const framing = framingOf(parsed, req.method);
         framer = new BodyFramer(framing);
         keepable = keepsConnection(parsed, framing);
@@ -198,8 +200,9 @@ function exchangeOn(conn: Connection, reused: boolean, req: ExchangeRequest): Pr
         fail(new ExchangeError((err as Error).message, 0));
         return false;
       }
-      // What came with the head waits until body() is called; reading stops meanwhile.
-      held = head.subarray(end);
+      // What came with the head waits until body() is called: reading stops meanwhile (false),
+      // so the read buffer that `held` may view is not written again before it is handed on.
+      held = data.subarray(end);
       head = undefined;
       resolve({ status: parsed.status, version: parsed.version, headers: parsed.headers, body, close });
       return false;

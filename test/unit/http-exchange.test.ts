@@ -1,7 +1,8 @@
 // The transfer routes' HTTP client (io/http-exchange.ts) against raw TCP servers on loopback:
 // the request it writes, bodies framed by Content-Length, chunked and the close, a callback that
 // holds the input (the reused read buffer is not overwritten meanwhile: every byte of a large
-// body arrives intact), and each way an exchange ends badly: refused connection, a close before
+// body arrives intact; so do the body bytes that came with the head, held as a view of that buffer
+// until body() is called), a head split over reads, and each way an exchange ends badly: refused connection, a close before
 // the head, a body cut short, a malformed head, an abort.
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -80,6 +81,33 @@ describe('exchange', () => {
   it('reads a body delimited by the close, and one that came in the same packet as the head', async () => {
     const port = await raw((sock) => sock.end('HTTP/1.0 200 OK\r\n\r\nall of it'));
     expect((await collect(port)).body.toString()).toBe('all of it');
+  });
+
+  it('a head split over reads is collected; the body bytes that came with the head wait intact until body() is called, while more arrive', async () => {
+    const data = pattern(600_000);
+    const head = `HTTP/1.1 200 OK\r\nContent-Length: ${data.length}\r\n\r\n`;
+    const port = await raw((sock) => {
+      sock.write(head.slice(0, 9));
+      setTimeout(() => sock.write(Buffer.concat([Buffer.from(head.slice(9)), data.subarray(0, 100_000)])), 20);
+      setTimeout(() => sock.end(data.subarray(100_000)), 40);
+    });
+    const ex = await exchange({ host: '127.0.0.1', port, method: 'GET', path: '/x' });
+    expect(ex.status).toBe(200);
+    // The rest of the body reaches this machine before anything reads it.
+    await new Promise((r) => setTimeout(r, 100));
+    const parts: Buffer[] = [];
+    await ex.body((piece) => void parts.push(Buffer.from(piece)));
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+  });
+
+  it('the body that came in the same read as a whole head is not overwritten by later reads before body() is called', async () => {
+    const data = pattern(900_000);
+    const port = await raw((sock) => sock.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${data.length}\r\n\r\n`), data])));
+    const ex = await exchange({ host: '127.0.0.1', port, method: 'GET', path: '/x' });
+    await new Promise((r) => setTimeout(r, 100));
+    const parts: Buffer[] = [];
+    await ex.body((piece) => void parts.push(Buffer.from(piece)));
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
   });
 
   it('a refused connection is a ConnectError with its code', async () => {
