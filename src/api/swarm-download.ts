@@ -205,8 +205,13 @@ async function runSwarm(
     // Something kept or taken is worth keeping in the partial dir; empty files (made next, they
     // need no peer) are not: a swarm that falls back to the whole tar leaves no partial dir of them.
     if (local.taken.size) verified = true;
+    /** Files this process created verified, through its own descriptors (the final check trusts what it told them). */
+    const written = new Uint8Array(files.length);
     try {
-      for (const f of await makeEmptyFiles(tree, files, req.digest.alg, local.taken)) local.taken.add(f);
+      for (const f of await makeEmptyFiles(tree, files, req.digest.alg, local.taken)) {
+        local.taken.add(f);
+        written[f] = 1;
+      }
     } catch (err) {
       throw new LocalFailure(`could not write it here: ${(err as Error).message}`);
     }
@@ -227,6 +232,7 @@ async function runSwarm(
       files,
       pool,
       onFile: (file) => {
+        written[file] = 1;
         verified = true;
         state?.verified(file);
       },
@@ -293,7 +299,7 @@ async function runSwarm(
     try {
       // The check skips the top-level .manifest, so the fetch is shared until it is done; the
       // commit writes .manifest itself (and refuses a tree that has one).
-      await finish(tree, table, await mtimes);
+      await finish(tree, table, await mtimes, (f) => written[f] === 1);
       if (partial) await dropPartialManifest(tree);
     } catch (err) {
       if (err instanceof StagingMismatch) throw new LocalFailure(`the staging tree ${tree} changed after its files were verified: ${err.message}`);

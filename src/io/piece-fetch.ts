@@ -121,15 +121,17 @@ export function pieceFetcher(opts: PieceFetchOptions) {
     opts.onFile?.(file);
   };
 
-  /** Final mode and mtime from the manifest, on the open descriptor. */
-  const seal = (fd: number, f: PlanFile) => {
-    fchmodSync(fd, f.entry.exec ? 0o555 : 0o444);
-    const t = Number(f.entry.mtime ?? 0n);
-    futimesSync(fd, t, t);
-  };
-
   /** Whether the file system kept the modes and mtimes asked for. */
   const stored = new StoredAsAsked();
+
+  /** Final mode and mtime from the manifest, on the open descriptor (checked as a created file's are). */
+  const seal = (fd: number, f: PlanFile) => {
+    const mode = f.entry.exec ? 0o555 : 0o444;
+    fchmodSync(fd, mode);
+    const t = Number(f.entry.mtime ?? 0n);
+    futimesSync(fd, t, t);
+    if (!stored.file(fd, mode, t)) throw new Error(`this file system cannot store the mtime ${t} of '${Buffer.from(f.entry.path).toString()}'`);
+  };
   /** Creates the verified file `f` at `path` with all of its bytes, its final mode and its mtime. */
   const createVerified = (path: Buffer, f: PlanFile, data: Buffer) => createVerifiedFile(path, f.entry, data, stored);
 

@@ -2,7 +2,7 @@
 // laid out from the verified manifest (every directory made up front, so pieces can land in any
 // order), then, once every file is in, put in store form (directories 0555; directories and
 // symlinks get the mtimes the responder's `/mtimes` route gave, for the paths the manifest lists
-// as such) and checked against the manifest by lstat alone (src/io/staging-check.ts): every
+// as such) and checked against the manifest by readdir and lstat (src/io/staging-check.ts): every
 // file's content was hashed as it was written or taken, so the verified manifest itself is what
 // the commit stores.
 import { chmodSync, lutimesSync, mkdirSync, utimesSync } from 'node:fs';
@@ -39,10 +39,10 @@ function timeOf(mtimes: ReadonlyMap<string, bigint> | undefined, e: ManifestEntr
  * Puts the tree in store form once every file is in: symlinks get their mtimes (lutimes, never
  * following them), directories 0555 and their mtimes (neither changes a parent's mtime, so one
  * pass in any order will do); then checks the tree against the manifest without reading content
- * (src/io/staging-check.ts; throws StagingMismatch). Without `mtimes` (a peer without the route)
- * directories and symlinks keep the fetch's times.
+ * (src/io/staging-check.ts; throws StagingMismatch; `written` as there). Without `mtimes` (a peer
+ * without the route) directories and symlinks keep the fetch's times.
  */
-export async function finish(tree: string, table: ManifestTable, mtimes?: ReadonlyMap<string, bigint>): Promise<void> {
+export async function finish(tree: string, table: ManifestTable, mtimes?: ReadonlyMap<string, bigint>, written?: (file: number) => boolean): Promise<void> {
   const slicer = timeSlicer();
   let done = 0;
   for (let i = 0; i < table.length; i++) {
@@ -56,5 +56,5 @@ export async function finish(tree: string, table: ManifestTable, mtimes?: Readon
     // The slicer reads the clock: ask it every 64 entries, not at every one.
     if ((++done & 63) === 0) await slicer.pause();
   }
-  await checkStaged(tree, table);
+  await checkStaged(tree, table, written);
 }

@@ -1,11 +1,13 @@
 // The swarm's final check of a staging tree (src/io/staging-check.ts), which replaced hashing the
 // whole tree again: a tree in store form that holds exactly the manifest's entries passes (the
 // partial dir's top-level .manifest aside); each way a tree can differ from the manifest after
-// its files were verified is refused, naming the path. Every tampering below restores the
+// its files were verified is refused, naming the path; a file this process wrote itself is checked
+// by name and type alone (`written`), the others by lstat. Every tampering below restores the
 // parent directory's mode and mtime, so that the tree differs only in what the case is about.
 import { chmodSync, lstatSync, lutimesSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManifestTable } from '../../src/core/manifest-table.js';
+import { planFiles } from '../../src/core/swarm-plan.js';
 import { checkStaged, StagingMismatch } from '../../src/io/staging-check.js';
 import { finish } from '../../src/io/swarm-staging.js';
 import { manifestOfTree } from '../../src/io/tree-walk.js';
@@ -151,6 +153,34 @@ describe('checkStaged', () => {
       lutimesSync(`${tree}/link`, LINK_TIME, LINK_TIME);
     });
     await refused(/^"link" is a symlink to 11 bytes, not 10$/);
+  });
+
+  it('a file this process wrote itself (`written`, numbered as the plan numbers files and symlinks) is checked by name and type only; the others still by lstat', async () => {
+    const files = planFiles(entries);
+    const number = (path: string) => [...files].find((f) => Buffer.from(f.entry.path).toString() === path)!.index;
+    const only = (...paths: string[]) => {
+      const set = new Set(paths.map(number));
+      return (n: number) => set.has(n);
+    };
+    const all = () => true;
+    await checkStaged(tree, entries, all);
+    // Its mode, size and mtime are what its descriptor was told: not asked again.
+    chmodSync(`${tree}/lib/deep/f`, 0o600);
+    await checkStaged(tree, entries, only('lib/deep/f'));
+    // A file in another directory, not written here, is lstat'ed (the numbering skips directory lines).
+    chmodSync(`${tree}/lib/empty`, 0o600);
+    await expect(checkStaged(tree, entries, only('lib/deep/f'))).rejects.toThrow(/^"lib\/empty" has mode 0600, not 0444$/);
+    await checkStaged(tree, entries, only('lib/deep/f', 'lib/empty'));
+    chmodSync(`${tree}/lib/empty`, 0o444);
+    await expect(checkStaged(tree, entries)).rejects.toThrow(/^"lib\/deep\/f" has mode 0600, not 0444$/);
+    // Its name and type are still checked: replaced by a symlink, or gone.
+    tamper('lib/deep', () => {
+      unlinkSync(`${tree}/lib/deep/f`);
+      symlinkSync('abcd', `${tree}/lib/deep/f`);
+    });
+    await expect(checkStaged(tree, entries, all)).rejects.toThrow(/^"lib\/deep\/f" is not a regular file, as the manifest says$/);
+    tamper('lib/deep', () => unlinkSync(`${tree}/lib/deep/f`));
+    await expect(checkStaged(tree, entries, all)).rejects.toThrow(/^"lib\/deep\/f" is in the manifest but missing from the staging tree$/);
   });
 
   it('refuses a directory that is not 0555', async () => {
