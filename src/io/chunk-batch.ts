@@ -66,6 +66,26 @@ export class ChunkBatch {
   }
 
   /**
+   * Reads all of the regular file `fd` (from its start) straight into the chunk if it holds exactly
+   * `size` bytes (less than a chunk): true then; false, with nothing added, if it ends before or
+   * goes on after them. One byte more is asked for: a file of that size ends with a short read
+   * (no final zero-length read), a longer one shows.
+   */
+  readExactly(fd: number, size: number): boolean {
+    const batch = this.space(size + 1);
+    let got = 0;
+    for (;;) {
+      const want = size + 1 - got;
+      const n = readSync(fd, batch, this.used + got, want, got);
+      got += n;
+      if (n === 0 || got > size || (n < want && got === size)) break;
+    }
+    if (got !== size) return false;
+    this.used += size;
+    return true;
+  }
+
+  /**
    * Sends `length` bytes of `fd` from `position` after the chunk so far, a pooled chunk at a time,
    * each read once `ready()` (the consumer's backpressure) resolves; false if the file ends first.
    */

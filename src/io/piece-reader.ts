@@ -1,8 +1,10 @@
 // The bytes of a piece list that served-pieces.ts has checked against the manifest, for the piece
 // route, read in the order asked and checked against the tree as they are read: every directory on
 // a piece's path is lstat'ed once per request (a real directory, never a symlink), a file is
-// opened O_NOFOLLOW and fstat'ed (a regular file of the manifest's size; one with nothing to send
-// is only lstat'ed), a symlink is read with readlink (a target of the manifest's length). Symlink
+// opened O_NOFOLLOW; a whole file smaller than a chunk is read with one byte more asked for and
+// must give exactly the manifest's size, another is fstat'ed (a regular file of the manifest's
+// size); one with nothing to send is only lstat'ed; a symlink is read with readlink (a target of
+// the manifest's length). Symlink
 // targets and pieces up to a chunk are read synchronously straight into the chunk being filled (no
 // copy, no buffer per file); a larger piece is read a chunk at a time on the thread pool. Chunks
 // come from a ChunkPool that the consumer gives them back to once the socket wrote them. The first
@@ -141,6 +143,18 @@ class PieceReader {
     }
     let streaming: Promise<void> | undefined;
     try {
+      if (c.piece.offset === 0 && c.piece.length === c.size && c.size < this.batch.chunk) {
+        // A whole small file: read with one byte more asked for, it must give exactly its size
+        // (no fstat: a directory fails the read, a FIFO comes short, a longer file shows).
+        let exact = false;
+        try {
+          exact = this.batch.readExactly(fd, c.size);
+        } catch {
+          // EISDIR, EAGAIN…: not a regular file
+        }
+        if (!exact) throw notTheFile(path);
+        return undefined;
+      }
       const st = fstatSync(fd);
       if (!st.isFile() || st.size !== c.size) throw notTheFile(path);
       if (c.piece.length > this.batch.chunk) return (streaming = this.stream(fd, c.piece, path));

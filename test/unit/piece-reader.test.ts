@@ -1,9 +1,10 @@
 // readPieces: the bytes of a checked piece list in the order asked, read into ChunkPool buffers
 // (many small files per buffer, large pieces a chunk at a time) that are reused only once the
 // consumer gave them back; what it refuses before the answer starts (a 404 and nothing to send:
-// a missing file, a file of another size, a symlink where a file is listed, a directory on the
-// way that is a symlink) and what it does further on (the body is destroyed); no descriptor left
+// a missing file, a file of another size, shorter or longer, small or large, a symlink, a
+// directory or a FIFO where a file is listed, a directory on the way that is a symlink) and what it does further on (the body is destroyed); no descriptor left
 // open when the consumer goes away.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,11 +142,26 @@ describe('readPieces', () => {
     add('lib/was-file', bytesOf(3, 9));
     rmSync(join(tree, 'lib', 'was-file'));
     symlinkSync('f1', join(tree, 'lib', 'was-file'));
+    add('lib/long', bytesOf(4, 50));
+    writeFileSync(join(tree, 'lib', 'long'), bytesOf(4, 51));
+    add('lib/now-dir', bytesOf(5, 20));
+    rmSync(join(tree, 'lib', 'now-dir'));
+    mkdirSync(join(tree, 'lib', 'now-dir'));
+    add('lib/fifo', bytesOf(6, 20));
+    rmSync(join(tree, 'lib', 'fifo'));
+    execFileSync('mkfifo', [join(tree, 'lib', 'fifo')]);
+    // A large file is fstat'ed rather than read one byte further: one of another size.
+    add('lib/deep/big2', bytesOf(7, 2 * CHUNK));
+    writeFileSync(join(tree, 'lib', 'deep', 'big2'), bytesOf(7, 2 * CHUNK + 1));
     for (const [rel, why] of [
       ['swapped/f0', /'swapped' is not a directory here/],
       ['lib/short', /'lib\/short' here is not the file the manifest lists/],
+      ['lib/long', /'lib\/long' here is not the file the manifest lists/],
       ['lib/gone', /'lib\/gone' is missing here/],
       ['lib/was-file', /'lib\/was-file' here is not the file the manifest lists/],
+      ['lib/now-dir', /'lib\/now-dir' here is not the file the manifest lists/],
+      ['lib/fifo', /'lib\/fifo' here is not the file the manifest lists/],
+      ['lib/deep/big2', /'lib\/deep\/big2' here is not the file the manifest lists/],
     ] as const) {
       const pool = new CountingPool(CHUNK, 2);
       const list = [...mixedList().slice(0, 30), whole(rel)];
