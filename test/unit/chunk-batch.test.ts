@@ -1,6 +1,7 @@
 // ChunkBatch.stream, the large-file path the tar packer and the piece route share: what was
 // batched goes first, then the file range a pooled chunk at a time, each read only after `ready`
 // resolved; a file that ends before the range does is reported (false), its last chunk given back.
+// ChunkBatch.readExactly, the piece route's read of a whole small file: exactly its size or nothing.
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -54,5 +55,22 @@ describe('ChunkBatch.stream', () => {
     // Only the chunk of the read that found the end came back; the sent ones are the consumer's.
     expect(given).toHaveLength(1);
     expect(given[0]!.length).toBe(64);
+  });
+});
+
+describe('ChunkBatch.readExactly', () => {
+  it('adds a file that holds exactly the size asked, after what was batched; adds nothing for one shorter or longer', () => {
+    const { sent, batch } = batchOf(2048);
+    batch.put(Buffer.from('head'));
+    const fd = openSync(file, 'r');
+    try {
+      expect(batch.readExactly(fd, 1000)).toBe(true);
+      expect(batch.readExactly(fd, 999)).toBe(false);
+      expect(batch.readExactly(fd, 1001)).toBe(false);
+    } finally {
+      closeSync(fd);
+    }
+    batch.flush();
+    expect(Buffer.concat(sent)).toEqual(Buffer.concat([Buffer.from('head'), data]));
   });
 });
