@@ -4,13 +4,13 @@
 // opened O_NOFOLLOW; a whole file smaller than a chunk is read with one byte more asked for and
 // must give exactly the manifest's size, another is fstat'ed (a regular file of the manifest's
 // size); one with nothing to send is only lstat'ed; a symlink is read with readlink (a target of
-// the manifest's length). Symlink
-// targets and pieces up to a chunk are read synchronously straight into the chunk being filled (no
-// copy, no buffer per file); a larger piece is read a chunk at a time on the thread pool. Chunks
-// come from a ChunkPool that the consumer gives them back to once the socket wrote them. The first
-// READ_AHEAD bytes are read before the answer starts (`ready`), so a list of up to READ_AHEAD bytes
-// (every unit a 0share client asks for: a batch of small files, or one range) is refused before any
-// byte when a file is not there as listed; further on, such a file ends the body short.
+// the manifest's length). Symlink targets and pieces up to a chunk are read synchronously
+// straight into the chunk being filled (no copy, no buffer per file); a larger piece is read a
+// chunk at a time on the thread pool. Chunks come from a ChunkPool that the consumer gives them
+// back to once the socket wrote them. The first READ_AHEAD bytes are read before the answer
+// starts (`ready`), so a list of up to READ_AHEAD bytes (every unit a 0share client asks for: a
+// batch of small files, or one range) is refused before any byte when a file is not there as
+// listed; further on, such a file ends the body short.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Piece } from '../core/piece-list.js';
