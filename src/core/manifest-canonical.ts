@@ -6,7 +6,7 @@
 // empty, `.` or `..` component, no top-level regular file `.manifest` (0install leaves it out),
 // and sizes that render as written. For the entries of a text `parseManifest` accepted, this is
 // `renderManifest(entries, alg).equals(text)` (test/prop/manifest-canonical.prop.test.ts).
-import type { ManifestEntry } from './manifest-format.js';
+import { asBuffer, type ManifestEntry } from './manifest-format.js';
 
 const SLASH = 0x2f;
 const DOT = 0x2e;
@@ -22,7 +22,6 @@ interface Open {
   lastDir?: Buffer;
 }
 
-const asBuffer = (p: Uint8Array): Buffer => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
 
 /** A name 0install can write: not empty, `.` or `..` (a line holds no newline; a name, no slash). */
 function goodName(b: Buffer): boolean {

@@ -47,7 +47,8 @@ interface FileItem {
   skip?: boolean;
 }
 
-const asBuffer = (p: Uint8Array): Buffer => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+/** `p` as a Buffer over the same bytes (no copy). */
+export const asBuffer = (p: Uint8Array): Buffer => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
 
 /** Checks a path's bytes (no empty, '.' or '..' component, no newline); returns its last slash or -1. */
 function checkName(b: Buffer): number {

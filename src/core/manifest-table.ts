@@ -6,7 +6,7 @@
 // 50,000-file tree cost about 14 MB of heap, which the young generation copied once and the heap's
 // growth policy multiplied in the peak RSS. `parseManifest` gives the entries of the same parse
 // as an array, for the callers that keep them all anyway. Pure.
-import { type EntryKind, type ManifestEntry, ManifestError } from './manifest-format.js';
+import { asBuffer, type EntryKind, type ManifestEntry, ManifestError } from './manifest-format.js';
 import { PathArena } from './path-arena.js';
 
 const NL = 0x0a;
@@ -19,7 +19,6 @@ const KIND_EXEC = 2;
 const KIND_SYMLINK = 3;
 const KINDS: readonly EntryKind[] = ['dir', 'file', 'file', 'symlink'];
 
-const asBuffer = (p: Uint8Array): Buffer => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
 
 function malformed(buf: Buffer, start: number, end: number, lineNo: number): ManifestError {
   return new ManifestError(`manifest line ${lineNo} is malformed: '${buf.toString('utf8', start, end)}'`);

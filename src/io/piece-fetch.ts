@@ -19,10 +19,11 @@
 // unverified, and needs no chmod (src/io/stored-as-asked.ts checks that the umask took no bits
 // off, and the mtime). Others are created (0600) as their first bytes arrive and sealed once checked.
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, futimesSync, openSync, readSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, openSync, readSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { formatDigest, hashName, type Digest } from '../core/digest.js';
 import { contentHash } from '../core/manifest-format.js';
 import { encodePieceList } from '../core/piece-list.js';
+import { storeFileMode } from '../core/tar-rules.js';
 import { unitBytes, type PlanFile, type PlanFiles, type UnitPiece } from '../core/swarm-plan.js';
 import { LocalFailure } from '../machines/ports.js';
 import { UnitFailure, type UnitFault, type UnitRequest } from '../machines/swarm.machine.js';
@@ -30,7 +31,7 @@ import { peerKey } from '../machines/types.js';
 import type { ConnectionPool } from './connection-pool.js';
 import { ConnectError, exchange, type Exchange } from './http-exchange.js';
 import { StoredAsAsked } from './stored-as-asked.js';
-import { createVerifiedFile } from './verified-file.js';
+import { createVerifiedFile, stampVerified } from './verified-file.js';
 import { inTree } from './swarm-staging.js';
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -126,11 +127,8 @@ export function pieceFetcher(opts: PieceFetchOptions) {
 
   /** Final mode and mtime from the manifest, on the open descriptor (checked as a created file's are). */
   const seal = (fd: number, f: PlanFile) => {
-    const mode = f.entry.exec ? 0o555 : 0o444;
-    fchmodSync(fd, mode);
-    const t = Number(f.entry.mtime ?? 0n);
-    futimesSync(fd, t, t);
-    if (!stored.file(fd, mode, t)) throw new Error(`this file system cannot store the mtime ${t} of '${Buffer.from(f.entry.path).toString()}'`);
+    fchmodSync(fd, storeFileMode(f.entry.exec === true));
+    stampVerified(fd, f.entry, stored);
   };
   /** Creates the verified file `f` at `path` with all of its bytes, its final mode and its mtime. */
   const createVerified = (path: Buffer, f: PlanFile, data: Buffer) => createVerifiedFile(path, f.entry, data, stored);

@@ -13,6 +13,7 @@
 // listed; further on, such a file ends the body short.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { asBuffer } from '../core/manifest-format.js';
 import type { Piece } from '../core/piece-list.js';
 import { ChunkBatch } from './chunk-batch.js';
 import type { ChunkPool } from './chunk-pool.js';
@@ -43,7 +44,6 @@ export interface PieceBody {
 const shown = (b: Buffer) => b.toString().slice(0, 200);
 const missing = (path: Buffer) => new PieceRefusal(`'${shown(path)}' is missing here`, 404);
 const notTheFile = (path: Buffer) => new PieceRefusal(`'${shown(path)}' here is not the file the manifest lists`, 404);
-const asBuffer = (p: Uint8Array): Buffer => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
 
 class PieceReader {
   private readonly root: Buffer;

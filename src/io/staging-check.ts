@@ -20,6 +20,7 @@ import { type Dirent, lstatSync, readdirSync, type Stats } from 'node:fs';
 import type { ManifestEntry } from '../core/manifest-format.js';
 import type { ManifestTable } from '../core/manifest-table.js';
 import { quoteNetworkText } from '../core/quote.js';
+import { storeFileMode } from '../core/tar-rules.js';
 import { timeSlicer } from './time-slice.js';
 
 export class StagingMismatch extends Error {
@@ -78,7 +79,7 @@ const seconds = (st: Stats) => Math.floor(st.mtimeMs / 1000);
 function mismatch(e: ManifestEntry, st: Stats): string | undefined {
   if (e.kind === 'file') {
     if (!st.isFile()) return `is not a regular file, as the manifest says`;
-    const mode = e.exec ? 0o555 : 0o444;
+    const mode = storeFileMode(e.exec === true);
     if ((st.mode & 0o7777) !== mode) return `has mode ${octal(st.mode)}, not ${octal(mode)}`;
     if (st.size !== e.size) return `has ${st.size} bytes, not ${e.size}`;
     const mtime = Number(e.mtime ?? 0n);
