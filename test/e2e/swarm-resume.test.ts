@@ -43,7 +43,11 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** The files in `dir` that already have their final (read-only) mode. */
+/**
+ * The files in `dir` with the verified mark (src/core/partial-holder.ts): final (read-only) mode,
+ * full size and the source's mtime. A file is created with its final mode before its bytes are
+ * written and its mtime set, so the mode alone would count one the kill cut short.
+ */
 function verifiedFiles(dir: string): string[] {
   let names: string[];
   try {
@@ -55,7 +59,8 @@ function verifiedFiles(dir: string): string[] {
   return names.filter((name) => {
     if (name === '.manifest') return false;
     const st = lstatSync(join(dir, name));
-    return st.isFile() && (st.mode & 0o222) === 0;
+    const source = lstatSync(join(root, 'src', name));
+    return st.isFile() && (st.mode & 0o222) === 0 && st.size === SIZE && Math.floor(st.mtimeMs / 1000) === Math.floor(source.mtimeMs / 1000);
   });
 }
 
